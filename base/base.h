@@ -1,0 +1,33 @@
+/* Internal helpers shared by every layer: error reporting, checked allocation with a fault
+ * injection hook, overflow-checked arithmetic. Not installed. */
+#ifndef LRD_BASE_H
+#define LRD_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "larder/error.h"
+
+#define LRD__INTERNAL __attribute__((visibility("hidden")))
+
+/* Set the thread's error message and return code. */
+int lrd__err(int code, const char *fmt, ...) LRD_PRINTF(2, 3);
+/* Prefix the current message with context: "chunk 3: <old message>"; returns code. */
+int lrd__errctx(int code, const char *fmt, ...) LRD_PRINTF(2, 3);
+/* Clear the thread's message. */
+void lrd__errclear(void);
+
+/* Allocation goes through these so tests can fail the Nth allocation (see lrd__alloc_failafter).
+ * lrd__malloc/calloc/realloc set an LRD_ENOMEM message on failure. */
+void *lrd__malloc(size_t n);
+void *lrd__calloc(size_t n, size_t size);
+void *lrd__realloc(void *p, size_t n);
+char *lrd__strdup(const char *s);
+void lrd__free(void *p);
+
+/* Overflow-checked size arithmetic: false on overflow. */
+static inline bool lrd__mul_ok(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
+static inline bool lrd__add_ok(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
+
+#endif

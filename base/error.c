@@ -1,0 +1,80 @@
+/* Error codes and the thread-local message buffer.
+ *
+ * The enum, lrd_strerror() and lrd_errname() are all generated from LRD_ERRORS in the public
+ * header, so a code cannot exist without its name and description. The message lives in a
+ * thread-local buffer: no locking, and one thread's failure never overwrites another's. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/base.h"
+
+#define MSG_MAX 512
+static _Thread_local char errmsg[MSG_MAX];
+
+const char *lrd_strerror(int code)
+{
+	switch (code) {
+#define X(name, value, desc)                                                                       \
+	case value:                                                                                \
+		return desc;
+		LRD_ERRORS(X)
+#undef X
+	}
+	return "unknown error";
+}
+
+const char *lrd_errname(int code)
+{
+	switch (code) {
+#define X(name, value, desc)                                                                       \
+	case value:                                                                                \
+		return "LRD_" #name;
+		LRD_ERRORS(X)
+#undef X
+	}
+	return "LRD_UNKNOWN";
+}
+
+const char *lrd_errmsg(void) { return errmsg; }
+
+void lrd__errclear(void) { errmsg[0] = '\0'; }
+
+static int vset(int code, const char *fmt, va_list ap)
+{
+	vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+	return code;
+}
+
+int lrd_error_set(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vset(code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int lrd__err(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vset(code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int lrd__errctx(int code, const char *fmt, ...)
+{
+	char old[MSG_MAX], prefix[MSG_MAX];
+	va_list ap;
+	memcpy(old, errmsg, sizeof old);
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof prefix, fmt, ap);
+	va_end(ap);
+	if (old[0])
+		snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, old);
+	else
+		snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, lrd_strerror(code));
+	return code;
+}

@@ -1,0 +1,259 @@
+/* Using a codec: parameter resolution, checked one-shot calls, bounded decompression into
+ * allocated memory, and the stream wrapper that gives every codec's streaming form the same
+ * behaviour (concatenated members, truncation detection) whatever the library underneath.
+ *
+ * The wrapper's decoder state machine: IN_MEMBER while the codec decodes a member; when the
+ * codec reports a member's end it becomes BETWEEN, and the next input byte starts a fresh codec
+ * state. Input that ends with `finish` while IN_MEMBER and the codec makes no progress is a
+ * truncated stream. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codecs/codec_internal.h"
+
+lrd_codec_params lrd__codec_resolve(const lrd_codec *c, const lrd_codec_params *p)
+{
+	lrd_codec_params r = p ? *p : (lrd_codec_params){0};
+	r.level = lrd_codec_level(c, p);
+	if (r.typesize == 0)
+		r.typesize = 1;
+	if (r.threads <= 0)
+		r.threads = 1;
+	return r;
+}
+
+int lrd_codec_level(const lrd_codec *c, const lrd_codec_params *p)
+{
+	int level = p && p->level ? p->level : c->default_level;
+	if (level < c->min_level)
+		level = c->min_level;
+	if (level > c->max_level)
+		level = c->max_level;
+	return level;
+}
+
+size_t lrd_codec_bound(const lrd_codec *c, size_t n, const lrd_codec_params *p)
+{
+	if (!c)
+		return 0;
+	lrd_codec_params r = lrd__codec_resolve(c, p);
+	return c->bound(n, &r);
+}
+
+static int check_args(const lrd_codec *c, const void *src, size_t n, const void *dst, size_t cap,
+                      const size_t *out)
+{
+	if (!c || !out || (!src && n) || (!dst && cap))
+		return lrd__err(LRD_EINVAL, "codec call with NULL argument");
+	return LRD_OK;
+}
+
+int lrd_codec_compress(const lrd_codec *c, const lrd_codec_params *p, const void *src, size_t n,
+                       void *dst, size_t cap, size_t *out)
+{
+	int rc = check_args(c, src, n, dst, cap, out);
+	if (rc)
+		return rc;
+	lrd_codec_params r = lrd__codec_resolve(c, p);
+	*out = 0;
+	rc = c->compress(&r, src, n, dst, cap, out);
+	if (rc == LRD_OK && *out > cap)
+		rc = lrd__err(LRD_ECODEC, "%s: compressor reported %zu bytes into %zu", c->name, *out, cap);
+	return rc;
+}
+
+int lrd_codec_decompress(const lrd_codec *c, const lrd_codec_params *p, const void *src, size_t n,
+                         void *dst, size_t cap, size_t *out)
+{
+	int rc = check_args(c, src, n, dst, cap, out);
+	if (rc)
+		return rc;
+	lrd_codec_params r = lrd__codec_resolve(c, p);
+	*out = 0;
+	rc = c->decompress(&r, src, n, dst, cap, out);
+	if (rc == LRD_OK && *out > cap)
+		rc = lrd__err(LRD_ECODEC, "%s: decompressor reported %zu bytes into %zu", c->name, *out, cap);
+	return rc;
+}
+
+/* ---- streams ---------------------------------------------------------------------------- */
+
+enum phase { IN_MEMBER, BETWEEN };
+
+struct lrd_codec_stream {
+	const lrd_codec *codec;
+	lrd_codec_params params;
+	lrd_codec_mode mode;
+	void *state;
+	enum phase phase;
+	size_t members;
+	bool seen_input;
+};
+
+int lrd_codec_stream_new(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_mode mode,
+                         lrd_codec_stream **out)
+{
+	if (!c || !out || (mode != LRD_ENCODE && mode != LRD_DECODE))
+		return lrd__err(LRD_EINVAL, "lrd_codec_stream_new: bad argument");
+	*out = NULL;
+	if (!(c->flags & LRD_CODEC_STREAM))
+		return lrd__err(LRD_EUNSUPPORTED, "codec '%s' has no streaming form", c->name);
+	lrd_codec_stream *s = lrd__calloc(1, sizeof *s);
+	if (!s)
+		return LRD_ENOMEM;
+	s->codec = c;
+	s->params = lrd__codec_resolve(c, p);
+	s->mode = mode;
+	int rc = c->stream_new(&s->params, mode, &s->state);
+	if (rc) {
+		lrd__free(s);
+		return rc;
+	}
+	*out = s;
+	return LRD_OK;
+}
+
+static int restart(lrd_codec_stream *s)
+{
+	s->codec->stream_free(s->state);
+	s->state = NULL;
+	int rc = s->codec->stream_new(&s->params, s->mode, &s->state);
+	if (rc == LRD_OK)
+		s->phase = IN_MEMBER;
+	return rc;
+}
+
+static int decode_step(lrd_codec_stream *s, lrd_codec_io *io, int finish)
+{
+	for (;;) {
+		bool more_input = io->src_pos < io->src_size;
+		if (more_input)
+			s->seen_input = true;
+		if (s->phase == BETWEEN) {
+			if (!more_input)
+				return finish ? 1 : 0;
+			int rc = restart(s);
+			if (rc)
+				return rc;
+		}
+		size_t in0 = io->src_pos, out0 = io->dst_pos;
+		int rc = s->codec->stream_step(s->state, io, finish);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			s->members++;
+			s->phase = BETWEEN;
+			continue;
+		}
+		bool progress = io->src_pos != in0 || io->dst_pos != out0;
+		if (io->dst_pos == io->dst_size)
+			return 0; /* caller must drain output */
+		if (progress)
+			continue;
+		if (io->src_pos < io->src_size)
+			return lrd__err(LRD_ECODEC, "%s: decoder made no progress", s->codec->name);
+		if (!finish)
+			return 0;
+		if (!s->seen_input)
+			return lrd__err(LRD_ECORRUPT, "%s: empty input", s->codec->name);
+		return lrd__err(LRD_ECORRUPT, "%s: truncated stream", s->codec->name);
+	}
+}
+
+int lrd_codec_stream_step(lrd_codec_stream *s, lrd_codec_io *io, int finish)
+{
+	if (!s || !io || io->src_pos > io->src_size || io->dst_pos > io->dst_size ||
+	    (!io->src && io->src_size) || (!io->dst && io->dst_size))
+		return lrd__err(LRD_EINVAL, "lrd_codec_stream_step: bad argument");
+	if (s->mode == LRD_DECODE)
+		return decode_step(s, io, finish);
+	return s->codec->stream_step(s->state, io, finish);
+}
+
+void lrd_codec_stream_free(lrd_codec_stream *s)
+{
+	if (!s)
+		return;
+	if (s->state)
+		s->codec->stream_free(s->state);
+	lrd__free(s);
+}
+
+int lrd__codec_oneshot(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_mode mode,
+                       const void *src, size_t n, void *dst, size_t cap, size_t *out)
+{
+	lrd_codec_stream *s;
+	int rc = lrd_codec_stream_new(c, p, mode, &s);
+	if (rc)
+		return rc;
+	lrd_codec_io io = {src, n, 0, dst, cap, 0};
+	while ((rc = lrd_codec_stream_step(s, &io, 1)) == 0) {
+		if (io.dst_pos == io.dst_size) {
+			/* Full output: is there really more to come? Probe with one spare byte. */
+			unsigned char spare;
+			lrd_codec_io probe = {io.src, io.src_size, io.src_pos, &spare, 1, 0};
+			rc = lrd_codec_stream_step(s, &probe, 1);
+			if (rc >= 0 && probe.dst_pos == 0 && rc == 1)
+				break;
+			if (rc >= 0)
+				rc = lrd__err(LRD_EBUFSIZE, "%s: output larger than %zu bytes", c->name, cap);
+			break;
+		}
+	}
+	*out = io.dst_pos;
+	lrd_codec_stream_free(s);
+	return rc < 0 ? rc : LRD_OK;
+}
+
+int lrd_codec_decompress_alloc(const lrd_codec *c, const lrd_codec_params *p, const void *src,
+                               size_t n, size_t limit, void **out, size_t *outlen)
+{
+	if (!c || !out || !outlen || (!src && n))
+		return lrd__err(LRD_EINVAL, "lrd_codec_decompress_alloc: bad argument");
+	*out = NULL;
+	*outlen = 0;
+	if (limit == 0)
+		limit = SIZE_MAX;
+	lrd_codec_stream *s;
+	int rc = lrd_codec_stream_new(c, p, LRD_DECODE, &s);
+	if (rc)
+		return rc;
+	size_t cap = n < limit / 4 ? (n < 4096 ? 4096 : n * 4) : limit;
+	if (cap > limit)
+		cap = limit;
+	unsigned char *buf = lrd__malloc(cap + 1);
+	lrd_codec_io io = {src, n, 0, buf, cap + 1, 0};
+	/* cap + 1: one byte past the limit tells a stream that reaches it from one that exceeds it */
+	while (buf && (rc = lrd_codec_stream_step(s, &io, 1)) == 0) {
+		if (io.dst_pos < io.dst_size)
+			continue;
+		if (io.dst_pos > limit) {
+			rc = lrd__err(LRD_ELIMIT, "%s: output exceeds the limit of %zu bytes", c->name, limit);
+			break;
+		}
+		size_t ncap = cap > limit / 2 ? limit : cap * 2;
+		unsigned char *nb = lrd__realloc(buf, ncap + 1);
+		if (!nb) {
+			rc = LRD_ENOMEM;
+			break;
+		}
+		buf = nb;
+		cap = ncap;
+		io.dst = buf;
+		io.dst_size = cap + 1;
+	}
+	lrd_codec_stream_free(s);
+	if (!buf)
+		return LRD_ENOMEM;
+	if (rc == 1 && io.dst_pos > limit)
+		rc = lrd__err(LRD_ELIMIT, "%s: output exceeds the limit of %zu bytes", c->name, limit);
+	if (rc < 0) {
+		lrd__free(buf);
+		return rc;
+	}
+	*out = buf;
+	*outlen = io.dst_pos;
+	return LRD_OK;
+}
+
+void lrd_free(void *p) { lrd__free(p); }

@@ -1,0 +1,30 @@
+/* Internal interface of the codec layer: registration without the lazy initialisation
+ * (for built-ins and the plugin loader, which run inside it) and shared helpers for codec
+ * implementations. */
+#ifndef LRD_CODEC_INTERNAL_H
+#define LRD_CODEC_INTERNAL_H
+
+#include "base/base.h"
+#include "larder/codec.h"
+
+/* Every built-in codec (codecs/builtin.c holds the table). */
+extern const lrd_codec *const lrd__builtin_codecs[];
+extern const size_t lrd__builtin_codec_count;
+
+/* Register without triggering initialisation; origin is the plugin path or NULL. */
+int lrd__codec_add(const lrd_codec *c, const char *origin);
+/* Check a vtable before registration; LRD_EVERSION/LRD_EINVAL with a message. */
+int lrd__codec_validate(const lrd_codec *c);
+/* Scan the plugin search path (codecs/plugin.c); failures are recorded, not returned. */
+void lrd__plugins_scan(void);
+
+/* Resolve params: level clamped (0 → default), typesize/threads at least 1. */
+lrd_codec_params lrd__codec_resolve(const lrd_codec *c, const lrd_codec_params *p);
+
+/* One-shot compress/decompress through a codec's own streaming form, for codecs whose
+ * one-shot API is missing or weaker (multi-member input, exact size checks). Decoding accepts
+ * concatenated members; output beyond cap gives LRD_EBUFSIZE. */
+int lrd__codec_oneshot(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_mode mode,
+                       const void *src, size_t n, void *dst, size_t cap, size_t *out);
+
+#endif

@@ -1,0 +1,207 @@
+/* larder — codecs: the registry of compressors and the vtable every codec implements.
+ *
+ * A codec has a stable name ("gzip"), a one-byte on-disk id (never reused; 0 means "raw"),
+ * file extensions, a magic-byte sniffer, one-shot compress/decompress with a bound function,
+ * and optionally a streaming form used to wrap whole files of any length in bounded memory.
+ *
+ * Built in: zlib (.z), gzip (.gz), bz2 (.bz2), xz (.xz), lzma (.lzma, lzma-alone), lz4 (.lz4,
+ * frame format), blosc (chunk codec only). zstd (.zst) ships as a dlopen plugin. Plugins are
+ * shared objects named `larder-codec-*.so` that export LRD_CODEC_PLUGIN_SYMBOL; they are loaded
+ * on first use of the registry from, in order: every directory in $LARDER_PLUGIN_PATH
+ * (colon-separated), the build tree's plugin directory when the running program lives in the
+ * build tree, and the installed plugin directory.
+ *
+ * Threading: every function here is thread-safe. Codec pointers returned by lookups are valid
+ * for the life of the process. A lrd_codec_stream is used by one thread at a time. */
+#ifndef LARDER_CODEC_H
+#define LARDER_CODEC_H
+
+#include <stdbool.h>
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Version of the lrd_codec vtable layout; a plugin built against another value is refused. */
+#define LRD_CODEC_ABI_VERSION 1u
+/** On-disk id meaning "stored without compression". No codec may use it. */
+#define LRD_CODEC_ID_RAW 0u
+/** Ids 200..254 are for users' own codecs and never used by larder; 255 is reserved. */
+#define LRD_CODEC_ID_USER_MIN 200u
+
+/* Stable on-disk ids of the codecs larder ships. */
+#define LRD_CODEC_ID_ZLIB 1u
+#define LRD_CODEC_ID_GZIP 2u
+#define LRD_CODEC_ID_BZ2 3u
+#define LRD_CODEC_ID_XZ 4u
+#define LRD_CODEC_ID_LZMA 5u
+#define LRD_CODEC_ID_LZ4 6u
+#define LRD_CODEC_ID_BLOSC 7u
+#define LRD_CODEC_ID_ZSTD 8u
+
+/** Codec capability flags (lrd_codec.flags). */
+enum lrd_codec_flags {
+	LRD_CODEC_STREAM = 1u << 0, /**< has a streaming form: can wrap whole files */
+	LRD_CODEC_CHUNK = 1u << 1,  /**< suited to per-chunk use (one-shot, random access) */
+};
+
+/** Byte shuffling before compression, for codecs that support it (blosc). */
+typedef enum lrd_shuffle {
+	LRD_SHUFFLE_DEFAULT = 0, /**< the codec's default: byte shuffle for blosc */
+	LRD_SHUFFLE_NONE = 1,
+	LRD_SHUFFLE_BYTE = 2,
+	LRD_SHUFFLE_BIT = 3,
+} lrd_shuffle;
+
+/** Compression parameters. Zero in any field means that field's default; use designated
+ * initializers: `lrd_codec_params p = {.level = 9};`. NULL wherever a `const lrd_codec_params *`
+ * is taken means all defaults. Fields are only ever appended. */
+typedef struct lrd_codec_params {
+	int level;          /**< 0: the codec's default_level; else clamped to [min_level, max_level] */
+	size_t typesize;    /**< element size in bytes for shuffling; 0: 1 */
+	int threads;        /**< threads a codec may use (blosc); 0: 1 */
+	lrd_shuffle shuffle; /**< blosc shuffle; 0: byte shuffle */
+	const char *inner;  /**< blosc's internal compressor: "lz4", "lz4hc", "zstd", "zlib",
+	                         "blosclz"; NULL: "lz4" */
+} lrd_codec_params;
+
+/** Buffers of one streaming step, like zstd's ZSTD_inBuffer/ZSTD_outBuffer pair: the step reads
+ * from src + src_pos and writes to dst + dst_pos, advancing both positions. */
+typedef struct lrd_codec_io {
+	const void *src;
+	size_t src_size;
+	size_t src_pos;
+	void *dst;
+	size_t dst_size;
+	size_t dst_pos;
+} lrd_codec_io;
+
+/** Direction of a stream. */
+typedef enum lrd_codec_mode { LRD_ENCODE = 1, LRD_DECODE = 2 } lrd_codec_mode;
+
+/** The codec vtable. Codecs are constant, statically allocated objects. Functions report
+ * failure with a negative LRD_E* code and a message set through lrd_error_set(). */
+typedef struct lrd_codec {
+	uint32_t abi;          /**< LRD_CODEC_ABI_VERSION */
+	const char *name;      /**< stable name, lower case, [a-z0-9_-]+ */
+	uint8_t id;            /**< stable on-disk id, 1..254 */
+	uint32_t flags;        /**< lrd_codec_flags */
+	const char *const *extensions; /**< NULL-terminated list, with the dot: {".gz", NULL} */
+	int min_level, max_level, default_level;
+	size_t magic_size;     /**< bytes sniff() needs to decide; 0 if it has no magic */
+
+	/** Version of the library behind the codec ("1.2.13"); static storage. */
+	const char *(*version)(void);
+	/** 1 if `head` (n bytes, n >= magic_size or the whole input) starts a stream of this codec. */
+	int (*sniff)(const void *head, size_t n);
+	/** Worst-case compressed size of n bytes; 0 if n is too large for the codec. */
+	size_t (*bound)(size_t n, const lrd_codec_params *p);
+	/** Compress src into dst (capacity cap); *out receives the compressed size.
+	 * LRD_EBUFSIZE if cap is too small. p is never NULL here. */
+	int (*compress)(const lrd_codec_params *p, const void *src, size_t n, void *dst, size_t cap,
+	                size_t *out);
+	/** Decompress one complete stream into dst (capacity cap); *out receives its size.
+	 * LRD_EBUFSIZE if the output would exceed cap, LRD_ECORRUPT on bad or truncated input. */
+	int (*decompress)(const lrd_codec_params *p, const void *src, size_t n, void *dst,
+	                  size_t cap, size_t *out);
+	/** Streaming form; all three NULL unless flags has LRD_CODEC_STREAM. */
+	int (*stream_new)(const lrd_codec_params *p, lrd_codec_mode mode, void **state);
+	/** One step: consume from io->src, produce into io->dst. `finish` means no input follows
+	 * the current src. Returns 1 when the stream (or, decoding, one member/frame) has ended
+	 * and all its output was written, 0 when more calls are needed, or a negative code. */
+	int (*stream_step)(void *state, lrd_codec_io *io, int finish);
+	void (*stream_free)(void *state);
+} lrd_codec;
+
+/** What a plugin's entry symbol returns. */
+typedef struct lrd_codec_plugin {
+	uint32_t abi;                 /**< LRD_CODEC_ABI_VERSION the plugin was built with */
+	const char *name;             /**< plugin name, for messages */
+	size_t count;                 /**< number of codecs */
+	const lrd_codec *const *codecs;
+} lrd_codec_plugin;
+
+/** The symbol every plugin exports: `const lrd_codec_plugin *larder_codec_plugin(void);` */
+#define LRD_CODEC_PLUGIN_SYMBOL "larder_codec_plugin"
+typedef const lrd_codec_plugin *(*lrd_codec_plugin_fn)(void);
+
+/* ---- Registry ---------------------------------------------------------------------------- */
+
+/** Find a codec by name ("gzip"); NULL if none. "raw"/"none" are not codecs: they give NULL. */
+LRD_API const lrd_codec *lrd_codec_by_name(const char *name);
+/** Find a codec by on-disk id; NULL if none (including LRD_CODEC_ID_RAW). */
+LRD_API const lrd_codec *lrd_codec_by_id(unsigned id);
+/** Find the codec for a file name by its last suffix ("model.lrd.gz" → gzip); NULL when the
+ * last suffix names no codec ("x.lrd", "x.gz.bak"). Case-sensitive, like the tools. */
+LRD_API const lrd_codec *lrd_codec_by_filename(const char *path);
+/** Find the codec whose magic bytes start `head` (n bytes available); NULL if none matches. */
+LRD_API const lrd_codec *lrd_codec_sniff(const void *head, size_t n);
+/** Largest magic_size of any registered codec: how many bytes to read before sniffing. */
+LRD_API size_t lrd_codec_magic_max(void);
+/** The plugin file a codec was loaded from, or NULL for a built-in or lrd_codec_register()ed
+ * codec. Static until exit. */
+LRD_API const char *lrd_codec_origin(const lrd_codec *codec);
+/** Number of registered codecs, and the i-th in id order (NULL past the end). */
+LRD_API size_t lrd_codec_count(void);
+LRD_API const lrd_codec *lrd_codec_at(size_t i);
+
+/** Register a codec at run time. The vtable must outlive the process (static storage).
+ * Errors: LRD_EVERSION (abi differs), LRD_EINVAL (missing function, id 0 or 255, bad name),
+ * LRD_EEXIST (name or id already taken). */
+LRD_API int lrd_codec_register(const lrd_codec *codec);
+
+/** Load one plugin file explicitly and register its codecs; `*count` (may be NULL) receives how
+ * many. Errors: LRD_EPLUGIN (dlopen failed, entry symbol missing), LRD_EVERSION (ABI mismatch),
+ * and those of lrd_codec_register (nothing from the plugin is registered then). A plugin whose
+ * file was already loaded is not loaded again (LRD_OK, *count = 0). */
+LRD_API int lrd_codec_load_plugin(const char *path, size_t *count);
+
+/** Plugins that the automatic scan refused: the i-th failure's file path, code and message
+ * (static until exit). LRD_ENOTFOUND past the last. */
+LRD_API int lrd_codec_plugin_failure(size_t i, const char **path, int *code, const char **msg);
+
+/* ---- Using a codec ------------------------------------------------------------------------ */
+
+/** The level actually used: p->level (0: default_level) clamped to the codec's range. */
+LRD_API int lrd_codec_level(const lrd_codec *codec, const lrd_codec_params *p);
+/** Worst-case compressed size; 0 if n is too large. */
+LRD_API size_t lrd_codec_bound(const lrd_codec *codec, size_t n, const lrd_codec_params *p);
+/** One-shot compression into a caller-owned buffer. Errors: LRD_EBUFSIZE, LRD_ECODEC. */
+LRD_API int lrd_codec_compress(const lrd_codec *codec, const lrd_codec_params *p,
+                               const void *src, size_t n, void *dst, size_t cap, size_t *out);
+/** One-shot decompression into a caller-owned buffer. Errors: LRD_EBUFSIZE (output larger
+ * than cap), LRD_ECORRUPT (bad, truncated or trailing-garbage input), LRD_ECODEC. */
+LRD_API int lrd_codec_decompress(const lrd_codec *codec, const lrd_codec_params *p,
+                                 const void *src, size_t n, void *dst, size_t cap, size_t *out);
+/** Decompress a whole stream of unknown output size into memory that larder allocates, never
+ * more than `limit` bytes (0: no limit beyond memory). On success *out is owned by the caller and
+ * freed with lrd_free(). Errors: LRD_ELIMIT (output would exceed limit: a decompression bomb),
+ * LRD_ECORRUPT, LRD_ENOMEM, LRD_EUNSUPPORTED (codec without a streaming form). */
+LRD_API int lrd_codec_decompress_alloc(const lrd_codec *codec, const lrd_codec_params *p,
+                                       const void *src, size_t n, size_t limit, void **out,
+                                       size_t *outlen);
+
+/** A streaming encoder or decoder over a codec's streaming form. A decoder accepts concatenated
+ * members/frames, as the command-line tools do. */
+typedef struct lrd_codec_stream lrd_codec_stream;
+
+/** Create a stream. Errors: LRD_EUNSUPPORTED (no streaming form), LRD_ENOMEM, LRD_ECODEC.
+ * On success *out is freed with lrd_codec_stream_free(). */
+LRD_API int lrd_codec_stream_new(const lrd_codec *codec, const lrd_codec_params *p,
+                                 lrd_codec_mode mode, lrd_codec_stream **out);
+/** One step; see lrd_codec.stream_step. Encoding: call with finish=1 until it returns 1.
+ * Decoding: returns 1 once `finish` is set, all input is consumed and the last member ended;
+ * input that ends inside a member with finish set gives LRD_ECORRUPT ("truncated"). */
+LRD_API int lrd_codec_stream_step(lrd_codec_stream *s, lrd_codec_io *io, int finish);
+/** Free a stream; NULL is ignored. */
+LRD_API void lrd_codec_stream_free(lrd_codec_stream *s);
+
+/** Free memory that larder allocated and handed to the caller; NULL is ignored. */
+LRD_API void lrd_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,35 @@
+/* larder — shared definitions of the public API: export macro, buffer descriptor.
+ * Included by every other public header; never needs to be included directly. */
+#ifndef LARDER_COMMON_H
+#define LARDER_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define LRD_API __attribute__((visibility("default")))
+#else
+#define LRD_API
+#endif
+
+#if defined(__GNUC__)
+#define LRD_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define LRD_PRINTF(f, a)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A byte range: a pointer and a length, like LMDB's MDB_val.
+ * Who owns `data` is stated by each function that takes or returns one. */
+typedef struct lrd_buf {
+	void *data;
+	size_t size;
+} lrd_buf;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

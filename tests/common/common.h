@@ -1,0 +1,34 @@
+/* Helpers shared by the Criterion test programs: temporary directories, a seeded random
+ * generator (seed printed, taken from $LARDER_TEST_SEED when set), data generators, and the
+ * paths of fixtures and build-tree tools. */
+#ifndef LRD_TEST_COMMON_H
+#define LRD_TEST_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fresh directory under $TMPDIR (or /tmp), removed recursively by tc_rmtree. Returns a
+ * malloc'd path. */
+char *tc_tmpdir(void);
+void tc_rmtree(const char *path);
+/* malloc'd path join: tc_path(dir, "x.lrd"). */
+char *tc_path(const char *dir, const char *name);
+
+/* Seeded RNG. tc_seed() returns the seed in use (printed to stderr once per process). */
+uint64_t tc_seed(void);
+uint64_t tc_rand(void);
+void tc_fill_random(void *buf, size_t n);
+/* Generators of the three benchmark data sets. */
+void tc_fill_floats(double *buf, size_t n);          /* random float64 in [0, 1) */
+void tc_fill_ramp(int64_t *buf, size_t n);           /* smooth int64 ramp + small noise */
+/* Directory of committed fixtures: $LARDER_TEST_SRCDIR/data or ./tests/data. */
+const char *tc_datadir(void);
+/* Read a whole file (malloc'd) ; NULL on failure. */
+void *tc_read_file(const char *path, size_t *len);
+int tc_write_file(const char *path, const void *p, size_t n);
+/* Run a shell command; return its exit status (or -1). */
+int tc_sh(const char *fmt, ...);
+/* 1 if a program is on PATH. */
+int tc_have(const char *prog);
+
+#endif

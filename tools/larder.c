@@ -1,0 +1,53 @@
+/* `larder`: entry point and subcommand dispatch. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tools/cli.h"
+
+static const struct cli_cmd commands[] = {
+	{"demo", "a short tour of larder on generated data", cmd_demo},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: larder [--version] [--help] COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'larder COMMAND --help' describes a command.\n"
+	           "exit status: 0 success, 1 failure, 2 usage error, 3 verification found damage\n");
+}
+
+int cli_fail(int rc, const char *what)
+{
+	const char *msg = lrd_errmsg();
+	fprintf(stderr, "larder: %s: %s\n", what, msg[0] ? msg : lrd_strerror(rc));
+	return CLI_FAIL;
+}
+
+bool cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
+
+bool cli_tty(void) { return isatty(STDERR_FILENO) == 1; }
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (cli_is_help(argv[1])) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("larder %s\n", lrd_version_string());
+		return CLI_OK;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "larder: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return CLI_USAGE;
+}
