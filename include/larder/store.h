@@ -1,0 +1,395 @@
+/* larder — the embedded LMDB store: values under keys, chunked arrays, transactions.
+ *
+ * A store is one LMDB environment (a directory holding data.mdb and lock.mdb, or one file with
+ * LRD_STORE_NOSUBDIR). It holds:
+ *   - objects: any value (see value.h) under a UTF-8 key of 1..LRD_STORE_MAX_KEY bytes. Arrays
+ *     inside a value are cut into chunks, each compressed with the chosen codec (or raw) and
+ *     checksummed (XXH3-64 of the stored bytes), kept in their own key space so that no array
+ *     needs one huge LMDB value;
+ *   - key-value namespaces: small raw byte values under (namespace, key), for the indexes,
+ *     locks and leases of the memoizer and the executor, with compare-and-put;
+ *   - metadata: the store format version (a newer one is refused) and the default codec and
+ *     chunk size recorded when the store was created.
+ *
+ * Transactions. Every call takes an optional transaction. NULL runs the call in an implicit
+ * transaction of its own (a write call commits before returning). An explicit transaction groups
+ * calls: all the puts of one write transaction become visible together at lrd_txn_commit(), or
+ * not at all. LMDB's rules apply, and larder states them here:
+ *   - one write transaction at a time per store across all threads and processes: a second
+ *     lrd_txn_begin(LRD_TXN_WRITE) waits until the first ends. A thread that already holds a
+ *     write transaction on a store and asks for another write (explicit, or implicitly through
+ *     a NULL txn) gets LRD_EBUSY instead of a deadlock.
+ *   - a write transaction is used only by the thread that began it.
+ *   - read transactions are not tied to threads (the env is opened with MDB_NOTLS): a thread may
+ *     hold several, and may hand one to another thread as long as only one thread uses it at a
+ *     time. Readers never block the writer or each other; each sees the snapshot taken when it
+ *     began.
+ *   - long-lived read transactions keep old pages alive and make the file grow: end them.
+ * Every pointer that larder returns into the map (lrd_buf from lrd_store_kv_get, chunks of an
+ * array reader, LRD_BUF_MAPPED arrays from lrd_store_get) is, like mdb_get's: valid only until
+ * the transaction it was read in ends, or until the next write in that transaction if it is a
+ * write transaction. It must not be written to.
+ *
+ * Map growth. LMDB maps a fixed amount of address space; larder grows it by itself: before a
+ * put whose size is known would not fit, between transactions when the map is more than 80%
+ * used, and when a single-call put (txn NULL) hits MDB_MAP_FULL (the put is retried after
+ * growing, invisibly). An explicit write transaction that runs out of map fails with
+ * LRD_EMAPFULL: every later call in it returns LRD_EMAPFULL, lrd_txn_commit() aborts it and
+ * returns LRD_EMAPFULL, nothing of it is committed, and the next transaction has room. Growth
+ * stops at lrd_store_options.map_max. Other processes follow a grown map on their next
+ * transaction. Growing needs a moment without open transactions in this process; a growth that
+ * cannot get one within a few seconds gives LRD_EMAPFULL ("map full, readers still open").
+ *
+ * Processes and fork(). Several processes may open one store at once. A store handle must not
+ * be used across fork(): in the child every call on a handle opened by the parent returns
+ * LRD_EINVAL ("store opened before fork()"), and lrd_store_close() there releases only memory.
+ * Open the store again in the child. Reader slots left by killed processes are cleared on open.
+ *
+ * Threading: a lrd_store is shared by all threads of the process that opened it. Readers,
+ * writers and iterators belong to one thread at a time. */
+#ifndef LARDER_STORE_H
+#define LARDER_STORE_H
+
+#include <stdbool.h>
+
+#include "codec.h"
+#include "common.h"
+#include "value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Longest object key, in bytes (LMDB's default maximum key size). */
+#define LRD_STORE_MAX_KEY 511u
+/** Longest key-value namespace name, in bytes. A namespace key plus its namespace name plus one
+ * must fit in LRD_STORE_MAX_KEY. */
+#define LRD_STORE_MAX_NS 64u
+/** The store format version this build writes; stores with a newer one are refused. */
+#define LRD_STORE_FORMAT_VERSION 1u
+
+typedef struct lrd_store lrd_store;
+typedef struct lrd_txn lrd_txn;
+
+/** lrd_store_options.flags */
+enum lrd_store_flags {
+	LRD_STORE_RDONLY = 1u << 0,   /**< open read-only; every write returns LRD_EREADONLY */
+	LRD_STORE_NOSYNC = 1u << 1,   /**< don't fsync at commit (MDB_NOSYNC): much faster; a
+	                                   system crash (not a process crash) may lose the last
+	                                   commits or, with a file system that reorders writes,
+	                                   corrupt the store. lrd_store_sync() flushes. */
+	LRD_STORE_NOSUBDIR = 1u << 2, /**< path is the data file itself (plus "<path>-lock"),
+	                                   not a directory */
+	LRD_STORE_NOCREATE = 1u << 3, /**< fail with LRD_ENOTFOUND instead of creating a store */
+};
+
+/** Options of lrd_store_open(). Zero in any field means its default; NULL means all defaults.
+ * Fields are only ever appended. */
+typedef struct lrd_store_options {
+	uint64_t map_size;      /**< initial map size in bytes; 0: 1 GiB, or the size the store
+	                             already has if larger. Rounded up to 1 MiB. */
+	uint64_t map_max;       /**< the map never grows past this; 0: no cap (bounded by address
+	                             space and disk). Must be >= map_size when both are given. */
+	unsigned flags;         /**< lrd_store_flags; 0: read-write, synced, directory, created */
+	unsigned max_readers;   /**< concurrent read transactions, all processes; 0: 126 (LMDB's
+	                             default). Only honoured by the first process to open. */
+	unsigned mode;          /**< permission bits of created files; 0: 0644 */
+	const char *codec;      /**< default array chunk codec name ("blosc", "lz4", "zstd", …);
+	                             NULL: the store's recorded default, "raw" for a new store.
+	                             "raw" or "none": no compression. */
+	lrd_codec_params params; /**< default codec parameters (typesize 0 means: the array's item
+	                              size); all zero: codec defaults */
+	size_t chunk_size;      /**< default raw bytes per array chunk; 0: the store's recorded
+	                             default, 4 MiB for a new store. At most 1 GiB. */
+} lrd_store_options;
+
+/* ---- environment ---------------------------------------------------------------------------- */
+
+/** Open (and create, unless LRD_STORE_NOCREATE or LRD_STORE_RDONLY) the store at path.
+ * On success *out is the caller's, closed with lrd_store_close(). On failure nothing is left
+ * to clean up and *out is NULL.
+ * Errors: LRD_EINVAL (NULL argument, bad option), LRD_ENOTFOUND (no store there and not
+ * creating), LRD_EFORMAT (the file is not an LMDB environment, or an LMDB environment that is
+ * not a larder store), LRD_EVERSION (written by a newer larder), LRD_ECODEC (unknown codec
+ * name), LRD_EIO (file system errors, with errno's text), LRD_ENOMEM. */
+LRD_API int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **out);
+
+/** Close a store. Every transaction, reader, writer and iterator on it must have ended.
+ * NULL is ignored. */
+LRD_API void lrd_store_close(lrd_store *s);
+
+/** Flush to disk (useful with LRD_STORE_NOSYNC). Errors: LRD_EIO. */
+LRD_API int lrd_store_sync(lrd_store *s);
+
+/** The current map size and its cap (0: none), in bytes. */
+LRD_API int lrd_store_map_size(lrd_store *s, uint64_t *size, uint64_t *max);
+
+/* ---- transactions --------------------------------------------------------------------------- */
+
+enum lrd_txn_flags {
+	LRD_TXN_READ = 0,      /**< a read-only snapshot */
+	LRD_TXN_WRITE = 1u << 0,
+};
+
+/** Begin a transaction (see the rules at the top of this header). *out is ended by exactly one
+ * of lrd_txn_commit() or lrd_txn_abort().
+ * Errors: LRD_EREADONLY (write on a read-only store), LRD_EBUSY (this thread already holds a
+ * write transaction on this store), LRD_ELIMIT (all reader slots taken: max_readers),
+ * LRD_EMAPFULL (the map could not be grown to follow another process), LRD_EIO, LRD_ENOMEM. */
+LRD_API int lrd_txn_begin(lrd_store *s, unsigned flags, lrd_txn **out);
+
+/** Commit and free txn. A read transaction just ends. On failure the transaction was aborted
+ * and nothing of it is visible. NULL gives LRD_EINVAL.
+ * Errors: LRD_EMAPFULL (see "Map growth"), the first error a call inside it hit if that error
+ * poisoned it (LRD_EMAPFULL, LRD_EIO), LRD_EIO (sync failed). */
+LRD_API int lrd_txn_commit(lrd_txn *txn);
+
+/** Abort and free txn; nothing of it is visible. NULL is ignored. */
+LRD_API void lrd_txn_abort(lrd_txn *txn);
+
+/** true if txn is a write transaction. */
+LRD_API bool lrd_txn_is_write(const lrd_txn *txn);
+
+/* ---- objects -------------------------------------------------------------------------------- */
+
+/** How lrd_store_put() and lrd_array_writer_new() store arrays. Zero fields: the store's
+ * defaults (lrd_store_options). NULL: all store defaults. */
+typedef struct lrd_put_options {
+	const char *codec;       /**< chunk codec name, "raw"/"none"; NULL: the store's default */
+	const lrd_codec_params *params; /**< NULL: the store's default params */
+	size_t chunk_size;       /**< raw bytes per chunk; 0: the store's default; at most 1 GiB */
+	bool no_overwrite;       /**< fail with LRD_EEXIST if the key exists */
+} lrd_put_options;
+
+/** Store value v under key (a NUL-terminated UTF-8 string of 1..LRD_STORE_MAX_KEY bytes).
+ * An existing object under key is replaced atomically: its chunks are deleted in the same
+ * transaction, and readers see either the old or the new object, never a mixture. The value
+ * is read, never kept.
+ * txn: a write transaction or NULL (implicit, retried after growing the map on MDB_MAP_FULL).
+ * Errors: LRD_EINVAL (bad key: empty, too long — the message says the limit —, not UTF-8; txn
+ * not a write transaction), LRD_EEXIST (no_overwrite), LRD_ECODEC (unknown codec or codec
+ * failure), LRD_EREADONLY, LRD_EMAPFULL, LRD_EBUSY, LRD_EIO, LRD_ENOMEM. */
+LRD_API int lrd_store_put(lrd_store *s, lrd_txn *txn, const char *key, const lrd_value *v,
+                          const lrd_put_options *opts);
+
+/** Load the value under key into *out (the caller's; free with lrd_value_free()).
+ * With an explicit transaction, an array stored raw in one chunk whose data is suitably aligned
+ * in the map is returned as LRD_BUF_MAPPED: zero-copy, read-only, valid until txn ends (as with
+ * mdb_get) — free the value before or after, but don't touch its data after. Other arrays, and
+ * every array when txn is NULL, are copied into owned buffers.
+ * Errors: LRD_ENOTFOUND (no such key; no message set), LRD_EINVAL, LRD_ECHECKSUM (naming key and
+ * chunk), LRD_ECORRUPT, LRD_ECODEC (codec missing: e.g. the zstd plugin not found), LRD_ENOMEM,
+ * LRD_EIO. */
+LRD_API int lrd_store_get(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out);
+
+/** Delete the object under key and its chunks. txn: write or NULL.
+ * Errors: LRD_ENOTFOUND (no such key), LRD_EINVAL, LRD_EREADONLY, LRD_EMAPFULL, LRD_EIO. */
+LRD_API int lrd_store_del(lrd_store *s, lrd_txn *txn, const char *key);
+
+/** 1 if an object exists under key, 0 if not, or a negative error (LRD_EINVAL, LRD_EIO). */
+LRD_API int lrd_store_exists(lrd_store *s, lrd_txn *txn, const char *key);
+
+/** Sizes of one object, without loading it. */
+typedef struct lrd_object_info {
+	lrd_kind kind;        /**< kind of the root value */
+	uint64_t raw_bytes;   /**< bytes of the encoded value and of its arrays, uncompressed */
+	uint64_t stored_bytes; /**< bytes the object and its chunks take, as stored */
+	uint64_t arrays;      /**< arrays in the value */
+	uint64_t chunks;      /**< chunks of those arrays */
+} lrd_object_info;
+
+/** Describe the object under key. Errors: LRD_ENOTFOUND, LRD_EINVAL, LRD_ECORRUPT, LRD_EIO. */
+LRD_API int lrd_store_info(lrd_store *s, lrd_txn *txn, const char *key, lrd_object_info *info);
+
+/* ---- listing -------------------------------------------------------------------------------- */
+
+/** An iterator over object keys (or namespace keys) in byte order. */
+typedef struct lrd_store_iter lrd_store_iter;
+
+/** Iterate over the object keys that start with prefix (NULL or "": all), in byte order.
+ * txn may be NULL: the iterator then holds a read transaction of its own until it is freed.
+ * *out is the caller's, freed with lrd_store_iter_free() (before txn ends).
+ * Errors: LRD_EINVAL, LRD_ELIMIT (no reader slot), LRD_ENOMEM, LRD_EIO. */
+LRD_API int lrd_store_iter_new(lrd_store *s, lrd_txn *txn, const char *prefix,
+                               lrd_store_iter **out);
+
+/** Step to the next key. *key points at the key (not NUL-terminated for namespace keys; object
+ * keys are NUL-terminated) and *klen receives its length; both are valid until the next step.
+ * For a namespace iterator *val (may be NULL) receives the value, pointing into the map.
+ * Returns LRD_OK, LRD_ENOTFOUND at the end (no message set), or an error (LRD_EIO). */
+LRD_API int lrd_store_iter_next(lrd_store_iter *it, const char **key, size_t *klen, lrd_buf *val);
+
+/** Free an iterator (and end its own read transaction). NULL is ignored. */
+LRD_API void lrd_store_iter_free(lrd_store_iter *it);
+
+/* ---- key-value namespaces ------------------------------------------------------------------- */
+/* Small raw values for the indexes and locks of larder's own clients (the memoizer, the
+ * executor) and of users. A namespace is a name of 1..LRD_STORE_MAX_NS bytes without NUL
+ * ("memo.index"); its keys are any bytes, 1..(LRD_STORE_MAX_KEY - strlen(ns) - 1) of them.
+ * Values are stored as given (no checksum, no compression), up to 1 GiB. Namespaces never
+ * mix with object keys. */
+
+/** lrd_store_kv_put flags */
+enum lrd_kv_flags {
+	LRD_KV_NOOVERWRITE = 1u << 0, /**< fail with LRD_EEXIST if the key exists */
+};
+
+/** Put val under (ns, key). txn: write or NULL.
+ * Errors: LRD_EINVAL (bad namespace, key length), LRD_EEXIST (LRD_KV_NOOVERWRITE and the key
+ * exists), LRD_EREADONLY, LRD_EMAPFULL, LRD_EBUSY, LRD_EIO. */
+LRD_API int lrd_store_kv_put(lrd_store *s, lrd_txn *txn, const char *ns, const void *key,
+                             size_t klen, const void *val, size_t vlen, unsigned flags);
+
+/** Get the value under (ns, key) without copying: *val points into the map, valid until txn
+ * ends or its next write (mdb_get's rule). txn is required (read or write).
+ * Errors: LRD_ENOTFOUND (no message set), LRD_EINVAL, LRD_EIO. */
+LRD_API int lrd_store_kv_get(lrd_txn *txn, const char *ns, const void *key, size_t klen,
+                             lrd_buf *val);
+
+/** Delete (ns, key). txn: write or NULL. Errors: LRD_ENOTFOUND, LRD_EINVAL, LRD_EREADONLY,
+ * LRD_EMAPFULL, LRD_EIO. */
+LRD_API int lrd_store_kv_del(lrd_store *s, lrd_txn *txn, const char *ns, const void *key,
+                             size_t klen);
+
+/** Compare-and-put, atomically: if the current value of (ns, key) equals *expected (NULL: the
+ * key must be absent), replace it with *desired (NULL: delete the key). For locks and leases:
+ * take a lock with expected NULL; release it with desired NULL.
+ * txn: write or NULL. Errors: LRD_EBUSY (the current value differs, or the key exists/is absent
+ * against expectation; nothing changed), LRD_EINVAL, LRD_EREADONLY, LRD_EMAPFULL, LRD_EIO. */
+LRD_API int lrd_store_kv_cas(lrd_store *s, lrd_txn *txn, const char *ns, const void *key,
+                             size_t klen, const lrd_buf *expected, const lrd_buf *desired);
+
+/** Iterate over the keys of namespace ns that start with the bytes prefix[0..plen) (plen 0:
+ * all), in byte order; lrd_store_iter_next() gives key and value. txn may be NULL (see
+ * lrd_store_iter_new). Errors: as lrd_store_iter_new. */
+LRD_API int lrd_store_kv_iter_new(lrd_store *s, lrd_txn *txn, const char *ns, const void *prefix,
+                                  size_t plen, lrd_store_iter **out);
+
+/* ---- chunked array streaming ---------------------------------------------------------------- */
+
+/** A writer streaming one array into the store in bounded memory (one chunk and one compressed
+ * chunk). */
+typedef struct lrd_array_writer lrd_array_writer;
+
+/** Start writing an array of dtype dt, ndim dims of shape (C or Fortran order: the order of the
+ * bytes to come) under key. The object appears at lrd_array_writer_finish(), atomically
+ * replacing any object under key. txn: a write transaction that stays open until the writer
+ * finishes (other calls may use it meanwhile), or NULL: the writer holds its own write
+ * transaction, committed by lrd_array_writer_finish().
+ * Errors: LRD_EINVAL (key, ndim > LRD_MAX_NDIM, txn not write), LRD_EDTYPE, LRD_ELIMIT (byte
+ * size overflows), LRD_ECODEC, LRD_EEXIST (no_overwrite), LRD_EREADONLY, LRD_EBUSY,
+ * LRD_EMAPFULL, LRD_ENOMEM, LRD_EIO. On failure *out is NULL. */
+LRD_API int lrd_array_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype dt,
+                                 unsigned ndim, const uint64_t *shape, lrd_order order,
+                                 const lrd_put_options *opts, lrd_array_writer **out);
+
+/** Append n bytes of the array's data (any n; chunks are cut by the writer). Writing more bytes
+ * than the array holds gives LRD_EINVAL. Errors: LRD_EINVAL, LRD_ECODEC, LRD_EMAPFULL, LRD_EIO,
+ * LRD_ENOMEM; after an error the writer can only be freed. */
+LRD_API int lrd_array_writer_write(lrd_array_writer *w, const void *p, size_t n);
+
+/** Write the last chunk and the object's header (and commit, if the writer owns its
+ * transaction). Errors: LRD_EINVAL (fewer bytes written than the array holds), and those of
+ * lrd_array_writer_write. The writer must still be freed. */
+LRD_API int lrd_array_writer_finish(lrd_array_writer *w);
+
+/** Free a writer. An unfinished writer's chunks are discarded: with its own transaction it
+ * aborts it; inside a caller's transaction the chunks written so far stay in it, unreferenced,
+ * until the caller aborts (or they are removed by a later put of that key). NULL is ignored. */
+LRD_API void lrd_array_writer_free(lrd_array_writer *w);
+
+/** A reader of one stored array. */
+typedef struct lrd_array_reader lrd_array_reader;
+
+/** Open the array stored under key (its root value must be an array). txn may be NULL: the
+ * reader then holds a read transaction of its own until it is freed.
+ * Errors: LRD_ENOTFOUND, LRD_EINVAL (not an array), LRD_ECORRUPT, LRD_ELIMIT, LRD_ENOMEM,
+ * LRD_EIO. */
+LRD_API int lrd_array_reader_new(lrd_store *s, lrd_txn *txn, const char *key,
+                                 lrd_array_reader **out);
+
+/** The array's description; shape points into the reader (valid while it lives). */
+LRD_API int lrd_array_reader_describe(const lrd_array_reader *r, lrd_dtype *dt, unsigned *ndim,
+                                      const uint64_t **shape, lrd_order *order, uint64_t *nbytes);
+
+/** The next chunk of data, in order: *p and *n. A raw chunk is returned without copying, a
+ * pointer into the map valid until the reader's transaction ends; a compressed chunk is
+ * decompressed into the reader's one buffer, valid until the next call. Every chunk's checksum
+ * is verified. Returns LRD_OK, LRD_ENOTFOUND past the last chunk (no message set), or
+ * LRD_ECHECKSUM / LRD_ECORRUPT (naming key and chunk), LRD_ECODEC, LRD_ENOMEM, LRD_EIO. */
+LRD_API int lrd_array_reader_next(lrd_array_reader *r, const void **p, size_t *n);
+
+/** Copy len bytes of the array's data from byte offset off into dst (caller's, >= len bytes),
+ * reading only the chunks that hold them. Errors: LRD_EINVAL (range beyond the array), and
+ * those of lrd_array_reader_next. */
+LRD_API int lrd_array_reader_read_range(lrd_array_reader *r, uint64_t off, size_t len, void *dst);
+
+/** A contiguous zero-copy view of the whole array's data: possible when it is stored raw in one
+ * chunk (or is empty). *p is valid until the reader's transaction ends, read-only. The checksum
+ * is verified unless `trust` is true (verifying reads every byte).
+ * Errors: LRD_EUNSUPPORTED (compressed or in several chunks: use next/read_range),
+ * LRD_ECHECKSUM, LRD_EIO. */
+LRD_API int lrd_array_reader_view(lrd_array_reader *r, bool trust, const void **p, size_t *n);
+
+/** Free a reader (and end its own read transaction). NULL is ignored. */
+LRD_API void lrd_array_reader_free(lrd_array_reader *r);
+
+/* ---- whole-store operations ----------------------------------------------------------------- */
+
+/** Per-codec totals in lrd_store_stat. */
+typedef struct lrd_store_codec_stat {
+	unsigned id;          /**< codec id, LRD_CODEC_ID_RAW (0) for raw chunks */
+	uint64_t chunks;
+	uint64_t raw_bytes;
+	uint64_t stored_bytes;
+} lrd_store_codec_stat;
+
+typedef struct lrd_store_stat {
+	uint64_t objects;      /**< number of objects */
+	uint64_t arrays;       /**< arrays inside them */
+	uint64_t chunks;       /**< array chunks */
+	uint64_t raw_bytes;    /**< encoded values plus array data, uncompressed */
+	uint64_t stored_bytes; /**< encoded values plus chunks as stored */
+	uint64_t kv_entries;   /**< entries in all key-value namespaces */
+	uint64_t map_size;     /**< current map size */
+	uint64_t map_used;     /**< bytes of the map in use (last page) */
+	uint64_t page_size;
+	unsigned readers;      /**< reader slots in use */
+	unsigned max_readers;
+	unsigned ncodecs;      /**< entries used in codecs[] */
+	lrd_store_codec_stat codecs[16]; /**< per codec id, in id order */
+} lrd_store_stat;
+
+/** Totals of the store, read in one snapshot (txn, or an implicit read transaction). Walks
+ * every object and chunk header: O(number of chunks). Errors: LRD_ECORRUPT, LRD_EIO. */
+LRD_API int lrd_store_stat_get(lrd_store *s, lrd_txn *txn, lrd_store_stat *st);
+
+/** Called by lrd_store_verify for every damaged object: key, chunk index (-1: the object's
+ * header) and the error with its message. Return non-zero to stop. */
+typedef int (*lrd_verify_fn)(void *ctx, const char *key, int64_t chunk, int code,
+                             const char *msg);
+
+typedef struct lrd_verify_report {
+	uint64_t objects, chunks; /**< checked */
+	uint64_t bad_objects;     /**< objects with at least one problem */
+	uint64_t orphan_chunks;   /**< chunks no object references */
+} lrd_verify_report;
+
+/** Check every object of the store in one read snapshot: its header decodes, each of its
+ * chunks exists, decompresses to its recorded size and matches its checksum; and no chunk is
+ * left unreferenced. cb (may be NULL) hears of each problem; rep (may be NULL) gets counts.
+ * Returns LRD_OK when all is well, else the first problem's code (LRD_ECHECKSUM, LRD_ECORRUPT,
+ * LRD_ECODEC) with its message naming key and chunk; or LRD_EIO/LRD_ENOMEM. */
+LRD_API int lrd_store_verify(lrd_store *s, lrd_verify_fn cb, void *ctx, lrd_verify_report *rep);
+
+/** Write a compacted copy of the store (free pages omitted, mdb_env_copy2 with MDB_CP_COMPACT)
+ * to dst, in the store's own form: a directory (created if missing; must not hold a data.mdb)
+ * for a directory store, a file (must not exist) for an LRD_STORE_NOSUBDIR store. The copy is
+ * one consistent snapshot; writers may go on meanwhile. The copy opens as a store of its own.
+ * Errors: LRD_EEXIST (dst already holds data), LRD_EINVAL, LRD_EIO. */
+LRD_API int lrd_store_compact(lrd_store *s, const char *dst);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
