@@ -13,9 +13,9 @@ struct lrd_array_reader {
 	bool own;
 	lrd__array_desc d;
 	lrd__aref a;
-	uint64_t next;   /* chunk index next() returns */
-	uint8_t *buf;    /* decompression buffer, one chunk */
-	int64_t in_buf;  /* chunk index held by buf, -1: none */
+	uint64_t next;  /* chunk index next() returns */
+	uint8_t *buf;   /* decompression buffer, one chunk */
+	int64_t in_buf; /* chunk index held by buf, -1: none */
 	char key[LRD_STORE_MAX_KEY + 1];
 };
 
@@ -130,7 +130,8 @@ int lrd_array_reader_read_range(lrd_array_reader *r, uint64_t off, size_t len, v
 		return lrd__err(LRD_EINVAL, "lrd_array_reader_read_range: NULL argument");
 	if (off > r->d.nbytes || len > r->d.nbytes - off)
 		return lrd__err(LRD_EINVAL, "range %llu+%zu beyond the %llu bytes of '%s'",
-		                (unsigned long long)off, len, (unsigned long long)r->d.nbytes, r->key);
+		                (unsigned long long)off, len, (unsigned long long)r->d.nbytes,
+		                r->key);
 	uint8_t *out = dst;
 	while (len > 0) {
 		uint64_t i = off / r->a.chunk_size, in = off % r->a.chunk_size;

@@ -21,9 +21,9 @@ struct lrd_array_writer {
 	char key[LRD_STORE_MAX_KEY + 1];
 };
 
-int lrd_array_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype dt,
-                         unsigned ndim, const uint64_t *shape, lrd_order order,
-                         const lrd_put_options *opts, lrd_array_writer **out)
+int lrd_array_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype dt, unsigned ndim,
+                         const uint64_t *shape, lrd_order order, const lrd_put_options *opts,
+                         lrd_array_writer **out)
 {
 	if (!out)
 		return lrd__err(LRD_EINVAL, "lrd_array_writer_new: out is NULL");

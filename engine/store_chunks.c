@@ -66,8 +66,7 @@ static void chunk_key(uint8_t k[STORE_CHUNK_KEY], uint64_t id, uint64_t idx)
 	lrd__be64(k + 8, idx);
 }
 
-int lrd__chunk_put(lrd_txn *t, uint64_t id, uint64_t idx, const lrd__chunk *hdr,
-                   const void *stored)
+int lrd__chunk_put(lrd_txn *t, uint64_t id, uint64_t idx, const lrd__chunk *hdr, const void *stored)
 {
 	uint8_t kb[STORE_CHUNK_KEY];
 	chunk_key(kb, id, idx);
@@ -104,7 +103,8 @@ int lrd__chunk_get(lrd_txn *t, uint64_t id, uint64_t idx, uint64_t raw, lrd__chu
 		                (unsigned long long)hdr->raw_size, (unsigned long long)raw);
 	if (hdr->stored_size != v.mv_size - STORE_CHUNK_PREFIX)
 		return lrd__err(LRD_ECORRUPT, "chunk record has %zu bytes, header says %llu",
-		                v.mv_size - STORE_CHUNK_PREFIX, (unsigned long long)hdr->stored_size);
+		                v.mv_size - STORE_CHUNK_PREFIX,
+		                (unsigned long long)hdr->stored_size);
 	*stored = (const uint8_t *)v.mv_data + STORE_CHUNK_PREFIX;
 	return LRD_OK;
 }
@@ -183,8 +183,8 @@ static int put_chunk(lrd__cwriter *cw, const void *p, size_t n)
 {
 	lrd__chunk hdr;
 	const void *stored;
-	int rc = lrd__chunk_compress(cw->codec, &cw->params, p, n, cw->scratch, cw->scap, &hdr,
-	                             &stored);
+	int rc =
+	    lrd__chunk_compress(cw->codec, &cw->params, p, n, cw->scratch, cw->scap, &hdr, &stored);
 	if (!rc)
 		rc = lrd__chunk_put(cw->t, cw->ref.id, cw->ref.nchunks, &hdr, stored);
 	if (rc)

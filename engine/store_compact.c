@@ -20,7 +20,8 @@ int lrd_store_compact(lrd_store *s, const char *dst)
 			return lrd__err(LRD_EEXIST, "compact: '%s' exists", dst);
 	} else {
 		if (mkdir(dst, 0777) != 0 && errno != EEXIST)
-			return lrd__err(LRD_EIO, "compact: creating '%s': %s", dst, strerror(errno));
+			return lrd__err(LRD_EIO, "compact: creating '%s': %s", dst,
+			                strerror(errno));
 		char data[4096];
 		snprintf(data, sizeof data, "%s/data.mdb", dst);
 		if (stat(data, &st) == 0)

@@ -73,7 +73,8 @@ int lrd__store_check(const lrd_store *s)
 	if (!s)
 		return lrd__err(LRD_EINVAL, "store is NULL");
 	if (s->fork_gen != lrd__fork_gen)
-		return lrd__err(LRD_EINVAL, "store opened before fork(): open it again in this process");
+		return lrd__err(LRD_EINVAL,
+		                "store opened before fork(): open it again in this process");
 	return LRD_OK;
 }
 
@@ -133,18 +134,19 @@ static int meta_check(lrd_store *s, MDB_txn *t, const char *path, const lrd_stor
 	if (meta_get(t, s->meta, "format", &v) || v.mv_size != 4)
 		return lrd__err(LRD_EFORMAT, "'%s': store format version missing", path);
 	const uint8_t *f = v.mv_data;
-	uint32_t ver = (uint32_t)f[0] | (uint32_t)f[1] << 8 | (uint32_t)f[2] << 16 |
-	               (uint32_t)f[3] << 24;
+	uint32_t ver =
+	    (uint32_t)f[0] | (uint32_t)f[1] << 8 | (uint32_t)f[2] << 16 | (uint32_t)f[3] << 24;
 	if (ver > LRD_STORE_FORMAT_VERSION)
 		return lrd__err(LRD_EVERSION,
-		                "'%s': store format version %u is newer than this larder's (%u)", path,
-		                ver, LRD_STORE_FORMAT_VERSION);
+		                "'%s': store format version %u is newer than this larder's (%u)",
+		                path, ver, LRD_STORE_FORMAT_VERSION);
 	char name[64] = "raw";
 	if (!(o && o->codec) && meta_get(t, s->meta, "codec", &v) == 0 && v.mv_size < sizeof name) {
 		memcpy(name, v.mv_data, v.mv_size);
 		name[v.mv_size] = 0;
 	}
-	if (!(o && o->chunk_size) && meta_get(t, s->meta, "chunk_size", &v) == 0 && v.mv_size == 8) {
+	if (!(o && o->chunk_size) && meta_get(t, s->meta, "chunk_size", &v) == 0 &&
+	    v.mv_size == 8) {
 		uint64_t cs = lrd__get_u64(v.mv_data);
 		if (cs && cs <= STORE_MAX_CHUNK)
 			s->chunk_size = (size_t)cs;
@@ -186,8 +188,8 @@ static int open_dbis(lrd_store *s, const char *path, const lrd_store_options *o)
 	    (rc = mdb_dbi_open(t, "kv", cf, &s->kv))) {
 		mdb_txn_abort(t);
 		return rc == MDB_NOTFOUND && !fresh
-		               ? lrd__err(LRD_EFORMAT, "'%s': store is missing a sub-database", path)
-		               : lrd__mdb_err(rc, "opening the sub-databases");
+		           ? lrd__err(LRD_EFORMAT, "'%s': store is missing a sub-database", path)
+		           : lrd__mdb_err(rc, "opening the sub-databases");
 	}
 	int err = fresh ? meta_create(s, t, o) : meta_check(s, t, path, o);
 	if (!err && fresh)
@@ -206,7 +208,8 @@ static int check_path(const char *path, unsigned flags)
 	if (stat(path, &st) == 0) {
 		bool dir = S_ISDIR(st.st_mode);
 		if (dir && (flags & LRD_STORE_NOSUBDIR))
-			return lrd__err(LRD_EINVAL, "'%s' is a directory (LRD_STORE_NOSUBDIR given)", path);
+			return lrd__err(LRD_EINVAL,
+			                "'%s' is a directory (LRD_STORE_NOSUBDIR given)", path);
 		if (!dir && !(flags & LRD_STORE_NOSUBDIR))
 			return lrd__err(LRD_EFORMAT, "'%s' is a file, not a store directory", path);
 		return LRD_OK;
@@ -291,7 +294,8 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 		store_free(s);
 		return rc;
 	}
-	/* An existing store may be larger than asked; LMDB adopts the larger size, check the cap. */
+	/* An existing store may be larger than asked; LMDB adopts the larger size, check the cap.
+	 */
 	MDB_envinfo info;
 	mdb_env_info(s->env, &info);
 	if (s->map_max && info.me_mapsize > s->map_max)

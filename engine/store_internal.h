@@ -21,16 +21,16 @@
 #include "engine/wire.h"
 #include "larder/store.h"
 
-#define STORE_DEFAULT_MAP (1ull << 30)
+#define STORE_DEFAULT_MAP   (1ull << 30)
 #define STORE_DEFAULT_CHUNK ((size_t)4 << 20)
-#define STORE_MAX_CHUNK ((size_t)1 << 30)
-#define STORE_MAP_ROUND (1ull << 20)
+#define STORE_MAX_CHUNK     ((size_t)1 << 30)
+#define STORE_MAP_ROUND     (1ull << 20)
 
 struct lrd_store {
 	MDB_env *env;
 	MDB_dbi meta, objects, chunks, kv;
-	unsigned flags;   /* lrd_store_flags */
-	uint64_t map_max; /* 0: no cap */
+	unsigned flags;    /* lrd_store_flags */
+	uint64_t map_max;  /* 0: no cap */
 	unsigned fork_gen; /* lrd__fork_gen at open */
 	/* Map resizing needs no open transaction in this process: `active` counts them, `resizing`
 	 * holds new ones back while a resize waits for it to drop to zero. */
@@ -73,8 +73,8 @@ int lrd__txn_poison(lrd_txn *t, int rc);
 /* Run op(s, txn, ctx) in an implicit write txn, retrying once after growing the map on
  * LRD_EMAPFULL; with an explicit txn, just run it. `need` is the byte size known in advance
  * (0: unknown), used to grow ahead. */
-int lrd__store_write(lrd_store *s, lrd_txn *txn, uint64_t need,
-                     int (*op)(lrd_txn *t, void *ctx), void *ctx);
+int lrd__store_write(lrd_store *s, lrd_txn *txn, uint64_t need, int (*op)(lrd_txn *t, void *ctx),
+                     void *ctx);
 
 /* Map growth (store_map.c). Grow so that `need` more bytes fit with margin; waits for open
  * transactions of this process to end. LRD_EMAPFULL when the cap is reached. */
@@ -102,7 +102,7 @@ int lrd__object_drop(lrd_txn *t, const char *key, size_t klen);
  * bytes: in an LMDB overflow page (16-byte page header) the data then starts 64-byte aligned,
  * which lets raw chunks be viewed in place as arrays of any dtype. */
 #define STORE_CHUNK_PREFIX 48
-#define STORE_CHUNK_KEY 16
+#define STORE_CHUNK_KEY    16
 
 /* An array's reference in an object's tree, in place of its payload: three varints. */
 typedef struct lrd__aref {
@@ -159,7 +159,7 @@ void lrd__cw_free(lrd__cwriter *cw);
  *   0 u8 version (1)  1 u8 root kind  2 u16 0  4 u32 0
  *   8 u64 raw bytes  16 u64 stored bytes  24 u64 arrays  32 u64 chunks
  *   40 u64 XXH3-64 of the tree bytes          (all little endian) */
-#define STORE_OBJ_HDR 48
+#define STORE_OBJ_HDR     48
 #define STORE_OBJ_VERSION 1
 
 typedef struct lrd__objhdr {
@@ -167,7 +167,7 @@ typedef struct lrd__objhdr {
 	uint64_t raw, stored, arrays, chunks, checksum;
 } lrd__objhdr;
 
-/* Fetch and check the record of key: header decoded, tree checksum verified; *tree/*tlen
+/* Fetch and check the record of key: header decoded, tree checksum verified; *tree and *tlen
  * point into the map. LRD_ENOTFOUND (no message) if absent; LRD_ECORRUPT/LRD_ECHECKSUM naming
  * the key. */
 int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h,
@@ -178,8 +178,8 @@ int lrd__object_decode(lrd_txn *t, const char *key, const uint8_t *tree, size_t 
 /* Decode a record's header from the bytes of the value (n of them). */
 int lrd__objhdr_decode(const uint8_t *p, size_t n, lrd__objhdr *h);
 /* Write the record of key: header from h (checksum computed) and tree bytes. */
-int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h,
-                      const uint8_t *tree, size_t tlen);
+int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h, const uint8_t *tree,
+                      size_t tlen);
 
 /* Big-endian u64, for chunk keys (sorted by array, then chunk index). */
 static inline void lrd__be64(uint8_t *p, uint64_t v)

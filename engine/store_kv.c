@@ -13,12 +13,14 @@ int lrd__kv_key(const char *ns, const void *key, size_t klen, bool allow_empty, 
 		return lrd__err(LRD_EINVAL, "namespace is NULL");
 	size_t nl = strnlen(ns, LRD_STORE_MAX_NS + 1);
 	if (nl == 0 || nl > LRD_STORE_MAX_NS)
-		return lrd__err(LRD_EINVAL, "namespace name must have 1..%u bytes", LRD_STORE_MAX_NS);
+		return lrd__err(LRD_EINVAL, "namespace name must have 1..%u bytes",
+		                LRD_STORE_MAX_NS);
 	if ((!key && klen) || (klen == 0 && !allow_empty))
 		return lrd__err(LRD_EINVAL, "namespace key is empty or NULL");
 	if (klen > LRD_STORE_MAX_KEY - nl - 1)
-		return lrd__err(LRD_EINVAL, "key of %zu bytes is too long for namespace '%s' (max %zu)",
-		                klen, ns, (size_t)(LRD_STORE_MAX_KEY - nl - 1));
+		return lrd__err(LRD_EINVAL,
+		                "key of %zu bytes is too long for namespace '%s' (max %zu)", klen,
+		                ns, (size_t)(LRD_STORE_MAX_KEY - nl - 1));
 	memcpy(buf, ns, nl);
 	buf[nl] = 0;
 	if (klen)
@@ -40,8 +42,8 @@ static int kv_put_op(lrd_txn *t, void *ctx)
 {
 	struct kv_ctx *c = ctx;
 	MDB_val k = {c->klen, c->k}, v = {c->vlen, (void *)c->val};
-	int rc = mdb_put(t->t, t->s->kv, &k, &v,
-	                 (c->flags & LRD_KV_NOOVERWRITE) ? MDB_NOOVERWRITE : 0);
+	int rc =
+	    mdb_put(t->t, t->s->kv, &k, &v, (c->flags & LRD_KV_NOOVERWRITE) ? MDB_NOOVERWRITE : 0);
 	return rc ? lrd__mdb_err(rc, "namespace put") : LRD_OK;
 }
 
@@ -103,8 +105,9 @@ static int kv_cas_op(lrd_txn *t, void *ctx)
 	bool present = rc == 0;
 	if (!c->expected ? present
 	                 : !present || v.mv_size != c->expected->size ||
-	                           (v.mv_size && memcmp(v.mv_data, c->expected->data, v.mv_size)))
-		return lrd__err(LRD_EBUSY, "compare-and-put: the current value is not the expected one");
+	                       (v.mv_size && memcmp(v.mv_data, c->expected->data, v.mv_size)))
+		return lrd__err(LRD_EBUSY,
+		                "compare-and-put: the current value is not the expected one");
 	if (c->desired) {
 		v = (MDB_val){c->desired->size, c->desired->data};
 		rc = mdb_put(t->t, t->s->kv, &k, &v, 0);

@@ -37,10 +37,11 @@ static int acquire_quiet(lrd_store *s)
 		if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT && s->active > 0) {
 			s->resizing = false;
 			pthread_cond_broadcast(&s->cv);
-			return lrd__err(LRD_EMAPFULL,
-			                "store map is full and cannot grow while %u transaction(s) of this "
-			                "process stay open",
-			                s->active);
+			return lrd__err(
+			    LRD_EMAPFULL,
+			    "store map is full and cannot grow while %u transaction(s) of this "
+			    "process stay open",
+			    s->active);
 		}
 	}
 	return LRD_OK;

@@ -49,8 +49,8 @@ int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h,
 	return LRD_OK;
 }
 
-int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h,
-                      const uint8_t *tree, size_t tlen)
+int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h, const uint8_t *tree,
+                      size_t tlen)
 {
 	MDB_val k = {klen, (void *)key}, v = {STORE_OBJ_HDR + tlen, NULL};
 	int rc = mdb_put(t->t, t->s->objects, &k, &v, MDB_RESERVE);
@@ -174,7 +174,7 @@ static uint64_t value_bytes(const lrd_value *v)
 		uint64_t sum = 0;
 		for (size_t i = 0, n = lrd_value_len(v); i < n; i++)
 			sum += value_bytes(lrd_value_kind(v) == LRD_LIST ? lrd_list_at(v, i)
-			                                                  : lrd_map_value_at(v, i));
+			                                                 : lrd_map_value_at(v, i));
 		return sum;
 	}
 	case LRD_STR:
@@ -238,14 +238,14 @@ static int get_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value 
 		rc = lrd__chunk_get(gc->t, a.id, i, lrd__aref_chunk_raw(&a, d->nbytes, i), &hdr,
 		                    &stored);
 		if (rc)
-			return lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i, gc->key);
+			return lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i,
+			                   gc->key);
 		if (a.nchunks == 1 && gc->mapped_ok && hdr.codec == LRD_CODEC_ID_RAW &&
 		    (uintptr_t)stored % align_of(d->dtype) == 0) {
 			if ((rc = lrd__chunk_verify(&hdr, stored)) != LRD_OK)
 				return lrd__errctx(rc, "chunk 0 of '%s'", gc->key);
-			return lrd__array_new_mapped(d->dtype, d->ndim, d->shape, d->order,
-			                             stored, (size_t)d->nbytes,
-			                             NULL, NULL, out);
+			return lrd__array_new_mapped(d->dtype, d->ndim, d->shape, d->order, stored,
+			                             (size_t)d->nbytes, NULL, NULL, out);
 		}
 	}
 	lrd_value *arr;
@@ -256,10 +256,12 @@ static int get_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value 
 		uint64_t raw = lrd__aref_chunk_raw(&a, d->nbytes, i);
 		rc = lrd__chunk_get(gc->t, a.id, i, raw, &hdr, &stored);
 		if (!rc)
-			rc = lrd__chunk_decompress(&hdr, stored, dst + i * a.chunk_size, (size_t)raw);
+			rc = lrd__chunk_decompress(&hdr, stored, dst + i * a.chunk_size,
+			                           (size_t)raw);
 		if (rc) {
 			lrd_value_free(arr);
-			return lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i, gc->key);
+			return lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i,
+			                   gc->key);
 		}
 	}
 	*out = arr;
@@ -277,7 +279,8 @@ int lrd__object_decode(lrd_txn *t, const char *key, const uint8_t *tree, size_t 
 	if (!rc && r.avail != 0) {
 		lrd_value_free(*out);
 		*out = NULL;
-		rc = lrd__err(LRD_ECORRUPT, "%llu bytes after the value", (unsigned long long)r.avail);
+		rc = lrd__err(LRD_ECORRUPT, "%llu bytes after the value",
+		              (unsigned long long)r.avail);
 	}
 	return rc;
 }
@@ -358,8 +361,10 @@ int lrd_store_info(lrd_store *s, lrd_txn *txn, const char *key, lrd_object_info 
 	size_t tlen;
 	rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
 	if (!rc)
-		*info = (lrd_object_info){.kind = (lrd_kind)h.kind, .raw_bytes = h.raw,
-		                          .stored_bytes = h.stored, .arrays = h.arrays,
+		*info = (lrd_object_info){.kind = (lrd_kind)h.kind,
+		                          .raw_bytes = h.raw,
+		                          .stored_bytes = h.stored,
+		                          .arrays = h.arrays,
 		                          .chunks = h.chunks};
 	return lrd__txn_done(t, own, rc);
 }

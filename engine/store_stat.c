@@ -1,12 +1,12 @@
-/* Whole-store totals and the cursor walk shared with verification: one read snapshot, a walk over the object records (counts and sizes kept
- * in each record's header) and over the chunk headers (per-codec breakdown), plus LMDB's own
- * environment figures. */
+/* Whole-store totals and the cursor walk shared with verification: one read snapshot, a walk over
+ * the object records (counts and sizes kept in each record's header) and over the chunk headers
+ * (per-codec breakdown), plus LMDB's own environment figures. */
 #include <string.h>
 
 #include "engine/store_internal.h"
 
 int lrd__store_walk(lrd_txn *t, MDB_dbi dbi, int (*fn)(void *ctx, MDB_val *k, MDB_val *v),
-                void *ctx)
+                    void *ctx)
 {
 	MDB_cursor *c;
 	int rc = mdb_cursor_open(t->t, dbi, &c);
@@ -43,8 +43,8 @@ static int stat_chunk(void *ctx, MDB_val *k, MDB_val *v)
 	if (v->mv_size < STORE_CHUNK_PREFIX)
 		return lrd__err(LRD_ECORRUPT, "chunk record of %zu bytes", v->mv_size);
 	lrd__chunk h;
-	int rc = lrd__chunk_decode(v->mv_data, LRD__CHUNK_MAX_RAW, v->mv_size - STORE_CHUNK_PREFIX,
-	                           &h);
+	int rc =
+	    lrd__chunk_decode(v->mv_data, LRD__CHUNK_MAX_RAW, v->mv_size - STORE_CHUNK_PREFIX, &h);
 	if (rc && rc != LRD_ECODEC)
 		return rc;
 	st->chunks++;
@@ -54,7 +54,8 @@ static int stat_chunk(void *ctx, MDB_val *k, MDB_val *v)
 	if (i == st->ncodecs || st->codecs[i].id != h.codec) {
 		if (st->ncodecs == sizeof st->codecs / sizeof st->codecs[0])
 			return LRD_OK; /* more codecs than slots: totals still count */
-		memmove(&st->codecs[i + 1], &st->codecs[i], (st->ncodecs - i) * sizeof st->codecs[0]);
+		memmove(&st->codecs[i + 1], &st->codecs[i],
+		        (st->ncodecs - i) * sizeof st->codecs[0]);
 		st->codecs[i] = (lrd_store_codec_stat){.id = h.codec};
 		st->ncodecs++;
 	}

@@ -43,6 +43,8 @@ int lrd__txn_begin(lrd_store *s, bool write, lrd_txn **out)
 	if (write && s->grow_pending) {
 		lrd__map_grow(s, 0);
 		lrd__errclear();
+	} else if (write) {
+		lrd__map_reserve(s, 0); /* other processes may have filled the map since */
 	}
 	lrd_txn *t = lrd__calloc(1, sizeof *t);
 	if (!t)

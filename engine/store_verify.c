@@ -2,6 +2,7 @@
  * checksum, every chunk of every array (present, sized as its reference says, checksum, and
  * decompression to its declared size), then a pass over the chunk database for chunks that no
  * object references. Memory: one chunk-sized buffer and one (id, chunk count) pair per array. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@ struct vctx {
 	lrd_verify_fn cb;
 	void *cbctx;
 	lrd_verify_report rep;
-	int first;     /* first problem's code */
+	int first; /* first problem's code */
 	char first_msg[512];
 	bool stop, bad; /* bad: the current object had a problem */
 	const char *key;

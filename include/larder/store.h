@@ -86,21 +86,21 @@ enum lrd_store_flags {
 /** Options of lrd_store_open(). Zero in any field means its default; NULL means all defaults.
  * Fields are only ever appended. */
 typedef struct lrd_store_options {
-	uint64_t map_size;      /**< initial map size in bytes; 0: 1 GiB, or the size the store
-	                             already has if larger. Rounded up to 1 MiB. */
-	uint64_t map_max;       /**< the map never grows past this; 0: no cap (bounded by address
-	                             space and disk). Must be >= map_size when both are given. */
-	unsigned flags;         /**< lrd_store_flags; 0: read-write, synced, directory, created */
-	unsigned max_readers;   /**< concurrent read transactions, all processes; 0: 126 (LMDB's
-	                             default). Only honoured by the first process to open. */
-	unsigned mode;          /**< permission bits of created files; 0: 0644 */
-	const char *codec;      /**< default array chunk codec name ("blosc", "lz4", "zstd", …);
-	                             NULL: the store's recorded default, "raw" for a new store.
-	                             "raw" or "none": no compression. */
+	uint64_t map_size;       /**< initial map size in bytes; 0: 1 GiB, or the size the store
+	                              already has if larger. Rounded up to 1 MiB. */
+	uint64_t map_max;        /**< the map never grows past this; 0: no cap (bounded by address
+	                              space and disk). Must be >= map_size when both are given. */
+	unsigned flags;          /**< lrd_store_flags; 0: read-write, synced, directory, created */
+	unsigned max_readers;    /**< concurrent read transactions, all processes; 0: 126 (LMDB's
+	                              default). Only honoured by the first process to open. */
+	unsigned mode;           /**< permission bits of created files; 0: 0644 */
+	const char *codec;       /**< default array chunk codec name ("blosc", "lz4", "zstd", …);
+	                              NULL: the store's recorded default, "raw" for a new store.
+	                              "raw" or "none": no compression. */
 	lrd_codec_params params; /**< default codec parameters (typesize 0 means: the array's item
 	                              size); all zero: codec defaults */
-	size_t chunk_size;      /**< default raw bytes per array chunk; 0: the store's recorded
-	                             default, 4 MiB for a new store. At most 1 GiB. */
+	size_t chunk_size;       /**< default raw bytes per array chunk; 0: the store's recorded
+	                              default, 4 MiB for a new store. At most 1 GiB. */
 } lrd_store_options;
 
 /* ---- environment ---------------------------------------------------------------------------- */
@@ -127,7 +127,7 @@ LRD_API int lrd_store_map_size(lrd_store *s, uint64_t *size, uint64_t *max);
 /* ---- transactions --------------------------------------------------------------------------- */
 
 enum lrd_txn_flags {
-	LRD_TXN_READ = 0,      /**< a read-only snapshot */
+	LRD_TXN_READ = 0, /**< a read-only snapshot */
 	LRD_TXN_WRITE = 1u << 0,
 };
 
@@ -155,10 +155,10 @@ LRD_API bool lrd_txn_is_write(const lrd_txn *txn);
 /** How lrd_store_put() and lrd_array_writer_new() store arrays. Zero fields: the store's
  * defaults (lrd_store_options). NULL: all store defaults. */
 typedef struct lrd_put_options {
-	const char *codec;       /**< chunk codec name, "raw"/"none"; NULL: the store's default */
+	const char *codec; /**< chunk codec name, "raw"/"none"; NULL: the store's default */
 	const lrd_codec_params *params; /**< NULL: the store's default params */
-	size_t chunk_size;       /**< raw bytes per chunk; 0: the store's default; at most 1 GiB */
-	bool no_overwrite;       /**< fail with LRD_EEXIST if the key exists */
+	size_t chunk_size; /**< raw bytes per chunk; 0: the store's default; at most 1 GiB */
+	bool no_overwrite; /**< fail with LRD_EEXIST if the key exists */
 } lrd_put_options;
 
 /** Store value v under key (a NUL-terminated UTF-8 string of 1..LRD_STORE_MAX_KEY bytes).
@@ -191,11 +191,11 @@ LRD_API int lrd_store_exists(lrd_store *s, lrd_txn *txn, const char *key);
 
 /** Sizes of one object, without loading it. */
 typedef struct lrd_object_info {
-	lrd_kind kind;        /**< kind of the root value */
-	uint64_t raw_bytes;   /**< bytes of the encoded value and of its arrays, uncompressed */
+	lrd_kind kind;         /**< kind of the root value */
+	uint64_t raw_bytes;    /**< bytes of the encoded value and of its arrays, uncompressed */
 	uint64_t stored_bytes; /**< bytes the object and its chunks take, as stored */
-	uint64_t arrays;      /**< arrays in the value */
-	uint64_t chunks;      /**< chunks of those arrays */
+	uint64_t arrays;       /**< arrays in the value */
+	uint64_t chunks;       /**< chunks of those arrays */
 } lrd_object_info;
 
 /** Describe the object under key. Errors: LRD_ENOTFOUND, LRD_EINVAL, LRD_ECORRUPT, LRD_EIO. */
@@ -338,7 +338,7 @@ LRD_API void lrd_array_reader_free(lrd_array_reader *r);
 
 /** Per-codec totals in lrd_store_stat. */
 typedef struct lrd_store_codec_stat {
-	unsigned id;          /**< codec id, LRD_CODEC_ID_RAW (0) for raw chunks */
+	unsigned id; /**< codec id, LRD_CODEC_ID_RAW (0) for raw chunks */
 	uint64_t chunks;
 	uint64_t raw_bytes;
 	uint64_t stored_bytes;
@@ -354,9 +354,9 @@ typedef struct lrd_store_stat {
 	uint64_t map_size;     /**< current map size */
 	uint64_t map_used;     /**< bytes of the map in use (last page) */
 	uint64_t page_size;
-	unsigned readers;      /**< reader slots in use */
+	unsigned readers; /**< reader slots in use */
 	unsigned max_readers;
-	unsigned ncodecs;      /**< entries used in codecs[] */
+	unsigned ncodecs;                /**< entries used in codecs[] */
 	lrd_store_codec_stat codecs[16]; /**< per codec id, in id order */
 } lrd_store_stat;
 
@@ -366,8 +366,7 @@ LRD_API int lrd_store_stat_get(lrd_store *s, lrd_txn *txn, lrd_store_stat *st);
 
 /** Called by lrd_store_verify for every damaged object: key, chunk index (-1: the object's
  * header) and the error with its message. Return non-zero to stop. */
-typedef int (*lrd_verify_fn)(void *ctx, const char *key, int64_t chunk, int code,
-                             const char *msg);
+typedef int (*lrd_verify_fn)(void *ctx, const char *key, int64_t chunk, int code, const char *msg);
 
 typedef struct lrd_verify_report {
 	uint64_t objects, chunks; /**< checked */

@@ -1,0 +1,812 @@
+/* store: the LMDB store — open, objects, transactions, namespaces, array streams, map growth,
+ * damage detection, processes and threads. */
+#include <criterion/criterion.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/testhook.h"
+#include "tests/store_fixture.h"
+
+static char *dir;
+static lrd_store *st;
+
+static void setup(void)
+{
+	dir = tc_tmpdir();
+	cr_assert(dir);
+	lrd_store_options o = {.flags = LRD_STORE_NOSYNC};
+	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK, "%s", lrd_errmsg());
+}
+
+static void teardown(void)
+{
+	lrd_store_close(st);
+	st = NULL;
+	tc_rmtree(dir);
+	free(dir);
+}
+
+static lrd_value *sample_tree(void)
+{
+	lrd_value *m, *x;
+	lrd_value_new_map(&m);
+	lrd_value_new_int(42, &x);
+	lrd_map_set(m, "answer", x);
+	lrd_value_new_str("héllo", SIZE_MAX, &x);
+	lrd_map_set(m, "greeting", x);
+	lrd_map_set(m, "weights", fx_floats(1000));
+	lrd_value *l;
+	lrd_value_new_list(&l);
+	lrd_list_append(l, fx_floats(3));
+	lrd_value_new_nil(&x);
+	lrd_list_append(l, x);
+	lrd_map_set(m, "list", l);
+	return m;
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+Test(store, put_get_round_trip_of_a_tree_with_arrays)
+{
+	lrd_value *v = sample_tree(), *back;
+	cr_assert_eq(lrd_store_put(st, NULL, "tree", v, NULL), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_store_get(st, NULL, "tree", &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(v, back));
+	cr_expect_eq(lrd_array_bufkind(lrd_map_get(back, "weights")), LRD_BUF_OWNED);
+	lrd_object_info info;
+	cr_assert_eq(lrd_store_info(st, NULL, "tree", &info), LRD_OK);
+	cr_expect_eq(info.kind, LRD_MAP);
+	cr_expect_eq(info.arrays, 2);
+	cr_expect_gt(info.raw_bytes, 8000);
+	lrd_value_free(v);
+	lrd_value_free(back);
+}
+
+Test(store, every_chunk_codec_round_trips_a_multi_chunk_array)
+{
+	const char *codecs[] = {"raw", "lz4", "zlib", "blosc", "zstd"};
+	lrd_value *v = fx_floats(50000);
+	for (size_t i = 0; i < sizeof codecs / sizeof *codecs; i++) {
+		if (strcmp(codecs[i], "raw"))
+			cr_assert(lrd_codec_by_name(codecs[i]), "codec %s missing", codecs[i]);
+		lrd_put_options po = {.codec = codecs[i], .chunk_size = 65536};
+		cr_assert_eq(lrd_store_put(st, NULL, codecs[i], v, &po), LRD_OK, "%s: %s",
+		             codecs[i], lrd_errmsg());
+		lrd_value *back;
+		cr_assert_eq(lrd_store_get(st, NULL, codecs[i], &back), LRD_OK, "%s", lrd_errmsg());
+		cr_expect(lrd_value_equal(v, back), "%s", codecs[i]);
+		lrd_value_free(back);
+	}
+	lrd_store_stat s;
+	cr_assert_eq(lrd_store_stat_get(st, NULL, &s), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(s.objects, 5);
+	cr_expect_eq(s.chunks, 5 * 7);
+	cr_expect_geq(s.ncodecs, 2);
+	cr_expect_eq(s.codecs[0].id, LRD_CODEC_ID_RAW);
+	cr_expect_eq(lrd_store_verify(st, NULL, NULL, NULL), LRD_OK, "%s", lrd_errmsg());
+	lrd_value_free(v);
+}
+
+Test(store, scalars_strings_and_empty_arrays_round_trip)
+{
+	lrd_value *v;
+	lrd_value_new_bytes("\0\1\2", 3, &v);
+	cr_assert_eq(lrd_store_put(st, NULL, "b", v, NULL), LRD_OK);
+	lrd_value *e;
+	lrd_dtype dt;
+	lrd_dtype_parse("<i4", &dt);
+	uint64_t shape[2] = {0, 5};
+	lrd_array_new(dt, 2, shape, LRD_ORDER_F, &e);
+	cr_assert_eq(lrd_store_put(st, NULL, "empty", e, NULL), LRD_OK, "%s", lrd_errmsg());
+	lrd_value *b1, *b2;
+	cr_assert_eq(lrd_store_get(st, NULL, "b", &b1), LRD_OK);
+	cr_assert_eq(lrd_store_get(st, NULL, "empty", &b2), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(v, b1));
+	cr_expect(lrd_value_equal(e, b2));
+	lrd_value_free(v), lrd_value_free(e), lrd_value_free(b1), lrd_value_free(b2);
+}
+
+Test(store, keys_are_checked_and_the_limit_is_stated)
+{
+	lrd_value *v;
+	lrd_value_new_int(1, &v);
+	char key[600];
+	memset(key, 'k', sizeof key);
+	key[LRD_STORE_MAX_KEY] = 0;
+	cr_expect_eq(lrd_store_put(st, NULL, key, v, NULL), LRD_OK, "%s", lrd_errmsg());
+	key[LRD_STORE_MAX_KEY] = 'k';
+	key[LRD_STORE_MAX_KEY + 1] = 0;
+	cr_expect_eq(lrd_store_put(st, NULL, key, v, NULL), LRD_EINVAL);
+	cr_expect(strstr(lrd_errmsg(), "511"), "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_put(st, NULL, "", v, NULL), LRD_EINVAL);
+	cr_expect_eq(lrd_store_put(st, NULL, "bad\xff", v, NULL), LRD_EINVAL);
+	cr_expect(strstr(lrd_errmsg(), "UTF-8"));
+	cr_expect_eq(lrd_store_put(st, NULL, "κλειδί/ключ", v, NULL), LRD_OK);
+	lrd_value_free(v);
+}
+
+Test(store, get_missing_delete_and_exists)
+{
+	lrd_value *v, *out = (lrd_value *)1;
+	cr_expect_eq(lrd_store_get(st, NULL, "nope", &out), LRD_ENOTFOUND);
+	cr_expect_null(out);
+	cr_expect_eq(lrd_store_exists(st, NULL, "a"), 0);
+	v = fx_floats(10);
+	cr_assert_eq(lrd_store_put(st, NULL, "a", v, NULL), LRD_OK);
+	cr_expect_eq(lrd_store_exists(st, NULL, "a"), 1);
+	cr_expect_eq(lrd_store_del(st, NULL, "a"), LRD_OK);
+	cr_expect_eq(lrd_store_exists(st, NULL, "a"), 0);
+	cr_expect_eq(lrd_store_del(st, NULL, "a"), LRD_ENOTFOUND);
+	lrd_store_stat s;
+	lrd_store_stat_get(st, NULL, &s);
+	cr_expect_eq(s.chunks, 0, "the deleted object's chunks are gone");
+	lrd_put_options no = {.no_overwrite = true};
+	cr_expect_eq(lrd_store_put(st, NULL, "a", v, &no), LRD_OK);
+	cr_expect_eq(lrd_store_put(st, NULL, "a", v, &no), LRD_EEXIST);
+	lrd_value_free(v);
+}
+
+Test(store, overwrite_replaces_and_drops_old_chunks)
+{
+	lrd_put_options po = {.chunk_size = 800};
+	lrd_value *a = fx_floats(1000), *b = fx_floats(10), *back;
+	cr_assert_eq(lrd_store_put(st, NULL, "k", a, &po), LRD_OK);
+	lrd_store_stat s;
+	lrd_store_stat_get(st, NULL, &s);
+	cr_expect_eq(s.chunks, 10);
+	lrd_txn *r;
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	cr_assert_eq(lrd_store_put(st, NULL, "k", b, &po), LRD_OK);
+	lrd_store_stat_get(st, NULL, &s);
+	cr_expect_eq(s.chunks, 1);
+	cr_expect_eq(s.objects, 1);
+	cr_assert_eq(lrd_store_get(st, r, "k", &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(back, a), "an older snapshot still sees the old object whole");
+	lrd_value_free(back);
+	lrd_txn_abort(r);
+	cr_assert_eq(lrd_store_get(st, NULL, "k", &back), LRD_OK);
+	cr_expect(lrd_value_equal(back, b));
+	lrd_value_free(back), lrd_value_free(a), lrd_value_free(b);
+}
+
+Test(store, explicit_txn_is_all_or_nothing_and_readers_keep_their_snapshot)
+{
+	lrd_txn *w, *r;
+	lrd_value *v;
+	lrd_value_new_int(7, &v);
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_WRITE, &w), LRD_OK);
+	char key[32];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof key, "batch/%04d", i);
+		cr_assert_eq(lrd_store_put(st, w, key, v, NULL), LRD_OK);
+	}
+	cr_expect_eq(lrd_store_exists(st, w, "batch/0999"), 1, "a txn sees its own writes");
+	cr_expect_eq(lrd_store_exists(st, r, "batch/0000"), 0,
+	             "readers don't see uncommitted data");
+	cr_expect_eq(lrd_store_put(st, NULL, "x", v, NULL), LRD_EBUSY,
+	             "a second write on the same thread is refused, not a deadlock");
+	lrd_txn_abort(w);
+	cr_expect_eq(lrd_store_exists(st, NULL, "batch/0000"), 0);
+
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_WRITE, &w), LRD_OK);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof key, "batch/%04d", i);
+		cr_assert_eq(lrd_store_put(st, w, key, v, NULL), LRD_OK);
+	}
+	cr_assert_eq(lrd_txn_commit(w), LRD_OK);
+	cr_expect_eq(lrd_store_exists(st, r, "batch/0000"), 0, "an old snapshot stays old");
+	lrd_txn_abort(r);
+	cr_expect_eq(lrd_store_exists(st, NULL, "batch/0999"), 1);
+	cr_expect_eq(lrd_store_put(st, r == NULL ? NULL : NULL, "y", v, NULL), LRD_OK);
+	lrd_value_free(v);
+}
+
+Test(store, write_calls_refuse_a_read_txn)
+{
+	lrd_txn *r;
+	lrd_value *v;
+	lrd_value_new_int(7, &v);
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	cr_expect_eq(lrd_store_put(st, r, "k", v, NULL), LRD_EINVAL);
+	cr_expect_eq(lrd_txn_commit(r), LRD_OK);
+	lrd_value_free(v);
+}
+
+Test(store, list_by_prefix_in_key_order)
+{
+	const char *keys[] = {"a/2", "b/1", "a/1", "a/10", "ab", "a"};
+	lrd_value *v;
+	lrd_value_new_nil(&v);
+	for (size_t i = 0; i < 6; i++)
+		cr_assert_eq(lrd_store_put(st, NULL, keys[i], v, NULL), LRD_OK);
+	lrd_store_iter *it;
+	cr_assert_eq(lrd_store_iter_new(st, NULL, "a/", &it), LRD_OK);
+	const char *want[] = {"a/1", "a/10", "a/2"}, *k;
+	size_t n, i = 0;
+	int rc;
+	while ((rc = lrd_store_iter_next(it, &k, &n, NULL)) == LRD_OK) {
+		cr_assert_lt(i, 3);
+		cr_expect_str_eq(k, want[i++]);
+		cr_expect_eq(n, strlen(k));
+	}
+	cr_expect_eq(rc, LRD_ENOTFOUND);
+	cr_expect_eq(i, 3);
+	lrd_store_iter_free(it);
+	cr_assert_eq(lrd_store_iter_new(st, NULL, NULL, &it), LRD_OK);
+	for (i = 0; lrd_store_iter_next(it, &k, &n, NULL) == LRD_OK; i++)
+		;
+	cr_expect_eq(i, 6);
+	lrd_store_iter_free(it);
+	lrd_value_free(v);
+}
+
+Test(store, namespaces_put_get_iterate_and_stay_apart_from_objects)
+{
+	lrd_txn *r;
+	cr_assert_eq(lrd_store_kv_put(st, NULL, "memo.index", "k1", 2, "v1", 2, 0), LRD_OK);
+	cr_assert_eq(lrd_store_kv_put(st, NULL, "memo.index", "k2", 2, "value2", 6, 0), LRD_OK);
+	cr_assert_eq(lrd_store_kv_put(st, NULL, "memo.indexx", "k3", 2, "x", 1, 0), LRD_OK);
+	cr_expect_eq(lrd_store_kv_put(st, NULL, "memo.index", "k1", 2, "z", 1, LRD_KV_NOOVERWRITE),
+	             LRD_EEXIST);
+	cr_expect_eq(lrd_store_exists(st, NULL, "k1"), 0);
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	lrd_buf b;
+	cr_assert_eq(lrd_store_kv_get(r, "memo.index", "k2", 2, &b), LRD_OK);
+	cr_expect_eq(b.size, 6);
+	cr_expect(!memcmp(b.data, "value2", 6));
+	cr_expect_eq(lrd_store_kv_get(r, "memo.index", "k3", 2, &b), LRD_ENOTFOUND);
+	lrd_store_iter *it;
+	cr_assert_eq(lrd_store_kv_iter_new(st, r, "memo.index", NULL, 0, &it), LRD_OK);
+	const char *k;
+	size_t n, count = 0;
+	while (lrd_store_iter_next(it, &k, &n, &b) == LRD_OK) {
+		cr_expect_eq(n, 2);
+		cr_expect_eq(k[0], 'k');
+		count++;
+	}
+	cr_expect_eq(count, 2, "another namespace sharing a prefix is not listed");
+	lrd_store_iter_free(it);
+	lrd_txn_abort(r);
+	cr_expect_eq(lrd_store_kv_del(st, NULL, "memo.index", "k1", 2), LRD_OK);
+	cr_expect_eq(lrd_store_kv_del(st, NULL, "memo.index", "k1", 2), LRD_ENOTFOUND);
+	char longkey[LRD_STORE_MAX_KEY];
+	memset(longkey, 'x', sizeof longkey);
+	cr_expect_eq(lrd_store_kv_put(st, NULL, "ns", longkey, sizeof longkey, "v", 1, 0),
+	             LRD_EINVAL);
+	cr_expect_eq(lrd_store_kv_put(st, NULL, "", "k", 1, "v", 1, 0), LRD_EINVAL);
+}
+
+Test(store, compare_and_put_takes_and_releases_a_lock)
+{
+	lrd_buf mine = {"owner-1", 7}, other = {"owner-2", 7};
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &mine), LRD_OK);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &other), LRD_EBUSY);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &other, NULL), LRD_EBUSY);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &mine, &other), LRD_OK);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &other, NULL), LRD_OK);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &other, NULL), LRD_EBUSY);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &other), LRD_OK);
+}
+
+/* ---- array streaming ----------------------------------------------------------------------- */
+
+static void stream_in(const char *key, const uint8_t *data, size_t nbytes, uint64_t count,
+                      const lrd_put_options *po)
+{
+	lrd_dtype dt;
+	lrd_dtype_parse("<f8", &dt);
+	lrd_array_writer *w;
+	cr_assert_eq(lrd_array_writer_new(st, NULL, key, dt, 1, &count, LRD_ORDER_C, po, &w),
+	             LRD_OK, "%s", lrd_errmsg());
+	for (size_t off = 0; off < nbytes;) {
+		size_t n = (size_t)(tc_rand() % 20000);
+		if (n > nbytes - off)
+			n = nbytes - off;
+		cr_assert_eq(lrd_array_writer_write(w, data + off, n), LRD_OK, "%s", lrd_errmsg());
+		off += n;
+	}
+	cr_expect_eq(lrd_array_writer_write(w, data, 1), LRD_EINVAL, "no byte past the end");
+	lrd_array_writer_free(w);
+	cr_assert_eq(lrd_array_writer_new(st, NULL, key, dt, 1, &count, LRD_ORDER_C, po, &w),
+	             LRD_OK, "%s", lrd_errmsg());
+	for (size_t off = 0; off < nbytes;) {
+		size_t n = (size_t)(tc_rand() % 20000);
+		if (n > nbytes - off)
+			n = nbytes - off;
+		cr_assert_eq(lrd_array_writer_write(w, data + off, n), LRD_OK, "%s", lrd_errmsg());
+		off += n;
+	}
+	cr_assert_eq(lrd_array_writer_finish(w), LRD_OK, "%s", lrd_errmsg());
+	lrd_array_writer_free(w);
+}
+
+static void stream_out_and_check(const char *key, const uint8_t *data, size_t nbytes,
+                                 bool expect_zero_copy)
+{
+	lrd_txn *r;
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	lrd_array_reader *rd;
+	cr_assert_eq(lrd_array_reader_new(st, r, key, &rd), LRD_OK, "%s", lrd_errmsg());
+	uint64_t nb;
+	lrd_dtype dt;
+	cr_assert_eq(lrd_array_reader_describe(rd, &dt, NULL, NULL, NULL, &nb), LRD_OK);
+	cr_assert_eq(nb, nbytes);
+	const void *p;
+	size_t n, off = 0;
+	while (lrd_array_reader_next(rd, &p, &n) == LRD_OK) {
+		cr_assert_leq(off + n, nbytes);
+		cr_assert(!memcmp(p, data + off, n), "chunk at %zu", off);
+		if (expect_zero_copy)
+			cr_expect(p < (const void *)data || p >= (const void *)(data + nbytes));
+		off += n;
+	}
+	cr_expect_eq(off, nbytes);
+	uint8_t *dst = malloc(nbytes);
+	for (int i = 0; i < 50; i++) {
+		uint64_t a = tc_rand() % nbytes, len = tc_rand() % (nbytes - a + 1);
+		cr_assert_eq(lrd_array_reader_read_range(rd, a, (size_t)len, dst), LRD_OK, "%s",
+		             lrd_errmsg());
+		cr_assert(!memcmp(dst, data + a, (size_t)len), "range %llu+%llu",
+		          (unsigned long long)a, (unsigned long long)len);
+	}
+	cr_expect_eq(lrd_array_reader_read_range(rd, nbytes, 1, dst), LRD_EINVAL);
+	free(dst);
+	lrd_array_reader_free(rd);
+	lrd_txn_abort(r);
+}
+
+Test(store, array_writer_cuts_chunks_and_reader_streams_them_back)
+{
+	size_t count = 300000, nbytes = count * 8;
+	double *data = malloc(nbytes);
+	tc_fill_floats(data, count);
+	lrd_put_options raw = {.codec = "raw", .chunk_size = 100000};
+	lrd_put_options lz = {.codec = "lz4", .chunk_size = 100000};
+	lrd_codec_params bp = {.threads = 2};
+	lrd_put_options bl = {.codec = "blosc", .params = &bp, .chunk_size = 1 << 20};
+	stream_in("raw", (uint8_t *)data, nbytes, count, &raw);
+	stream_in("lz4", (uint8_t *)data, nbytes, count, &lz);
+	stream_in("blosc", (uint8_t *)data, nbytes, count, &bl);
+	stream_out_and_check("raw", (uint8_t *)data, nbytes, true);
+	stream_out_and_check("lz4", (uint8_t *)data, nbytes, false);
+	stream_out_and_check("blosc", (uint8_t *)data, nbytes, false);
+	lrd_value *v;
+	cr_assert_eq(lrd_store_get(st, NULL, "blosc", &v), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(!memcmp(lrd_array_cdata(v), data, nbytes));
+	lrd_value_free(v);
+	lrd_object_info info;
+	lrd_store_info(st, NULL, "raw", &info);
+	cr_expect_eq(info.chunks, 24);
+	cr_expect_eq(lrd_store_verify(st, NULL, NULL, NULL), LRD_OK, "%s", lrd_errmsg());
+	free(data);
+}
+
+Test(store, a_raw_single_chunk_array_is_viewed_and_got_zero_copy)
+{
+	lrd_value *v = fx_floats(100000), *back;
+	cr_assert_eq(lrd_store_put(st, NULL, "big", v, NULL), LRD_OK);
+	lrd_txn *r;
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	lrd_array_reader *rd;
+	cr_assert_eq(lrd_array_reader_new(st, r, "big", &rd), LRD_OK);
+	const void *p;
+	size_t n;
+	cr_assert_eq(lrd_array_reader_view(rd, false, &p, &n), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(n, 800000);
+	cr_expect_eq((uintptr_t)p % 64, 0, "data starts 64-byte aligned in the map");
+	cr_expect(!memcmp(p, lrd_array_cdata(v), n));
+	cr_assert_eq(lrd_store_get(st, r, "big", &back), LRD_OK);
+	cr_expect_eq(lrd_array_bufkind(back), LRD_BUF_MAPPED);
+	cr_expect_eq(lrd_array_cdata(back), p, "the value's data is the view: no copy");
+	cr_expect(lrd_value_equal(v, back));
+	lrd_value_free(back);
+	lrd_array_reader_free(rd);
+	lrd_txn_abort(r);
+
+	lrd_put_options lz = {.codec = "lz4"};
+	memset(lrd_array_data(v), 0, 800000); /* compressible, so it is stored compressed */
+	cr_assert_eq(lrd_store_put(st, NULL, "big", v, &lz), LRD_OK);
+	cr_assert_eq(lrd_array_reader_new(st, NULL, "big", &rd), LRD_OK);
+	cr_expect_eq(lrd_array_reader_view(rd, false, &p, &n), LRD_EUNSUPPORTED);
+	lrd_array_reader_free(rd);
+	lrd_value_free(v);
+}
+
+Test(store, reader_of_a_non_array_or_missing_key_fails_clearly)
+{
+	lrd_value *v;
+	lrd_value_new_int(1, &v);
+	lrd_store_put(st, NULL, "int", v, NULL);
+	lrd_array_reader *rd;
+	cr_expect_eq(lrd_array_reader_new(st, NULL, "int", &rd), LRD_EINVAL);
+	cr_expect(strstr(lrd_errmsg(), "not an array"));
+	cr_expect_eq(lrd_array_reader_new(st, NULL, "none", &rd), LRD_ENOTFOUND);
+	lrd_value_free(v);
+}
+
+/* ---- map growth and the cap -------------------------------------------------------------- */
+
+Test(store, map_grows_invisibly_for_single_calls_and_explicit_txns_get_emapfull)
+{
+	lrd_store_close(st);
+	tc_rmtree(dir);
+	dir = tc_tmpdir();
+	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = 1 << 20};
+	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK);
+	uint64_t size0, size1;
+	lrd_store_map_size(st, &size0, NULL);
+	lrd_value *big = fx_floats(1 << 20); /* 8 MiB, known in advance */
+	cr_assert_eq(lrd_store_put(st, NULL, "big", big, NULL), LRD_OK, "%s", lrd_errmsg());
+	lrd_store_map_size(st, &size1, NULL);
+	cr_expect_gt(size1, size0);
+
+	/* many small puts in one explicit txn until the map is full */
+	lrd_value *small = fx_floats(1000);
+	lrd_txn *w;
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_WRITE, &w), LRD_OK);
+	int rc = LRD_OK;
+	char key[32];
+	int i;
+	for (i = 0; i < 100000 && rc == LRD_OK; i++) {
+		snprintf(key, sizeof key, "s/%06d", i);
+		rc = lrd_store_put(st, w, key, small, NULL);
+	}
+	cr_assert_eq(rc, LRD_EMAPFULL, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_put(st, w, "after", small, NULL), LRD_EMAPFULL, "poisoned");
+	cr_expect_eq(lrd_txn_commit(w), LRD_EMAPFULL);
+	cr_expect_eq(lrd_store_exists(st, NULL, "s/000000"), 0, "nothing of it committed");
+	/* the next transaction has room for the same work */
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_WRITE, &w), LRD_OK);
+	for (int j = 0; j < i; j++) {
+		snprintf(key, sizeof key, "s/%06d", j);
+		cr_assert_eq(lrd_store_put(st, w, key, small, NULL), LRD_OK, "%d: %s", j,
+		             lrd_errmsg());
+	}
+	cr_assert_eq(lrd_txn_commit(w), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_verify(st, NULL, NULL, NULL), LRD_OK, "%s", lrd_errmsg());
+	lrd_value_free(big), lrd_value_free(small);
+}
+
+Test(store, a_capped_map_gives_emapfull_and_stays_consistent)
+{
+	lrd_store_close(st);
+	tc_rmtree(dir);
+	dir = tc_tmpdir();
+	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = 1 << 20, .map_max = 4 << 20};
+	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK);
+	lrd_value *v = fx_floats(20000);
+	int rc = LRD_OK, n = 0;
+	char key[32];
+	while (rc == LRD_OK && n < 1000) {
+		snprintf(key, sizeof key, "k%d", n);
+		if ((rc = lrd_store_put(st, NULL, key, v, NULL)) == LRD_OK)
+			n++;
+	}
+	cr_assert_eq(rc, LRD_EMAPFULL, "%s", lrd_errmsg());
+	cr_expect_gt(n, 5);
+	uint64_t size, max;
+	lrd_store_map_size(st, &size, &max);
+	cr_expect_eq(size, 4 << 20);
+	cr_expect_eq(lrd_store_exists(st, NULL, key), 0, "the failed put left nothing");
+	lrd_verify_report rep;
+	cr_expect_eq(lrd_store_verify(st, NULL, NULL, &rep), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(rep.objects, (uint64_t)n);
+	cr_expect_eq(rep.orphan_chunks, 0);
+	cr_expect_eq(lrd_store_del(st, NULL, "k0"), LRD_OK, "deleting still works when full");
+	lrd_value_free(v);
+}
+
+/* ---- damage and foreign files ------------------------------------------------------------ */
+
+Test(store, altered_chunk_bytes_give_echecksum_naming_key_and_chunk)
+{
+	size_t count = 4096;
+	uint64_t *data = malloc(count * 8);
+	for (size_t i = 0; i < count; i++)
+		data[i] = 0x1122334455667788ull ^ (i * 0x9e3779b97f4a7c15ull);
+	lrd_dtype dt;
+	lrd_dtype_parse("<u8", &dt);
+	lrd_value *v;
+	lrd_array_wrap(dt, 1, (uint64_t[]){count}, LRD_ORDER_C, data, count * 8, &v);
+	lrd_put_options po = {.chunk_size = 8192};
+	cr_assert_eq(lrd_store_put(st, NULL, "weights", v, &po), LRD_OK);
+	lrd_store_close(st);
+	st = NULL;
+	char *file = tc_path(dir, "data.mdb");
+	cr_assert_eq(fx_corrupt_file(file, data + 2048 + 100, 64), 0);
+	free(file);
+	cr_assert_eq(lrd_store_open(dir, NULL, &st), LRD_OK);
+	lrd_value *back;
+	cr_expect_eq(lrd_store_get(st, NULL, "weights", &back), LRD_ECHECKSUM);
+	cr_expect(strstr(lrd_errmsg(), "chunk 2 of 'weights'"), "%s", lrd_errmsg());
+	lrd_verify_report rep;
+	cr_expect_eq(lrd_store_verify(st, NULL, NULL, &rep), LRD_ECHECKSUM);
+	cr_expect(strstr(lrd_errmsg(), "chunk 2 of 'weights'"), "%s", lrd_errmsg());
+	cr_expect_eq(rep.bad_objects, 1);
+	lrd_array_reader *rd;
+	cr_assert_eq(lrd_array_reader_new(st, NULL, "weights", &rd), LRD_OK);
+	uint8_t buf[64];
+	cr_expect_eq(lrd_array_reader_read_range(rd, 0, 64, buf), LRD_OK, "chunk 0 is fine");
+	cr_expect_eq(lrd_array_reader_read_range(rd, 2 * 8192, 64, buf), LRD_ECHECKSUM);
+	lrd_array_reader_free(rd);
+	lrd_value_free(v);
+	free(data);
+}
+
+Test(store, a_file_that_is_not_lmdb_is_refused_clearly)
+{
+	lrd_store_close(st);
+	st = NULL;
+	char *file = tc_path(dir, "data.mdb");
+	char junk[8192];
+	memset(junk, 'J', sizeof junk);
+	tc_write_file(file, junk, sizeof junk);
+	free(file);
+	lrd_store *s2 = (lrd_store *)1;
+	cr_expect_eq(lrd_store_open(dir, NULL, &s2), LRD_EFORMAT);
+	cr_expect_null(s2);
+	cr_expect(strstr(lrd_errmsg(), "not an LMDB"), "%s", lrd_errmsg());
+	char *plain = tc_path(dir, "plain");
+	tc_write_file(plain, "x", 1);
+	cr_expect_eq(lrd_store_open(plain, NULL, &s2), LRD_EFORMAT);
+	free(plain);
+}
+
+static void raw_lmdb(const char *path, const char *db, const char *key, const void *val, size_t n)
+{
+	MDB_env *env;
+	MDB_txn *t;
+	MDB_dbi dbi;
+	cr_assert_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	cr_assert_eq(mdb_env_open(env, path, 0, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
+	cr_assert_eq(mdb_dbi_open(t, db, MDB_CREATE, &dbi), 0);
+	MDB_val k = {strlen(key), (void *)key}, v = {n, (void *)val};
+	cr_assert_eq(mdb_put(t, dbi, &k, &v, 0), 0);
+	cr_assert_eq(mdb_txn_commit(t), 0);
+	mdb_env_close(env);
+}
+
+Test(store, an_lmdb_store_that_is_not_larders_is_refused)
+{
+	char *other = tc_path(dir, "other");
+	mkdir(other, 0755);
+	raw_lmdb(other, NULL, "hello", "world", 5);
+	lrd_store *s2;
+	cr_expect_eq(lrd_store_open(other, NULL, &s2), LRD_EFORMAT);
+	cr_expect(strstr(lrd_errmsg(), "not a larder store"), "%s", lrd_errmsg());
+	free(other);
+}
+
+Test(store, a_newer_store_format_is_refused)
+{
+	lrd_store_close(st);
+	st = NULL;
+	raw_lmdb(dir, "meta", "format", "\x63\0\0\0", 4);
+	lrd_store *s2;
+	cr_expect_eq(lrd_store_open(dir, NULL, &s2), LRD_EVERSION);
+	cr_expect(strstr(lrd_errmsg(), "newer"), "%s", lrd_errmsg());
+}
+
+Test(store, read_only_and_nocreate)
+{
+	lrd_value *v;
+	lrd_value_new_int(3, &v);
+	cr_assert_eq(lrd_store_put(st, NULL, "k", v, NULL), LRD_OK);
+	lrd_store *ro;
+	lrd_store_options o = {.flags = LRD_STORE_RDONLY};
+	cr_assert_eq(lrd_store_open(dir, &o, &ro), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_put(ro, NULL, "k2", v, NULL), LRD_EREADONLY);
+	cr_expect_eq(lrd_store_exists(ro, NULL, "k"), 1);
+	lrd_store_close(ro);
+	char *nowhere = tc_path(dir, "nowhere");
+	cr_expect_eq(lrd_store_open(nowhere, &o, &ro), LRD_ENOTFOUND);
+	o.flags = LRD_STORE_NOCREATE;
+	cr_expect_eq(lrd_store_open(nowhere, &o, &ro), LRD_ENOTFOUND);
+	free(nowhere);
+	lrd_value_free(v);
+}
+
+Test(store, one_file_store_and_compacted_copy)
+{
+	char *file = tc_path(dir, "one.lmdb"), *copy = tc_path(dir, "copy.lmdb");
+	lrd_store_options o = {.flags = LRD_STORE_NOSUBDIR | LRD_STORE_NOSYNC};
+	lrd_store *s2;
+	cr_assert_eq(lrd_store_open(file, &o, &s2), LRD_OK, "%s", lrd_errmsg());
+	lrd_value *v = sample_tree(), *back;
+	for (int i = 0; i < 20; i++) {
+		char key[16];
+		snprintf(key, sizeof key, "k%d", i);
+		cr_assert_eq(lrd_store_put(s2, NULL, key, v, NULL), LRD_OK);
+		if (i % 2)
+			cr_assert_eq(lrd_store_del(s2, NULL, key), LRD_OK);
+	}
+	cr_assert_eq(lrd_store_compact(s2, copy), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_compact(s2, copy), LRD_EEXIST);
+	lrd_store_close(s2);
+	cr_assert_eq(lrd_store_open(copy, &o, &s2), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_store_get(s2, NULL, "k18", &back), LRD_OK);
+	cr_expect(lrd_value_equal(v, back));
+	cr_expect_eq(lrd_store_exists(s2, NULL, "k19"), 0);
+	cr_expect_eq(lrd_store_verify(s2, NULL, NULL, NULL), LRD_OK);
+	lrd_store_close(s2);
+	lrd_value_free(v), lrd_value_free(back);
+	free(file), free(copy);
+}
+
+Test(store, a_handle_is_refused_after_fork)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		lrd_value *v;
+		int rc = lrd_store_get(st, NULL, "x", &v);
+		int ok = rc == LRD_EINVAL && strstr(lrd_errmsg(), "fork");
+		lrd_store_close(st);
+		_exit(ok ? 0 : 1);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	lrd_value *v;
+	cr_expect_eq(lrd_store_get(st, NULL, "x", &v), LRD_ENOTFOUND, "the parent is unaffected");
+}
+
+Test(store, allocation_failures_are_reported_cleanly)
+{
+	lrd_value *v = sample_tree(), *back = NULL;
+	int ok = 0;
+	for (long n = 0; n < 200 && !ok; n++) {
+		lrd__alloc_failafter(n);
+		int rc = lrd_store_put(st, NULL, "t", v, NULL);
+		lrd__alloc_failafter(-1);
+		cr_assert(rc == LRD_OK || rc == LRD_ENOMEM, "%ld: %s", n, lrd_errname(rc));
+		ok = rc == LRD_OK;
+	}
+	cr_assert(ok);
+	ok = 0;
+	for (long n = 0; n < 200 && !ok; n++) {
+		lrd__alloc_failafter(n);
+		int rc = lrd_store_get(st, NULL, "t", &back);
+		lrd__alloc_failafter(-1);
+		cr_assert(rc == LRD_OK || rc == LRD_ENOMEM, "%ld: %s", n, lrd_errname(rc));
+		ok = rc == LRD_OK;
+	}
+	cr_expect(lrd_value_equal(v, back));
+	lrd_value_free(v), lrd_value_free(back);
+}
+
+/* ---- processes and threads ------------------------------------------------------------------ */
+
+#define WORKERS_PER_PROC   2
+#define OBJECTS_PER_WORKER 1500
+
+struct worker {
+	lrd_store *s;
+	int proc, thread, failures;
+};
+
+static void note(struct worker *w, int rc, const char *key)
+{
+	if (rc) {
+		w->failures++;
+		fprintf(stderr, "%s: %s: %s\n", key, lrd_errname(rc), lrd_errmsg());
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char key[64];
+	for (int i = 0; i < OBJECTS_PER_WORKER; i++) {
+		lrd_value *m, *x;
+		lrd_value_new_map(&m);
+		lrd_value_new_int(i, &x);
+		lrd_map_set(m, "i", x);
+		uint64_t n = 1 + (uint64_t)(i % 50);
+		lrd_dtype dt;
+		lrd_dtype_parse("<i8", &dt);
+		lrd_value *a;
+		lrd_array_new(dt, 1, &n, LRD_ORDER_C, &a);
+		int64_t *d = lrd_array_data(a);
+		for (uint64_t j = 0; j < n; j++)
+			d[j] = w->proc * 1000000 + w->thread * 100000 + i + (int64_t)j;
+		lrd_map_set(m, "a", a);
+		snprintf(key, sizeof key, "p%d/t%d/%05d", w->proc, w->thread, i);
+		lrd_put_options po = {.codec = i % 3 == 0 ? "lz4" : NULL};
+		if (i % 10 == 0) { /* sometimes several in one explicit txn */
+			int rc = LRD_EMAPFULL;
+			/* an explicit txn that fills the map fails whole; the next one has room */
+			for (int attempt = 0; rc == LRD_EMAPFULL && attempt < 3; attempt++) {
+				lrd_txn *t;
+				rc = lrd_txn_begin(w->s, LRD_TXN_WRITE, &t);
+				if (!rc)
+					rc = lrd_store_put(w->s, t, key, m, &po);
+				if (!rc)
+					rc = lrd_store_kv_put(w->s, t, "progress", key, strlen(key),
+					                      "1", 1, 0);
+				rc = rc ? (lrd_txn_abort(t), rc) : lrd_txn_commit(t);
+			}
+			note(w, rc, key);
+		} else {
+			note(w, lrd_store_put(w->s, NULL, key, m, &po), key);
+		}
+		/* read back something written earlier by anyone */
+		if (i > 0) {
+			lrd_txn *r;
+			if (lrd_txn_begin(w->s, LRD_TXN_READ, &r) == LRD_OK) {
+				snprintf(key, sizeof key, "p%d/t%d/%05d", w->proc, w->thread,
+				         i - 1);
+				lrd_value *back;
+				if (lrd_store_get(w->s, r, key, &back) == LRD_OK) {
+					int64_t got;
+					lrd_value_get_int(lrd_map_get(back, "i"), &got);
+					w->failures += got != i - 1;
+					lrd_value_free(back);
+				} else {
+					note(w, LRD_ENOTFOUND, key);
+				}
+				lrd_txn_abort(r);
+			}
+		}
+		lrd_value_free(m);
+	}
+	return NULL;
+}
+
+static int run_process(const char *path, int proc)
+{
+	lrd_store *s;
+	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = 2 << 20};
+	if (lrd_store_open(path, &o, &s))
+		return 1;
+	pthread_t th[WORKERS_PER_PROC];
+	struct worker w[WORKERS_PER_PROC];
+	for (int t = 0; t < WORKERS_PER_PROC; t++) {
+		w[t] = (struct worker){.s = s, .proc = proc, .thread = t};
+		pthread_create(&th[t], NULL, worker_main, &w[t]);
+	}
+	int failures = 0;
+	for (int t = 0; t < WORKERS_PER_PROC; t++) {
+		pthread_join(th[t], NULL);
+		failures += w[t].failures;
+	}
+	lrd_store_close(s);
+	if (failures)
+		fprintf(stderr, "process %d: %d failures\n", proc, failures);
+	return failures != 0;
+}
+
+Test(store, two_processes_with_two_threads_each_write_and_read_thousands, .timeout = 240)
+{
+	lrd_store_close(st); /* the children open their own handles */
+	st = NULL;
+	pid_t pids[2];
+	for (int p = 0; p < 2; p++) {
+		pids[p] = fork();
+		if (pids[p] == 0)
+			_exit(run_process(dir, p));
+	}
+	for (int p = 0; p < 2; p++) {
+		int status;
+		waitpid(pids[p], &status, 0);
+		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %d", p);
+	}
+	cr_assert_eq(lrd_store_open(dir, NULL, &st), LRD_OK);
+	lrd_verify_report rep;
+	cr_expect_eq(lrd_store_verify(st, NULL, NULL, &rep), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(rep.objects, 2 * WORKERS_PER_PROC * OBJECTS_PER_WORKER);
+	cr_expect_eq(rep.orphan_chunks, 0);
+	lrd_value *back;
+	cr_assert_eq(lrd_store_get(st, NULL, "p1/t1/01234", &back), LRD_OK);
+	const int64_t *d = lrd_array_cdata(lrd_map_get(back, "a"));
+	cr_expect_eq(d[0], 1000000 + 100000 + 1234);
+	lrd_value_free(back);
+	lrd_store_stat s;
+	lrd_store_stat_get(st, NULL, &s);
+	cr_expect_eq(s.kv_entries, 2 * WORKERS_PER_PROC * OBJECTS_PER_WORKER / 10);
+}
