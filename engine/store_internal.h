@@ -130,7 +130,7 @@ int lrd__chunk_get(lrd_txn *t, uint64_t id, uint64_t idx, uint64_t raw, lrd__chu
 int lrd__chunks_drop(lrd_txn *t, uint64_t id, uint64_t n);
 
 /* Cuts a byte stream into chunks, compresses, checksums and stores them; used by lrd_store_put
- * for arrays inside values and by lrd_array_writer. Memory: one chunk and one scratch. */
+ * for arrays inside values and by lrd_store_writer. Memory: one chunk and one scratch. */
 typedef struct lrd__cwriter {
 	lrd_txn *t;
 	const lrd_codec *codec;

@@ -299,29 +299,29 @@ static void stream_in(const char *key, const uint8_t *data, size_t nbytes, uint6
 {
 	lrd_dtype dt;
 	lrd_dtype_parse("<f8", &dt);
-	lrd_array_writer *w;
-	cr_assert_eq(lrd_array_writer_new(st, NULL, key, dt, 1, &count, LRD_ORDER_C, po, &w),
+	lrd_store_writer *w;
+	cr_assert_eq(lrd_store_writer_new(st, NULL, key, dt, 1, &count, LRD_ORDER_C, po, &w),
 	             LRD_OK, "%s", lrd_errmsg());
 	for (size_t off = 0; off < nbytes;) {
 		size_t n = (size_t)(tc_rand() % 20000);
 		if (n > nbytes - off)
 			n = nbytes - off;
-		cr_assert_eq(lrd_array_writer_write(w, data + off, n), LRD_OK, "%s", lrd_errmsg());
+		cr_assert_eq(lrd_store_writer_write(w, data + off, n), LRD_OK, "%s", lrd_errmsg());
 		off += n;
 	}
-	cr_expect_eq(lrd_array_writer_write(w, data, 1), LRD_EINVAL, "no byte past the end");
-	lrd_array_writer_free(w);
-	cr_assert_eq(lrd_array_writer_new(st, NULL, key, dt, 1, &count, LRD_ORDER_C, po, &w),
+	cr_expect_eq(lrd_store_writer_write(w, data, 1), LRD_EINVAL, "no byte past the end");
+	lrd_store_writer_free(w);
+	cr_assert_eq(lrd_store_writer_new(st, NULL, key, dt, 1, &count, LRD_ORDER_C, po, &w),
 	             LRD_OK, "%s", lrd_errmsg());
 	for (size_t off = 0; off < nbytes;) {
 		size_t n = (size_t)(tc_rand() % 20000);
 		if (n > nbytes - off)
 			n = nbytes - off;
-		cr_assert_eq(lrd_array_writer_write(w, data + off, n), LRD_OK, "%s", lrd_errmsg());
+		cr_assert_eq(lrd_store_writer_write(w, data + off, n), LRD_OK, "%s", lrd_errmsg());
 		off += n;
 	}
-	cr_assert_eq(lrd_array_writer_finish(w), LRD_OK, "%s", lrd_errmsg());
-	lrd_array_writer_free(w);
+	cr_assert_eq(lrd_store_writer_finish(w), LRD_OK, "%s", lrd_errmsg());
+	lrd_store_writer_free(w);
 }
 
 static void stream_out_and_check(const char *key, const uint8_t *data, size_t nbytes,
@@ -329,15 +329,15 @@ static void stream_out_and_check(const char *key, const uint8_t *data, size_t nb
 {
 	lrd_txn *r;
 	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
-	lrd_array_reader *rd;
-	cr_assert_eq(lrd_array_reader_new(st, r, key, &rd), LRD_OK, "%s", lrd_errmsg());
+	lrd_store_reader *rd;
+	cr_assert_eq(lrd_store_reader_new(st, r, key, &rd), LRD_OK, "%s", lrd_errmsg());
 	uint64_t nb;
 	lrd_dtype dt;
-	cr_assert_eq(lrd_array_reader_describe(rd, &dt, NULL, NULL, NULL, &nb), LRD_OK);
+	cr_assert_eq(lrd_store_reader_describe(rd, &dt, NULL, NULL, NULL, &nb), LRD_OK);
 	cr_assert_eq(nb, nbytes);
 	const void *p;
 	size_t n, off = 0;
-	while (lrd_array_reader_next(rd, &p, &n) == LRD_OK) {
+	while (lrd_store_reader_next(rd, &p, &n) == LRD_OK) {
 		cr_assert_leq(off + n, nbytes);
 		cr_assert(!memcmp(p, data + off, n), "chunk at %zu", off);
 		if (expect_zero_copy)
@@ -348,14 +348,14 @@ static void stream_out_and_check(const char *key, const uint8_t *data, size_t nb
 	uint8_t *dst = malloc(nbytes);
 	for (int i = 0; i < 50; i++) {
 		uint64_t a = tc_rand() % nbytes, len = tc_rand() % (nbytes - a + 1);
-		cr_assert_eq(lrd_array_reader_read_range(rd, a, (size_t)len, dst), LRD_OK, "%s",
+		cr_assert_eq(lrd_store_reader_read_range(rd, a, (size_t)len, dst), LRD_OK, "%s",
 		             lrd_errmsg());
 		cr_assert(!memcmp(dst, data + a, (size_t)len), "range %llu+%llu",
 		          (unsigned long long)a, (unsigned long long)len);
 	}
-	cr_expect_eq(lrd_array_reader_read_range(rd, nbytes, 1, dst), LRD_EINVAL);
+	cr_expect_eq(lrd_store_reader_read_range(rd, nbytes, 1, dst), LRD_EINVAL);
 	free(dst);
-	lrd_array_reader_free(rd);
+	lrd_store_reader_free(rd);
 	lrd_txn_abort(r);
 }
 
@@ -391,11 +391,11 @@ Test(store, a_raw_single_chunk_array_is_viewed_and_got_zero_copy)
 	cr_assert_eq(lrd_store_put(st, NULL, "big", v, NULL), LRD_OK);
 	lrd_txn *r;
 	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
-	lrd_array_reader *rd;
-	cr_assert_eq(lrd_array_reader_new(st, r, "big", &rd), LRD_OK);
+	lrd_store_reader *rd;
+	cr_assert_eq(lrd_store_reader_new(st, r, "big", &rd), LRD_OK);
 	const void *p;
 	size_t n;
-	cr_assert_eq(lrd_array_reader_view(rd, false, &p, &n), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_store_reader_view(rd, false, &p, &n), LRD_OK, "%s", lrd_errmsg());
 	cr_expect_eq(n, 800000);
 	cr_expect_eq((uintptr_t)p % 64, 0, "data starts 64-byte aligned in the map");
 	cr_expect(!memcmp(p, lrd_array_cdata(v), n));
@@ -404,15 +404,15 @@ Test(store, a_raw_single_chunk_array_is_viewed_and_got_zero_copy)
 	cr_expect_eq(lrd_array_cdata(back), p, "the value's data is the view: no copy");
 	cr_expect(lrd_value_equal(v, back));
 	lrd_value_free(back);
-	lrd_array_reader_free(rd);
+	lrd_store_reader_free(rd);
 	lrd_txn_abort(r);
 
 	lrd_put_options lz = {.codec = "lz4"};
 	memset(lrd_array_data(v), 0, 800000); /* compressible, so it is stored compressed */
 	cr_assert_eq(lrd_store_put(st, NULL, "big", v, &lz), LRD_OK);
-	cr_assert_eq(lrd_array_reader_new(st, NULL, "big", &rd), LRD_OK);
-	cr_expect_eq(lrd_array_reader_view(rd, false, &p, &n), LRD_EUNSUPPORTED);
-	lrd_array_reader_free(rd);
+	cr_assert_eq(lrd_store_reader_new(st, NULL, "big", &rd), LRD_OK);
+	cr_expect_eq(lrd_store_reader_view(rd, false, &p, &n), LRD_EUNSUPPORTED);
+	lrd_store_reader_free(rd);
 	lrd_value_free(v);
 }
 
@@ -421,10 +421,10 @@ Test(store, reader_of_a_non_array_or_missing_key_fails_clearly)
 	lrd_value *v;
 	lrd_value_new_int(1, &v);
 	lrd_store_put(st, NULL, "int", v, NULL);
-	lrd_array_reader *rd;
-	cr_expect_eq(lrd_array_reader_new(st, NULL, "int", &rd), LRD_EINVAL);
+	lrd_store_reader *rd;
+	cr_expect_eq(lrd_store_reader_new(st, NULL, "int", &rd), LRD_EINVAL);
 	cr_expect(strstr(lrd_errmsg(), "not an array"));
-	cr_expect_eq(lrd_array_reader_new(st, NULL, "none", &rd), LRD_ENOTFOUND);
+	cr_expect_eq(lrd_store_reader_new(st, NULL, "none", &rd), LRD_ENOTFOUND);
 	lrd_value_free(v);
 }
 
@@ -527,12 +527,12 @@ Test(store, altered_chunk_bytes_give_echecksum_naming_key_and_chunk)
 	cr_expect_eq(lrd_store_verify(st, NULL, NULL, &rep), LRD_ECHECKSUM);
 	cr_expect(strstr(lrd_errmsg(), "chunk 2 of 'weights'"), "%s", lrd_errmsg());
 	cr_expect_eq(rep.bad_objects, 1);
-	lrd_array_reader *rd;
-	cr_assert_eq(lrd_array_reader_new(st, NULL, "weights", &rd), LRD_OK);
+	lrd_store_reader *rd;
+	cr_assert_eq(lrd_store_reader_new(st, NULL, "weights", &rd), LRD_OK);
 	uint8_t buf[64];
-	cr_expect_eq(lrd_array_reader_read_range(rd, 0, 64, buf), LRD_OK, "chunk 0 is fine");
-	cr_expect_eq(lrd_array_reader_read_range(rd, 2 * 8192, 64, buf), LRD_ECHECKSUM);
-	lrd_array_reader_free(rd);
+	cr_expect_eq(lrd_store_reader_read_range(rd, 0, 64, buf), LRD_OK, "chunk 0 is fine");
+	cr_expect_eq(lrd_store_reader_read_range(rd, 2 * 8192, 64, buf), LRD_ECHECKSUM);
+	lrd_store_reader_free(rd);
 	lrd_value_free(v);
 	free(data);
 }

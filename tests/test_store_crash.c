@@ -59,15 +59,15 @@ static int put_one(lrd_store *s, lrd_txn *t, const char *key)
 	lrd_put_options po = {.codec = codec_for(h), .chunk_size = 1 + (size_t)(h >> 16) % 300000};
 	int rc;
 	if ((h >> 40) % 2 && !t) {
-		lrd_array_writer *w;
+		lrd_store_writer *w;
 		uint64_t shape = n;
-		rc = lrd_array_writer_new(s, NULL, key, dt, 1, &shape, LRD_ORDER_C, &po, &w);
+		rc = lrd_store_writer_new(s, NULL, key, dt, 1, &shape, LRD_ORDER_C, &po, &w);
 		for (size_t off = 0; !rc && off < n * 8; off += 50000)
-			rc = lrd_array_writer_write(w, (uint8_t *)d + off,
+			rc = lrd_store_writer_write(w, (uint8_t *)d + off,
 			                            n * 8 - off < 50000 ? n * 8 - off : 50000);
 		if (!rc)
-			rc = lrd_array_writer_finish(w);
-		lrd_array_writer_free(w);
+			rc = lrd_store_writer_finish(w);
+		lrd_store_writer_free(w);
 	} else {
 		lrd_value *v;
 		rc = lrd_array_wrap(dt, 1, (uint64_t[]){n}, LRD_ORDER_C, d, n * 8, &v);

@@ -152,7 +152,7 @@ LRD_API bool lrd_txn_is_write(const lrd_txn *txn);
 
 /* ---- objects -------------------------------------------------------------------------------- */
 
-/** How lrd_store_put() and lrd_array_writer_new() store arrays. Zero fields: the store's
+/** How lrd_store_put() and lrd_store_writer_new() store arrays. Zero fields: the store's
  * defaults (lrd_store_options). NULL: all store defaults. */
 typedef struct lrd_put_options {
 	const char *codec; /**< chunk codec name, "raw"/"none"; NULL: the store's default */
@@ -269,47 +269,47 @@ LRD_API int lrd_store_kv_iter_new(lrd_store *s, lrd_txn *txn, const char *ns, co
 
 /** A writer streaming one array into the store in bounded memory (one chunk and one compressed
  * chunk). */
-typedef struct lrd_array_writer lrd_array_writer;
+typedef struct lrd_store_writer lrd_store_writer;
 
 /** Start writing an array of dtype dt, ndim dims of shape (C or Fortran order: the order of the
- * bytes to come) under key. The object appears at lrd_array_writer_finish(), atomically
+ * bytes to come) under key. The object appears at lrd_store_writer_finish(), atomically
  * replacing any object under key. txn: a write transaction that stays open until the writer
  * finishes (other calls may use it meanwhile), or NULL: the writer holds its own write
- * transaction, committed by lrd_array_writer_finish().
+ * transaction, committed by lrd_store_writer_finish().
  * Errors: LRD_EINVAL (key, ndim > LRD_MAX_NDIM, txn not write), LRD_EDTYPE, LRD_ELIMIT (byte
  * size overflows), LRD_ECODEC, LRD_EEXIST (no_overwrite), LRD_EREADONLY, LRD_EBUSY,
  * LRD_EMAPFULL, LRD_ENOMEM, LRD_EIO. On failure *out is NULL. */
-LRD_API int lrd_array_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype dt,
+LRD_API int lrd_store_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype dt,
                                  unsigned ndim, const uint64_t *shape, lrd_order order,
-                                 const lrd_put_options *opts, lrd_array_writer **out);
+                                 const lrd_put_options *opts, lrd_store_writer **out);
 
 /** Append n bytes of the array's data (any n; chunks are cut by the writer). Writing more bytes
  * than the array holds gives LRD_EINVAL. Errors: LRD_EINVAL, LRD_ECODEC, LRD_EMAPFULL, LRD_EIO,
  * LRD_ENOMEM; after an error the writer can only be freed. */
-LRD_API int lrd_array_writer_write(lrd_array_writer *w, const void *p, size_t n);
+LRD_API int lrd_store_writer_write(lrd_store_writer *w, const void *p, size_t n);
 
 /** Write the last chunk and the object's header (and commit, if the writer owns its
  * transaction). Errors: LRD_EINVAL (fewer bytes written than the array holds), and those of
- * lrd_array_writer_write. The writer must still be freed. */
-LRD_API int lrd_array_writer_finish(lrd_array_writer *w);
+ * lrd_store_writer_write. The writer must still be freed. */
+LRD_API int lrd_store_writer_finish(lrd_store_writer *w);
 
 /** Free a writer. An unfinished writer's chunks are discarded: with its own transaction it
  * aborts it; inside a caller's transaction the chunks written so far stay in it, unreferenced,
  * until the caller aborts (or they are removed by a later put of that key). NULL is ignored. */
-LRD_API void lrd_array_writer_free(lrd_array_writer *w);
+LRD_API void lrd_store_writer_free(lrd_store_writer *w);
 
 /** A reader of one stored array. */
-typedef struct lrd_array_reader lrd_array_reader;
+typedef struct lrd_store_reader lrd_store_reader;
 
 /** Open the array stored under key (its root value must be an array). txn may be NULL: the
  * reader then holds a read transaction of its own until it is freed.
  * Errors: LRD_ENOTFOUND, LRD_EINVAL (not an array), LRD_ECORRUPT, LRD_ELIMIT, LRD_ENOMEM,
  * LRD_EIO. */
-LRD_API int lrd_array_reader_new(lrd_store *s, lrd_txn *txn, const char *key,
-                                 lrd_array_reader **out);
+LRD_API int lrd_store_reader_new(lrd_store *s, lrd_txn *txn, const char *key,
+                                 lrd_store_reader **out);
 
 /** The array's description; shape points into the reader (valid while it lives). */
-LRD_API int lrd_array_reader_describe(const lrd_array_reader *r, lrd_dtype *dt, unsigned *ndim,
+LRD_API int lrd_store_reader_describe(const lrd_store_reader *r, lrd_dtype *dt, unsigned *ndim,
                                       const uint64_t **shape, lrd_order *order, uint64_t *nbytes);
 
 /** The next chunk of data, in order: *p and *n. A raw chunk is returned without copying, a
@@ -317,22 +317,22 @@ LRD_API int lrd_array_reader_describe(const lrd_array_reader *r, lrd_dtype *dt, 
  * decompressed into the reader's one buffer, valid until the next call. Every chunk's checksum
  * is verified. Returns LRD_OK, LRD_ENOTFOUND past the last chunk (no message set), or
  * LRD_ECHECKSUM / LRD_ECORRUPT (naming key and chunk), LRD_ECODEC, LRD_ENOMEM, LRD_EIO. */
-LRD_API int lrd_array_reader_next(lrd_array_reader *r, const void **p, size_t *n);
+LRD_API int lrd_store_reader_next(lrd_store_reader *r, const void **p, size_t *n);
 
 /** Copy len bytes of the array's data from byte offset off into dst (caller's, >= len bytes),
  * reading only the chunks that hold them. Errors: LRD_EINVAL (range beyond the array), and
- * those of lrd_array_reader_next. */
-LRD_API int lrd_array_reader_read_range(lrd_array_reader *r, uint64_t off, size_t len, void *dst);
+ * those of lrd_store_reader_next. */
+LRD_API int lrd_store_reader_read_range(lrd_store_reader *r, uint64_t off, size_t len, void *dst);
 
 /** A contiguous zero-copy view of the whole array's data: possible when it is stored raw in one
  * chunk (or is empty). *p is valid until the reader's transaction ends, read-only. The checksum
  * is verified unless `trust` is true (verifying reads every byte).
  * Errors: LRD_EUNSUPPORTED (compressed or in several chunks: use next/read_range),
  * LRD_ECHECKSUM, LRD_EIO. */
-LRD_API int lrd_array_reader_view(lrd_array_reader *r, bool trust, const void **p, size_t *n);
+LRD_API int lrd_store_reader_view(lrd_store_reader *r, bool trust, const void **p, size_t *n);
 
 /** Free a reader (and end its own read transaction). NULL is ignored. */
-LRD_API void lrd_array_reader_free(lrd_array_reader *r);
+LRD_API void lrd_store_reader_free(lrd_store_reader *r);
 
 /* ---- whole-store operations ----------------------------------------------------------------- */
 

@@ -1,4 +1,4 @@
-/* lrd_array_writer: an array streamed into the store. The chunk writer (store_chunks.c) stores
+/* lrd_store_writer: an array streamed into the store. The chunk writer (store_chunks.c) stores
  * chunks as bytes arrive; finish writes the object record (the array's header and reference)
  * after dropping any older object under the key, so until then readers see the old object.
  * A writer with its own transaction commits it at finish and aborts it when freed unfinished.
@@ -8,7 +8,7 @@
 
 #include "engine/store_internal.h"
 
-struct lrd_array_writer {
+struct lrd_store_writer {
 	lrd_txn *t;
 	bool own, done, failed;
 	lrd__cwriter cw;
@@ -21,12 +21,12 @@ struct lrd_array_writer {
 	char key[LRD_STORE_MAX_KEY + 1];
 };
 
-int lrd_array_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype dt, unsigned ndim,
+int lrd_store_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype dt, unsigned ndim,
                          const uint64_t *shape, lrd_order order, const lrd_put_options *opts,
-                         lrd_array_writer **out)
+                         lrd_store_writer **out)
 {
 	if (!out)
-		return lrd__err(LRD_EINVAL, "lrd_array_writer_new: out is NULL");
+		return lrd__err(LRD_EINVAL, "lrd_store_writer_new: out is NULL");
 	*out = NULL;
 	size_t klen;
 	int rc = lrd__store_key_check(key, &klen);
@@ -43,7 +43,7 @@ int lrd_array_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype 
 			return lrd__err(LRD_ELIMIT, "array byte size overflows");
 	if ((rc = lrd__store_check(s)) != LRD_OK)
 		return rc;
-	lrd_array_writer *w = lrd__calloc(1, sizeof *w);
+	lrd_store_writer *w = lrd__calloc(1, sizeof *w);
 	if (!w)
 		return LRD_ENOMEM;
 	w->dt = dt, w->order = order, w->ndim = ndim, w->klen = klen;
@@ -65,14 +65,14 @@ int lrd_array_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype 
 		if (w->t && !w->own)
 			lrd__txn_poison(w->t, rc);
 		w->failed = true;
-		lrd_array_writer_free(w);
+		lrd_store_writer_free(w);
 		return rc;
 	}
 	*out = w;
 	return LRD_OK;
 }
 
-static int fail(lrd_array_writer *w, int rc)
+static int fail(lrd_store_writer *w, int rc)
 {
 	w->failed = true;
 	if (!w->own)
@@ -80,10 +80,10 @@ static int fail(lrd_array_writer *w, int rc)
 	return lrd__errctx(rc, "writing array '%s'", w->key);
 }
 
-int lrd_array_writer_write(lrd_array_writer *w, const void *p, size_t n)
+int lrd_store_writer_write(lrd_store_writer *w, const void *p, size_t n)
 {
 	if (!w || (!p && n))
-		return lrd__err(LRD_EINVAL, "lrd_array_writer_write: NULL argument");
+		return lrd__err(LRD_EINVAL, "lrd_store_writer_write: NULL argument");
 	if (w->failed || w->done)
 		return lrd__err(LRD_EINVAL, "array writer of '%s' already %s", w->key,
 		                w->done ? "finished" : "failed");
@@ -91,10 +91,10 @@ int lrd_array_writer_write(lrd_array_writer *w, const void *p, size_t n)
 	return rc ? fail(w, rc) : LRD_OK;
 }
 
-int lrd_array_writer_finish(lrd_array_writer *w)
+int lrd_store_writer_finish(lrd_store_writer *w)
 {
 	if (!w)
-		return lrd__err(LRD_EINVAL, "lrd_array_writer_finish: NULL writer");
+		return lrd__err(LRD_EINVAL, "lrd_store_writer_finish: NULL writer");
 	if (w->failed || w->done)
 		return lrd__err(LRD_EINVAL, "array writer of '%s' already %s", w->key,
 		                w->done ? "finished" : "failed");
@@ -129,7 +129,7 @@ int lrd_array_writer_finish(lrd_array_writer *w)
 	return LRD_OK;
 }
 
-void lrd_array_writer_free(lrd_array_writer *w)
+void lrd_store_writer_free(lrd_store_writer *w)
 {
 	if (!w)
 		return;

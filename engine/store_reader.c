@@ -1,4 +1,4 @@
-/* lrd_array_reader: a stored array read chunk by chunk, by byte range, or viewed whole.
+/* lrd_store_reader: a stored array read chunk by chunk, by byte range, or viewed whole.
  * Raw chunks are handed out as pointers into the map (valid while the reader's transaction
  * lives); compressed chunks are decompressed into one buffer of one chunk's size, reused for
  * every chunk, so memory stays bounded whatever the array's size. The reader remembers which
@@ -8,7 +8,7 @@
 
 #include "engine/store_internal.h"
 
-struct lrd_array_reader {
+struct lrd_store_reader {
 	lrd_txn *t;
 	bool own;
 	lrd__array_desc d;
@@ -19,7 +19,7 @@ struct lrd_array_reader {
 	char key[LRD_STORE_MAX_KEY + 1];
 };
 
-static int open_array(lrd_array_reader *r, size_t klen)
+static int open_array(lrd_store_reader *r, size_t klen)
 {
 	lrd__objhdr h;
 	const uint8_t *tree;
@@ -42,16 +42,16 @@ static int open_array(lrd_array_reader *r, size_t klen)
 	return rc ? lrd__errctx(rc, "object '%s'", r->key) : LRD_OK;
 }
 
-int lrd_array_reader_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_array_reader **out)
+int lrd_store_reader_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_store_reader **out)
 {
 	if (!out)
-		return lrd__err(LRD_EINVAL, "lrd_array_reader_new: out is NULL");
+		return lrd__err(LRD_EINVAL, "lrd_store_reader_new: out is NULL");
 	*out = NULL;
 	size_t klen;
 	int rc = lrd__store_key_check(key, &klen);
 	if (rc)
 		return rc;
-	lrd_array_reader *r = lrd__calloc(1, sizeof *r);
+	lrd_store_reader *r = lrd__calloc(1, sizeof *r);
 	if (!r)
 		return LRD_ENOMEM;
 	memcpy(r->key, key, klen + 1);
@@ -60,14 +60,14 @@ int lrd_array_reader_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_array_
 	if (!rc)
 		rc = open_array(r, klen);
 	if (rc) {
-		lrd_array_reader_free(r);
+		lrd_store_reader_free(r);
 		return rc;
 	}
 	*out = r;
 	return LRD_OK;
 }
 
-int lrd_array_reader_describe(const lrd_array_reader *r, lrd_dtype *dt, unsigned *ndim,
+int lrd_store_reader_describe(const lrd_store_reader *r, lrd_dtype *dt, unsigned *ndim,
                               const uint64_t **shape, lrd_order *order, uint64_t *nbytes)
 {
 	if (!r)
@@ -86,7 +86,7 @@ int lrd_array_reader_describe(const lrd_array_reader *r, lrd_dtype *dt, unsigned
 }
 
 /* Chunk i's bytes, verified: in the map (raw) or in r->buf. */
-static int chunk_bytes(lrd_array_reader *r, uint64_t i, const void **p, size_t *n)
+static int chunk_bytes(lrd_store_reader *r, uint64_t i, const void **p, size_t *n)
 {
 	uint64_t raw = lrd__aref_chunk_raw(&r->a, r->d.nbytes, i);
 	*n = (size_t)raw;
@@ -112,10 +112,10 @@ static int chunk_bytes(lrd_array_reader *r, uint64_t i, const void **p, size_t *
 	return rc ? lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i, r->key) : LRD_OK;
 }
 
-int lrd_array_reader_next(lrd_array_reader *r, const void **p, size_t *n)
+int lrd_store_reader_next(lrd_store_reader *r, const void **p, size_t *n)
 {
 	if (!r || !p || !n)
-		return lrd__err(LRD_EINVAL, "lrd_array_reader_next: NULL argument");
+		return lrd__err(LRD_EINVAL, "lrd_store_reader_next: NULL argument");
 	if (r->next >= r->a.nchunks)
 		return LRD_ENOTFOUND;
 	int rc = chunk_bytes(r, r->next, p, n);
@@ -124,10 +124,10 @@ int lrd_array_reader_next(lrd_array_reader *r, const void **p, size_t *n)
 	return rc;
 }
 
-int lrd_array_reader_read_range(lrd_array_reader *r, uint64_t off, size_t len, void *dst)
+int lrd_store_reader_read_range(lrd_store_reader *r, uint64_t off, size_t len, void *dst)
 {
 	if (!r || (!dst && len))
-		return lrd__err(LRD_EINVAL, "lrd_array_reader_read_range: NULL argument");
+		return lrd__err(LRD_EINVAL, "lrd_store_reader_read_range: NULL argument");
 	if (off > r->d.nbytes || len > r->d.nbytes - off)
 		return lrd__err(LRD_EINVAL, "range %llu+%zu beyond the %llu bytes of '%s'",
 		                (unsigned long long)off, len, (unsigned long long)r->d.nbytes,
@@ -147,10 +147,10 @@ int lrd_array_reader_read_range(lrd_array_reader *r, uint64_t off, size_t len, v
 	return LRD_OK;
 }
 
-int lrd_array_reader_view(lrd_array_reader *r, bool trust, const void **p, size_t *n)
+int lrd_store_reader_view(lrd_store_reader *r, bool trust, const void **p, size_t *n)
 {
 	if (!r || !p || !n)
-		return lrd__err(LRD_EINVAL, "lrd_array_reader_view: NULL argument");
+		return lrd__err(LRD_EINVAL, "lrd_store_reader_view: NULL argument");
 	static const uint8_t empty[1];
 	if (r->a.nchunks == 0) {
 		*p = empty, *n = 0;
@@ -173,7 +173,7 @@ int lrd_array_reader_view(lrd_array_reader *r, bool trust, const void **p, size_
 	return LRD_OK;
 }
 
-void lrd_array_reader_free(lrd_array_reader *r)
+void lrd_store_reader_free(lrd_store_reader *r)
 {
 	if (!r)
 		return;
