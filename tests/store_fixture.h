@@ -45,4 +45,16 @@ static inline int fx_corrupt_file(const char *path, const void *needle, size_t n
 	return rc;
 }
 
+/* A whole text file, NUL-terminated (malloc'd); "" if unreadable. */
+static inline char *fx_read_text(const char *path)
+{
+	size_t n = 0;
+	char *buf = tc_read_file(path, &n), *t = malloc(n + 1);
+	if (buf && n)
+		memcpy(t, buf, n);
+	t[n] = 0;
+	free(buf);
+	return t;
+}
+
 #endif

@@ -810,3 +810,61 @@ Test(store, two_processes_with_two_threads_each_write_and_read_thousands, .timeo
 	lrd_store_stat_get(st, NULL, &s);
 	cr_expect_eq(s.kv_entries, 2 * WORKERS_PER_PROC * OBJECTS_PER_WORKER / 10);
 }
+
+/* ---- the CLI ------------------------------------------------------------------------------ */
+
+Test(store, cli_ls_stat_verify_rm_compact)
+{
+	lrd_value *v = sample_tree();
+	lrd_put_options lz = {.codec = "lz4"};
+	cr_assert_eq(lrd_store_put(st, NULL, "runs/a", v, &lz), LRD_OK);
+	cr_assert_eq(lrd_store_put(st, NULL, "runs/b", v, NULL), LRD_OK);
+	cr_assert_eq(lrd_store_put(st, NULL, "other", v, NULL), LRD_OK);
+	lrd_store_close(st);
+	st = NULL;
+	char *out = tc_path(dir, "out.txt"), *copy = tc_path(dir, "copy");
+	char *text;
+	cr_assert_eq(tc_sh("%s ls %s runs/ >%s", LARDER_EXE, dir, out), 0);
+	text = fx_read_text(out);
+	cr_expect_str_eq(text, "runs/a\nruns/b\n");
+	free(text);
+	cr_assert_eq(tc_sh("%s ls --json %s >%s", LARDER_EXE, dir, out), 0);
+	text = fx_read_text(out);
+	cr_expect(strstr(text, "{\"key\": \"other\", \"kind\": \"map\""), "%s", text);
+	free(text);
+	cr_assert_eq(tc_sh("%s stat --json %s >%s", LARDER_EXE, dir, out), 0);
+	text = fx_read_text(out);
+	cr_expect(strstr(text, "\"objects\": 3,"), "%s", text);
+	cr_expect(strstr(text, "{\"codec\": \"raw\""), "%s", text);
+	free(text);
+	cr_expect_eq(tc_sh("%s verify %s >%s", LARDER_EXE, dir, out), 0);
+	cr_expect_eq(tc_sh("%s rm %s runs/a runs/b >%s", LARDER_EXE, dir, out), 0);
+	cr_expect_eq(tc_sh("%s rm %s runs/a 2>%s", LARDER_EXE, dir, out), 1);
+	cr_expect_eq(tc_sh("%s compact %s %s", LARDER_EXE, dir, copy), 0);
+	cr_assert_eq(tc_sh("%s ls %s >%s", LARDER_EXE, copy, out), 0);
+	text = fx_read_text(out);
+	cr_expect_str_eq(text, "other\n");
+	free(text);
+	cr_expect_eq(tc_sh("%s ls %s/nowhere 2>%s", LARDER_EXE, dir, out), 1);
+	cr_expect_eq(tc_sh("%s ls 2>%s", LARDER_EXE, out), 2);
+	free(out), free(copy);
+	lrd_value_free(v);
+}
+
+Test(store, cli_verify_reports_damage_with_exit_status_3)
+{
+	lrd_value *v = fx_floats(5000);
+	const double *d = lrd_array_cdata(v);
+	cr_assert_eq(lrd_store_put(st, NULL, "w", v, NULL), LRD_OK);
+	lrd_store_close(st);
+	st = NULL;
+	char *file = tc_path(dir, "data.mdb"), *out = tc_path(dir, "out.json");
+	cr_assert_eq(fx_corrupt_file(file, d + 1000, 64), 0);
+	cr_expect_eq(tc_sh("%s verify --json %s >%s", LARDER_EXE, dir, out), 3);
+	char *text = fx_read_text(out);
+	cr_expect(strstr(text, "\"key\": \"w\", \"chunk\": 0, \"error\": \"LRD_ECHECKSUM\""), "%s",
+	          text);
+	cr_expect(strstr(text, "\"bad_objects\": 1"), "%s", text);
+	free(text), free(file), free(out);
+	lrd_value_free(v);
+}

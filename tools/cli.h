@@ -26,6 +26,15 @@ struct cli_cmd {
 int cmd_demo(int argc, char **argv);
 int cmd_codecs(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
+
+/* Open a store for a subcommand: read-only, or read-write without creating it. Prints the
+ * error; returns CLI_OK or CLI_FAIL (tools/cmd_store.c). */
+int cli_store_open(const char *path, bool write, lrd_store **out);
 
 /* Print "larder: <what>: <lrd_errmsg or strerror>" to stderr; return CLI_FAIL. */
 int cli_fail(int rc, const char *what);

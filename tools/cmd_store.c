@@ -1,0 +1,253 @@
+/* The store subcommands that need no file format: `ls`, `rm`, `stat`, `verify`, `compact`.
+ * Each opens the store (read-only unless it writes), does one thing through the public store
+ * API, and prints plain text or, with --json, one JSON document on stdout. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/cli.h"
+
+int cli_store_open(const char *path, bool write, lrd_store **out)
+{
+	lrd_store_options o = {.flags = write ? LRD_STORE_NOCREATE : LRD_STORE_RDONLY};
+	int rc = lrd_store_open(path, &o, out);
+	return rc ? cli_fail(rc, path) : CLI_OK;
+}
+
+/* Parse "[--json] [--long] ARG..." into flags and positional arguments. */
+struct args {
+	bool json, lng;
+	int n;
+	char *pos[8];
+};
+
+static int parse(int argc, char **argv, struct args *a, int min, int max, const char *usage)
+{
+	memset(a, 0, sizeof *a);
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			printf("%s", usage);
+			return -1;
+		} else if (!strcmp(argv[i], "--json")) {
+			a->json = true;
+		} else if (!strcmp(argv[i], "-l") || !strcmp(argv[i], "--long")) {
+			a->lng = true;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "larder %s: unknown option '%s'\n", argv[0], argv[i]);
+			return -2;
+		} else if (a->n < (int)(sizeof a->pos / sizeof a->pos[0])) {
+			a->pos[a->n++] = argv[i];
+		} else {
+			return -2;
+		}
+	}
+	if (a->n < min || a->n > max) {
+		fprintf(stderr, "%s", usage);
+		return -2;
+	}
+	return 0;
+}
+
+#define PARSE(min, max, usage)                                                                     \
+	struct args a;                                                                             \
+	switch (parse(argc, argv, &a, min, max, usage)) {                                          \
+	case -1:                                                                                   \
+		return CLI_OK;                                                                     \
+	case -2:                                                                                   \
+		return CLI_USAGE;                                                                  \
+	}
+
+int cmd_ls(int argc, char **argv)
+{
+	PARSE(1, 2,
+	      "usage: larder ls [--json] [-l|--long] STORE [PREFIX]\n\n"
+	      "List the keys of a store, in byte order, that start with PREFIX.\n"
+	      "  -l, --long  also the kind, raw and stored bytes of each object\n"
+	      "  --json      one JSON array of {key, kind, raw_bytes, stored_bytes}\n");
+	lrd_store *s;
+	if (cli_store_open(a.pos[0], false, &s))
+		return CLI_FAIL;
+	lrd_txn *t;
+	lrd_store_iter *it = NULL;
+	int rc = lrd_txn_begin(s, LRD_TXN_READ, &t);
+	if (!rc)
+		rc = lrd_store_iter_new(s, t, a.n > 1 ? a.pos[1] : NULL, &it);
+	const char *key;
+	size_t klen, count = 0;
+	if (a.json)
+		printf("[");
+	while (!rc && (rc = lrd_store_iter_next(it, &key, &klen, NULL)) == LRD_OK) {
+		lrd_object_info info = {0};
+		if (a.json || a.lng)
+			rc = lrd_store_info(s, t, key, &info);
+		if (rc)
+			break;
+		if (a.json) {
+			printf("%s\n {\"key\": ", count ? "," : "");
+			cli_json_str(stdout, key);
+			printf(", \"kind\": \"%s\", \"raw_bytes\": %llu, \"stored_bytes\": %llu}",
+			       lrd_kind_name(info.kind), (unsigned long long)info.raw_bytes,
+			       (unsigned long long)info.stored_bytes);
+		} else if (a.lng) {
+			printf("%-6s %12llu %12llu  %s\n", lrd_kind_name(info.kind),
+			       (unsigned long long)info.raw_bytes,
+			       (unsigned long long)info.stored_bytes, key);
+		} else {
+			printf("%s\n", key);
+		}
+		count++;
+	}
+	if (a.json)
+		printf("%s]\n", count ? "\n" : "");
+	if (rc == LRD_ENOTFOUND)
+		rc = LRD_OK;
+	int out = rc ? cli_fail(rc, "ls") : CLI_OK;
+	lrd_store_iter_free(it);
+	lrd_txn_abort(t);
+	lrd_store_close(s);
+	return out;
+}
+
+int cmd_rm(int argc, char **argv)
+{
+	PARSE(2, 8,
+	      "usage: larder rm STORE KEY...\n\n"
+	      "Delete objects (and their chunks) from a store, in one transaction.\n");
+	lrd_store *s;
+	if (cli_store_open(a.pos[0], true, &s))
+		return CLI_FAIL;
+	lrd_txn *t;
+	int rc = lrd_txn_begin(s, LRD_TXN_WRITE, &t);
+	for (int i = 1; !rc && i < a.n; i++)
+		if ((rc = lrd_store_del(s, t, a.pos[i])) == LRD_ENOTFOUND)
+			lrd_error_set(rc, "no object '%s'", a.pos[i]);
+	rc = rc ? (lrd_txn_abort(t), rc) : lrd_txn_commit(t);
+	int out = rc ? cli_fail(rc, "rm") : CLI_OK;
+	lrd_store_close(s);
+	return out;
+}
+
+static const char *codec_name(unsigned id)
+{
+	const lrd_codec *c = lrd_codec_by_id(id);
+	return id == LRD_CODEC_ID_RAW ? "raw" : c ? c->name : "unknown";
+}
+
+int cmd_stat(int argc, char **argv)
+{
+	PARSE(1, 1,
+	      "usage: larder stat [--json] STORE\n\n"
+	      "Totals of a store: objects, arrays, chunks, bytes raw and stored per codec,\n"
+	      "namespace entries, map size and use, reader slots.\n");
+	lrd_store *s;
+	if (cli_store_open(a.pos[0], false, &s))
+		return CLI_FAIL;
+	lrd_store_stat st;
+	int rc = lrd_store_stat_get(s, NULL, &st);
+	lrd_store_close(s);
+	if (rc)
+		return cli_fail(rc, "stat");
+	typedef unsigned long long ull;
+	if (a.json) {
+		printf(
+		    "{\"objects\": %llu, \"arrays\": %llu, \"chunks\": %llu, \"raw_bytes\": %llu, "
+		    "\"stored_bytes\": %llu, \"kv_entries\": %llu, \"map_size\": %llu, "
+		    "\"map_used\": %llu, \"page_size\": %llu, \"readers\": %u, "
+		    "\"max_readers\": %u, \"codecs\": [",
+		    (ull)st.objects, (ull)st.arrays, (ull)st.chunks, (ull)st.raw_bytes,
+		    (ull)st.stored_bytes, (ull)st.kv_entries, (ull)st.map_size, (ull)st.map_used,
+		    (ull)st.page_size, st.readers, st.max_readers);
+		for (unsigned i = 0; i < st.ncodecs; i++)
+			printf("%s{\"codec\": \"%s\", \"chunks\": %llu, \"raw_bytes\": %llu, "
+			       "\"stored_bytes\": %llu}",
+			       i ? ", " : "", codec_name(st.codecs[i].id), (ull)st.codecs[i].chunks,
+			       (ull)st.codecs[i].raw_bytes, (ull)st.codecs[i].stored_bytes);
+		printf("]}\n");
+		return CLI_OK;
+	}
+	printf("objects      %llu (%llu arrays in %llu chunks)\n", (ull)st.objects, (ull)st.arrays,
+	       (ull)st.chunks);
+	printf("bytes        %llu raw, %llu stored\n", (ull)st.raw_bytes, (ull)st.stored_bytes);
+	for (unsigned i = 0; i < st.ncodecs; i++)
+		printf("  %-10s %llu chunks, %llu raw, %llu stored (%.2fx)\n",
+		       codec_name(st.codecs[i].id), (ull)st.codecs[i].chunks,
+		       (ull)st.codecs[i].raw_bytes, (ull)st.codecs[i].stored_bytes,
+		       st.codecs[i].stored_bytes
+		           ? (double)st.codecs[i].raw_bytes / (double)st.codecs[i].stored_bytes
+		           : 1.0);
+	printf("namespaces   %llu entries\n", (ull)st.kv_entries);
+	printf("map          %llu of %llu bytes used (page %llu)\n", (ull)st.map_used,
+	       (ull)st.map_size, (ull)st.page_size);
+	printf("readers      %u of %u slots\n", st.readers, st.max_readers);
+	return CLI_OK;
+}
+
+struct vstate {
+	bool json;
+	unsigned n;
+};
+
+static int on_problem(void *ctx, const char *key, int64_t chunk, int code, const char *msg)
+{
+	struct vstate *v = ctx;
+	if (v->json) {
+		printf("%s\n {\"key\": ", v->n ? "," : "");
+		cli_json_str(stdout, key);
+		printf(", \"chunk\": %lld, \"error\": \"%s\", \"message\": ", (long long)chunk,
+		       lrd_errname(code));
+		cli_json_str(stdout, msg);
+		printf("}");
+	} else {
+		printf("DAMAGED %s: %s\n", key, msg);
+	}
+	v->n++;
+	return 0;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	PARSE(1, 1,
+	      "usage: larder verify [--json] STORE\n\n"
+	      "Check every object of a store: headers, every chunk's checksum and\n"
+	      "decompression; count chunks no object references.\n"
+	      "exit status 3 if anything is damaged.\n");
+	lrd_store *s;
+	if (cli_store_open(a.pos[0], false, &s))
+		return CLI_FAIL;
+	struct vstate v = {.json = a.json};
+	lrd_verify_report rep;
+	if (a.json)
+		printf("{\"problems\": [");
+	int rc = lrd_store_verify(s, on_problem, &v, &rep);
+	lrd_store_close(s);
+	bool damage = rc == LRD_ECHECKSUM || rc == LRD_ECORRUPT || rc == LRD_ECODEC;
+	if (rc && !damage) {
+		if (a.json)
+			printf("]}\n");
+		return cli_fail(rc, "verify");
+	}
+	typedef unsigned long long ull;
+	if (a.json)
+		printf("%s], \"objects\": %llu, \"chunks\": %llu, \"bad_objects\": %llu, "
+		       "\"orphan_chunks\": %llu}\n",
+		       v.n ? "\n" : "", (ull)rep.objects, (ull)rep.chunks, (ull)rep.bad_objects,
+		       (ull)rep.orphan_chunks);
+	else
+		printf("%s: %llu objects, %llu chunks checked; %llu damaged, %llu orphan chunks\n",
+		       damage ? "DAMAGED" : "ok", (ull)rep.objects, (ull)rep.chunks,
+		       (ull)rep.bad_objects, (ull)rep.orphan_chunks);
+	return damage ? CLI_INVALID : CLI_OK;
+}
+
+int cmd_compact(int argc, char **argv)
+{
+	PARSE(2, 2,
+	      "usage: larder compact STORE DEST\n\n"
+	      "Write a compacted copy of STORE (free pages left out) to DEST, a new\n"
+	      "directory. The copy is one consistent snapshot; writers may keep going.\n");
+	lrd_store *s;
+	if (cli_store_open(a.pos[0], false, &s))
+		return CLI_FAIL;
+	int rc = lrd_store_compact(s, a.pos[1]);
+	lrd_store_close(s);
+	return rc ? cli_fail(rc, "compact") : CLI_OK;
+}
