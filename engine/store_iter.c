@@ -25,7 +25,8 @@ static int iter_new(lrd_store *s, lrd_txn *txn, MDB_dbi dbi, const uint8_t *pref
 	lrd_store_iter *it = lrd__calloc(1, sizeof *it);
 	if (!it)
 		return LRD_ENOMEM;
-	memcpy(it->prefix, prefix, plen);
+	if (plen)
+		memcpy(it->prefix, prefix, plen);
 	it->plen = plen;
 	it->strip = strip;
 	it->objects = objects;

@@ -434,6 +434,7 @@ Test(store, map_grows_invisibly_for_single_calls_and_explicit_txns_get_emapfull)
 {
 	lrd_store_close(st);
 	tc_rmtree(dir);
+	free(dir);
 	dir = tc_tmpdir();
 	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = 1 << 20};
 	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK);
@@ -475,6 +476,7 @@ Test(store, a_capped_map_gives_emapfull_and_stays_consistent)
 {
 	lrd_store_close(st);
 	tc_rmtree(dir);
+	free(dir);
 	dir = tc_tmpdir();
 	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = 1 << 20, .map_max = 4 << 20};
 	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK);
