@@ -32,6 +32,9 @@ int cmd_stat(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 
+/* The store stop of the demo tour (tools/demo_store.c). */
+int demo_store(const char *path);
+
 /* Open a store for a subcommand: read-only, or read-write without creating it. Prints the
  * error; returns CLI_OK or CLI_FAIL (tools/cmd_store.c). */
 int cli_store_open(const char *path, bool write, lrd_store **out);

@@ -57,5 +57,7 @@ int cmd_demo(int argc, char **argv)
 		}
 	}
 	printf("larder %s demo (store: %s)\n", lrd_version_string(), store);
-	return demo_codecs();
+	int rc = demo_codecs();
+	int src = demo_store(store);
+	return rc ? rc : src;
 }
