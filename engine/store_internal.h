@@ -12,6 +12,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -38,7 +39,7 @@ struct lrd_store {
 	pthread_cond_t cv;
 	unsigned active;
 	bool resizing;
-	bool grow_pending; /* an explicit txn hit MAP_FULL: grow before the next write */
+	atomic_bool grow_pending; /* an explicit txn hit MAP_FULL: grow before the next write */
 	/* defaults for arrays */
 	const lrd_codec *codec; /* NULL: raw */
 	lrd_codec_params params;
