@@ -307,6 +307,7 @@ int main(int argc, char **argv)
 		snprintf(a, sizeof a, "%s/larder", argv[2]);
 		snprintf(b, sizeof b, "%s/lmdb", argv[2]);
 		long n = atol(argv[3]);
+		mkdir(argv[2], 0755);
 		bench_kv_larder(a, n);
 		bench_kv_lmdb(b, n);
 	} else if (argc >= 4 && !strcmp(argv[1], "stream-in")) {

@@ -22,15 +22,15 @@ run() { # run NAME CMD...: prints the RESULT lines, then "RSS NAME <MiB>"
 }
 
 {
-	run kv libtool --mode=execute $bench kv "$work/kv" "$N"
-	run memcpy_in libtool --mode=execute $bench memcpy-in "$work/memcpy"
+	run kv ./libtool --mode=execute $bench kv "$work/kv" "$N"
+	run memcpy_in ./libtool --mode=execute $bench memcpy-in "$work/memcpy"
 	rm -rf "$work/memcpy"
 	for c in raw blosc-lz4; do
-		run "stream_in_$c" libtool --mode=execute $bench stream-in "$work/store" "$c"
+		run "stream_in_$c" ./libtool --mode=execute $bench stream-in "$work/store" "$c"
 		sync
-		run "stream_out_$c" libtool --mode=execute $bench stream-out "$work/store" "$c"
+		run "stream_out_$c" ./libtool --mode=execute $bench stream-out "$work/store" "$c"
 	done
-	run view libtool --mode=execute $bench view "$work/view" "$VIEWS"
+	run view ./libtool --mode=execute $bench view "$work/view" "$VIEWS"
 	for c in none lz4; do
 		run "joblib_dump_$c" /usr/bin/python3 -c "
 import time, numpy as np, joblib
