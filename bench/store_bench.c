@@ -86,21 +86,30 @@ static void bench_kv_larder(const char *dir, long n)
 	printf("RESULT larder_put_1000_per_txn %.0f ops/s\n", (double)n / (t1 - t0));
 	lrd_txn *t;
 	lrd_txn_begin(s, LRD_TXN_READ, &t);
-	t0 = now();
-	size_t total = 0;
-	for (long i = 0; i < n; i++) {
+	for (long i = 0; i < n; i++) { /* warm up: fault the map in, as raw LMDB's pass does */
 		key_of(key, i);
-		lrd_value *out;
-		int rc = lrd_store_get(s, t, key, &out);
-		if (rc)
-			die(rc, "get");
-		size_t len;
-		lrd_value_bytes(out, &len);
-		total += len;
-		lrd_value_free(out);
+		lrd_store_exists(s, t, key);
 	}
-	t1 = now();
+	size_t total = 0;
+	double best = 1e9; /* best of 3 passes: the machine is shared */
+	for (int pass = 0; pass < 3; pass++) {
+		t0 = now();
+		for (long i = 0; i < n; i++) {
+			key_of(key, i);
+			lrd_value *out;
+			int rc = lrd_store_get(s, t, key, &out);
+			if (rc)
+				die(rc, "get");
+			size_t len;
+			lrd_value_bytes(out, &len);
+			total += len;
+			lrd_value_free(out);
+		}
+		if (now() - t0 < best)
+			best = now() - t0;
+	}
 	lrd_txn_abort(t);
+	t1 = t0 + best;
 	printf("RESULT larder_get %.0f ops/s\n", (double)n / (t1 - t0));
 	(void)total;
 	lrd_value_free(v);
@@ -147,21 +156,31 @@ static void bench_kv_lmdb(const char *dir, long n)
 	t1 = now();
 	printf("RESULT lmdb_put_1000_per_txn %.0f ops/s\n", (double)n / (t1 - t0));
 	mdb_txn_begin(env, NULL, MDB_RDONLY, &t);
-	t0 = now();
-	size_t total = 0;
 	for (long i = 0; i < n; i++) {
 		key_of(key, i);
 		MDB_val k = {strlen(key), key}, v;
-		if ((rc = mdb_get(t, dbi, &k, &v)))
-			mdie(rc, "get");
-		/* the same work larder's get does: a value the caller owns */
-		void *copy = malloc(v.mv_size);
-		memcpy(copy, v.mv_data, v.mv_size);
-		total += v.mv_size;
-		free(copy);
+		mdb_get(t, dbi, &k, &v);
 	}
-	t1 = now();
+	size_t total = 0;
+	double best = 1e9;
+	for (int pass = 0; pass < 3; pass++) {
+		t0 = now();
+		for (long i = 0; i < n; i++) {
+			key_of(key, i);
+			MDB_val k = {strlen(key), key}, v;
+			if ((rc = mdb_get(t, dbi, &k, &v)))
+				mdie(rc, "get");
+			/* the same work larder's get does: a value the caller owns */
+			void *copy = malloc(v.mv_size);
+			memcpy(copy, v.mv_data, v.mv_size);
+			total += v.mv_size;
+			free(copy);
+		}
+		if (now() - t0 < best)
+			best = now() - t0;
+	}
 	mdb_txn_abort(t);
+	t1 = t0 + best;
 	printf("RESULT lmdb_get %.0f ops/s\n", (double)n / (t1 - t0));
 	(void)total;
 	mdb_env_close(env);
