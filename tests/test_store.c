@@ -47,6 +47,7 @@ static lrd_value *sample_tree(void)
 	return m;
 }
 
+// cppcheck-suppress unknownMacro
 TestSuite(store, .init = setup, .fini = teardown);
 
 Test(store, put_get_round_trip_of_a_tree_with_arrays)

@@ -133,6 +133,7 @@ static bool content_ok(lrd_store *s, const char *key)
 	return ok;
 }
 
+// cppcheck-suppress unknownMacro
 Test(store, killed_writers_never_leave_a_partial_object, .timeout = 900)
 {
 	char *dir = tc_tmpdir();
