@@ -47,6 +47,8 @@ static lrd_store *open_store(const char *dir)
 {
 	lrd_store *s;
 	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = (uint64_t)4 << 30};
+	if (getenv("STORE_BENCH_WRITEMAP"))
+		o.flags |= LRD_STORE_WRITEMAP;
 	int rc = lrd_store_open(dir, &o, &s);
 	if (rc)
 		die(rc, dir);

@@ -79,6 +79,9 @@ int lrd__chunk_put(lrd_txn *t, uint64_t id, uint64_t idx, const lrd__chunk *hdr,
 	memset(p + LRD__CHUNK_HDR_SIZE, 0, STORE_CHUNK_PREFIX - LRD__CHUNK_HDR_SIZE);
 	if (hdr->stored_size)
 		memcpy(p + STORE_CHUNK_PREFIX, stored, (size_t)hdr->stored_size);
+	/* with a writable map the bytes are in the file's pages now: don't keep them resident */
+	if ((t->s->flags & LRD_STORE_WRITEMAP) && hdr->stored_size >= STORE_RELEASE_MIN)
+		lrd__map_unresident(p, STORE_CHUNK_PREFIX + (size_t)hdr->stored_size);
 	return LRD_OK;
 }
 

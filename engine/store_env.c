@@ -276,6 +276,8 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 		ef |= MDB_NOSYNC;
 	if (o.flags & LRD_STORE_NOSUBDIR)
 		ef |= MDB_NOSUBDIR;
+	if ((o.flags & LRD_STORE_WRITEMAP) && !(o.flags & LRD_STORE_RDONLY))
+		ef |= MDB_WRITEMAP;
 	int mrc = mdb_env_create(&s->env);
 	if (!mrc)
 		mrc = mdb_env_set_maxdbs(s->env, 8);

@@ -26,6 +26,8 @@
 #define STORE_DEFAULT_CHUNK ((size_t)4 << 20)
 #define STORE_MAX_CHUNK     ((size_t)1 << 30)
 #define STORE_MAP_ROUND     (1ull << 20)
+/* Chunks at least this large are dropped from the resident set once written or passed. */
+#define STORE_RELEASE_MIN ((size_t)1 << 20)
 
 struct lrd_store {
 	MDB_env *env;
@@ -82,6 +84,10 @@ int lrd__store_write(lrd_store *s, lrd_txn *txn, uint64_t need, int (*op)(lrd_tx
 int lrd__map_grow(lrd_store *s, uint64_t need);
 /* Grow ahead if need bytes don't fit comfortably; only when no transaction is open. */
 void lrd__map_reserve(lrd_store *s, uint64_t need);
+/* Drop the page-table entries of the whole pages inside [p, p+n) of the map, keeping their
+ * contents (the map is a shared file mapping: a later access faults them back in from the page
+ * cache, dirty data included). Bounds the resident set of long streams. */
+void lrd__map_unresident(const void *p, size_t n);
 /* The part of mdb_txn_begin that handles MDB_MAP_RESIZED: adopt the other process's size. */
 int lrd__map_follow(lrd_store *s);
 

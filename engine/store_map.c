@@ -7,6 +7,8 @@
  * open); growth after MDB_MAP_FULL waits. A map grown by another process is adopted with
  * mdb_env_set_mapsize(env, 0) when mdb_txn_begin reports MDB_MAP_RESIZED. */
 #include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "engine/store_internal.h"
@@ -115,4 +117,13 @@ int lrd__map_follow(lrd_store *s)
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+void lrd__map_unresident(const void *p, size_t n)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t hi = ((uintptr_t)p + n) & ~(page - 1);
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }

@@ -4,15 +4,10 @@
  * every chunk, so memory stays bounded whatever the array's size. The reader remembers which
  * chunk that buffer holds, so read_range over neighbouring ranges decompresses each chunk
  * once. Every chunk's checksum is verified before its bytes are used. Raw chunks that next()
- * has moved past are dropped from the process's page tables (release_prev). */
+ * has moved past are dropped from the process's page tables (lrd__map_unresident). */
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "engine/store_internal.h"
-
-/* Raw chunks at least this large are released from the resident set once passed. */
-#define STREAM_RELEASE_MIN ((size_t)1 << 20)
 
 struct lrd_store_reader {
 	lrd_txn *t;
@@ -120,33 +115,19 @@ static int chunk_bytes(lrd_store_reader *r, uint64_t i, const void **p, size_t *
 	return rc ? lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i, r->key) : LRD_OK;
 }
 
-/* Drop the page-table entries of a raw chunk the caller has moved past, so that streaming a
- * raw array does not grow the resident set by the array's size. The map is a shared, read-only
- * file mapping: the pages stay in the page cache and the pointer stays valid (a later access
- * faults them back in). */
-static void release_prev(lrd_store_reader *r)
-{
-	if (!r->prev)
-		return;
-	long page = sysconf(_SC_PAGESIZE);
-	uintptr_t lo = ((uintptr_t)r->prev + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-	uintptr_t hi = ((uintptr_t)r->prev + r->prev_len) & ~((uintptr_t)page - 1);
-	if (hi > lo)
-		madvise((void *)lo, hi - lo, MADV_DONTNEED);
-	r->prev = NULL;
-}
-
 int lrd_store_reader_next(lrd_store_reader *r, const void **p, size_t *n)
 {
 	if (!r || !p || !n)
 		return lrd__err(LRD_EINVAL, "lrd_store_reader_next: NULL argument");
-	release_prev(r);
+	if (r->prev) /* passed: keep the resident set bounded */
+		lrd__map_unresident(r->prev, r->prev_len);
+	r->prev = NULL;
 	if (r->next >= r->a.nchunks)
 		return LRD_ENOTFOUND;
 	int rc = chunk_bytes(r, r->next, p, n);
 	if (!rc) {
 		r->next++;
-		if (*p != r->buf && *n >= STREAM_RELEASE_MIN) {
+		if (*p != r->buf && *n >= STORE_RELEASE_MIN) {
 			r->prev = *p;
 			r->prev_len = *n;
 		}

@@ -386,6 +386,21 @@ Test(store, array_writer_cuts_chunks_and_reader_streams_them_back)
 	free(data);
 }
 
+Test(store, writemap_store_streams_arrays_in_and_out)
+{
+	lrd_store_close(st);
+	lrd_store_options o = {.flags = LRD_STORE_NOSYNC | LRD_STORE_WRITEMAP};
+	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK, "%s", lrd_errmsg());
+	size_t count = 1 << 20, nbytes = count * 8;
+	double *data = malloc(nbytes);
+	tc_fill_floats(data, count);
+	lrd_put_options raw = {.codec = "raw", .chunk_size = 3 << 20};
+	stream_in("wm", (uint8_t *)data, nbytes, count, &raw);
+	stream_out_and_check("wm", (uint8_t *)data, nbytes, true);
+	cr_expect_eq(lrd_store_verify(st, NULL, NULL, NULL), LRD_OK, "%s", lrd_errmsg());
+	free(data);
+}
+
 Test(store, a_raw_single_chunk_array_is_viewed_and_got_zero_copy)
 {
 	lrd_value *v = fx_floats(100000), *back;

@@ -81,6 +81,16 @@ enum lrd_store_flags {
 	LRD_STORE_NOSUBDIR = 1u << 2, /**< path is the data file itself (plus "<path>-lock"),
 	                                   not a directory */
 	LRD_STORE_NOCREATE = 1u << 3, /**< fail with LRD_ENOTFOUND instead of creating a store */
+	LRD_STORE_WRITEMAP = 1u << 4, /**< write through a writable map (MDB_WRITEMAP): a write
+	                                   transaction's pages go straight to the file instead of
+	                                   being held in memory until commit, so an array larger
+	                                   than memory can be streamed in (lrd_store_writer) in
+	                                   bounded memory. Costs: the data file is extended to the
+	                                   full map size (sparse on most file systems), and a stray
+	                                   write through a pointer into the map can corrupt the
+	                                   store. Without it, LMDB keeps every page a write
+	                                   transaction dirtied in memory until it ends. Every
+	                                   process opening the store should use the same setting. */
 };
 
 /** Options of lrd_store_open(). Zero in any field means its default; NULL means all defaults.
