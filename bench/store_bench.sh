@@ -30,6 +30,15 @@ run() { # run NAME CMD...: prints the RESULT lines, then "RSS NAME <MiB>"
 		sync
 		run "stream_out_$c" ./libtool --mode=execute $bench stream-out "$work/store" "$c"
 	done
+	rm -rf "$work/store"
+	# the same raw stream through a writable map (LRD_STORE_WRITEMAP)
+	echo "(writemap)"
+	run stream_in_raw_writemap env STORE_BENCH_WRITEMAP=1 ./libtool --mode=execute $bench \
+		stream-in "$work/wm" raw
+	sync
+	run stream_out_raw_writemap env STORE_BENCH_WRITEMAP=1 ./libtool --mode=execute $bench \
+		stream-out "$work/wm" raw
+	rm -rf "$work/wm"
 	run view ./libtool --mode=execute $bench view "$work/view" "$VIEWS"
 	for c in none lz4; do
 		run "joblib_dump_$c" /usr/bin/python3 -c "
