@@ -183,10 +183,12 @@ LRD_API int lrd_store_put(lrd_store *s, lrd_txn *txn, const char *key, const lrd
                           const lrd_put_options *opts);
 
 /** Load the value under key into *out (the caller's; free with lrd_value_free()).
- * With an explicit transaction, an array stored raw in one chunk whose data is suitably aligned
- * in the map is returned as LRD_BUF_MAPPED: zero-copy, read-only, valid until txn ends (as with
- * mdb_get) — free the value before or after, but don't touch its data after. Other arrays, and
- * every array when txn is NULL, are copied into owned buffers.
+ * With an explicit read transaction, an array stored raw in one chunk whose data is suitably
+ * aligned in the map is returned as LRD_BUF_MAPPED: zero-copy, read-only, valid until txn ends
+ * (as with mdb_get) — free the value before or after, but don't touch its data after. Its
+ * checksum is still verified, which reads every byte once; lrd_store_reader_view() with
+ * `trust` skips that for constant-time access. Other arrays, arrays read in a write
+ * transaction, and every array when txn is NULL, are copied into owned buffers.
  * Errors: LRD_ENOTFOUND (no such key; no message set), LRD_EINVAL, LRD_ECHECKSUM (naming key and
  * chunk), LRD_ECORRUPT, LRD_ECODEC (codec missing: e.g. the zstd plugin not found), LRD_ENOMEM,
  * LRD_EIO. */
@@ -277,8 +279,10 @@ LRD_API int lrd_store_kv_iter_new(lrd_store *s, lrd_txn *txn, const char *ns, co
 
 /* ---- chunked array streaming ---------------------------------------------------------------- */
 
-/** A writer streaming one array into the store in bounded memory (one chunk and one compressed
- * chunk). */
+/** A writer streaming one array into the store. The writer itself holds one chunk and one
+ * compressed chunk; LMDB keeps the pages its write transaction dirtied in memory until the
+ * transaction ends, unless the store was opened with LRD_STORE_WRITEMAP — use that to stream
+ * arrays larger than memory. */
 typedef struct lrd_store_writer lrd_store_writer;
 
 /** Start writing an array of dtype dt, ndim dims of shape (C or Fortran order: the order of the
