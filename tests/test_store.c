@@ -518,6 +518,46 @@ Test(store, a_capped_map_gives_emapfull_and_stays_consistent)
 	lrd_value_free(v);
 }
 
+Test(store, another_process_follows_a_grown_map)
+{
+	lrd_store_close(st);
+	st = NULL;
+	int go[2], done[2];
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(pipe(done), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* opened small, before the parent grows the map */
+		lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = 1 << 20};
+		lrd_store *s;
+		char c;
+		if (lrd_store_open(dir, &o, &s) || write(done[1], "o", 1) != 1 ||
+		    read(go[0], &c, 1) != 1)
+			_exit(1);
+		lrd_value *v;
+		int ok =
+		    lrd_store_get(s, NULL, "big", &v) == LRD_OK && lrd_array_nbytes(v) == 64 << 20;
+		lrd_value_free(v);
+		lrd_value *small = fx_floats(10);
+		ok = ok && lrd_store_put(s, NULL, "from-child", small, NULL) == LRD_OK;
+		lrd_value_free(small);
+		lrd_store_close(s);
+		_exit(ok ? 0 : 2);
+	}
+	char c;
+	cr_assert_eq(read(done[0], &c, 1), 1);
+	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = 1 << 20};
+	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK);
+	lrd_value *big = fx_floats(8 << 20); /* 64 MiB: the map must grow */
+	cr_assert_eq(lrd_store_put(st, NULL, "big", big, NULL), LRD_OK, "%s", lrd_errmsg());
+	lrd_value_free(big);
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	int status;
+	waitpid(pid, &status, 0);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child read the object");
+	cr_expect_eq(lrd_store_exists(st, NULL, "from-child"), 1);
+}
+
 /* ---- damage and foreign files ------------------------------------------------------------ */
 
 Test(store, altered_chunk_bytes_give_echecksum_naming_key_and_chunk)
