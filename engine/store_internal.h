@@ -53,6 +53,7 @@ struct lrd_txn {
 	MDB_txn *t;
 	bool write;
 	int poisoned; /* first fatal error inside a write txn (LRD_EMAPFULL, LRD_EIO), or 0 */
+	bool partial; /* the running call has modified the txn: a failure now must poison it */
 };
 
 /* Process generation, bumped in the child at fork(); a store opened in an older one refuses. */

@@ -87,6 +87,7 @@ int lrd__object_drop(lrd_txn *t, const char *key, size_t klen)
 	int rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
 	if (rc)
 		return rc;
+	t->partial = true;
 	if (h.arrays) {
 		/* tree points into the map, which the deletions below may change: copy it */
 		uint8_t *copy = lrd__malloc(tlen);
@@ -154,6 +155,7 @@ static int put_op(lrd_txn *t, void *ctx)
 	} else if (rc != MDB_NOTFOUND) {
 		return lrd__mdb_err(rc, "reading");
 	}
+	t->partial = true;
 	lrd__wr w = lrd__membuf_writer(&pc->tree);
 	lrd__tree_hooks hk = {.array_out = put_array, .ctx = pc};
 	if ((rc = lrd__tree_encode(pc->v, &w, &hk)) != LRD_OK)

@@ -5,7 +5,9 @@
  * A thread-local pointer remembers the store on which this thread holds a write transaction so
  * that a second write on the same thread fails with LRD_EBUSY instead of deadlocking on LMDB's
  * writer lock. An explicit write transaction that hits MAP_FULL (or an I/O error) is poisoned:
- * LMDB forbids further use, every later call returns the same code, and commit aborts it. */
+ * LMDB forbids further use, every later call returns the same code, and commit aborts it. So is
+ * one in which a call failed after it had begun modifying (t->partial): committing it would
+ * make half an object visible. */
 #include <stdlib.h>
 
 #include "engine/store_internal.h"
@@ -167,8 +169,15 @@ int lrd__store_write(lrd_store *s, lrd_txn *txn, uint64_t need, int (*op)(lrd_tx
 	bool own;
 	int rc;
 	if (txn) {
-		rc = lrd__txn_use(s, txn, true, &t, &own);
-		return rc ? rc : lrd__txn_poison(txn, op(txn, ctx));
+		if ((rc = lrd__txn_use(s, txn, true, &t, &own)) != LRD_OK)
+			return rc;
+		/* a call that fails halfway must not leave half an object for the caller to commit
+		 */
+		txn->partial = false;
+		rc = op(txn, ctx);
+		if (rc && txn->partial && !txn->poisoned)
+			txn->poisoned = rc;
+		return lrd__txn_poison(txn, rc);
 	}
 	if ((rc = lrd__store_check(s)) != LRD_OK)
 		return rc;

@@ -738,6 +738,39 @@ Test(store, allocation_failures_are_reported_cleanly)
 	lrd_value_free(v), lrd_value_free(back);
 }
 
+Test(store, a_put_failing_halfway_in_an_explicit_txn_cannot_be_committed)
+{
+	lrd_value *old = sample_tree(), *nv = sample_tree(), *back;
+	lrd_map_set(nv, "extra", fx_floats(5000));
+	lrd_put_options po = {.chunk_size = 4096};
+	cr_assert_eq(lrd_store_put(st, NULL, "k", old, &po), LRD_OK);
+	int failures = 0;
+	for (long n = 0; n < 60; n++) {
+		lrd_txn *t;
+		cr_assert_eq(lrd_txn_begin(st, LRD_TXN_WRITE, &t), LRD_OK);
+		lrd__alloc_failafter(n);
+		int rc = lrd_store_put(st, t, "k", nv, &po);
+		lrd__alloc_failafter(-1);
+		if (rc == LRD_OK) {
+			lrd_txn_abort(t);
+			break;
+		}
+		cr_assert_eq(rc, LRD_ENOMEM, "%ld: %s", n, lrd_errname(rc));
+		failures++;
+		lrd_txn_commit(t); /* refused if the put had begun; harmless otherwise */
+		cr_assert_eq(lrd_store_get(st, NULL, "k", &back), LRD_OK, "%ld: %s", n,
+		             lrd_errmsg());
+		cr_assert(lrd_value_equal(back, old), "%ld: the old object is intact", n);
+		lrd_value_free(back);
+	}
+	cr_expect_gt(failures, 3);
+	cr_expect_eq(lrd_store_verify(st, NULL, NULL, NULL), LRD_OK, "%s", lrd_errmsg());
+	lrd_verify_report rep;
+	lrd_store_verify(st, NULL, NULL, &rep);
+	cr_expect_eq(rep.orphan_chunks, 0);
+	lrd_value_free(old), lrd_value_free(nv);
+}
+
 /* ---- processes and threads ------------------------------------------------------------------ */
 
 #define WORKERS_PER_PROC   2

@@ -35,7 +35,10 @@
  * used, and when a single-call put (txn NULL) hits MDB_MAP_FULL (the put is retried after
  * growing, invisibly). An explicit write transaction that runs out of map fails with
  * LRD_EMAPFULL: every later call in it returns LRD_EMAPFULL, lrd_txn_commit() aborts it and
- * returns LRD_EMAPFULL, nothing of it is committed, and the next transaction has room. Growth
+ * returns LRD_EMAPFULL, nothing of it is committed, and the next transaction has room. (Any
+ * call that fails after it began modifying an explicit transaction — a put that ran out of
+ * memory halfway, say — poisons it the same way, so that half an object can never be
+ * committed; calls refused up front, such as LRD_EEXIST or a bad key, leave it usable.) Growth
  * stops at lrd_store_options.map_max. Other processes follow a grown map on their next
  * transaction. Growing needs a moment without open transactions in this process; a growth that
  * cannot get one within a few seconds gives LRD_EMAPFULL ("map full, readers still open").
