@@ -107,6 +107,9 @@ static int meta_create(lrd_store *s, MDB_txn *t, const lrd_store_options *o)
 	lrd__put_u64(b, o && o->chunk_size ? o->chunk_size : STORE_DEFAULT_CHUNK);
 	if (!rc)
 		rc = meta_put(t, s->meta, "chunk_size", b, 8);
+	s->writemap_recorded = o && (o->flags & LRD_STORE_WRITEMAP);
+	if (!rc && s->writemap_recorded)
+		rc = meta_put(t, s->meta, "writemap", "1", 1);
 	return rc ? lrd__mdb_err(rc, "writing store metadata") : LRD_OK;
 }
 
@@ -140,6 +143,7 @@ static int meta_check(lrd_store *s, MDB_txn *t, const char *path, const lrd_stor
 		return lrd__err(LRD_EVERSION,
 		                "'%s': store format version %u is newer than this larder's (%u)",
 		                path, ver, LRD_STORE_FORMAT_VERSION);
+	s->writemap_recorded = meta_get(t, s->meta, "writemap", &v) == 0;
 	char name[64] = "raw";
 	if (!(o && o->codec) && meta_get(t, s->meta, "codec", &v) == 0 && v.mv_size < sizeof name) {
 		memcpy(name, v.mv_data, v.mv_size);
@@ -237,6 +241,44 @@ static void store_free(lrd_store *s)
 	lrd__free(s);
 }
 
+/* Create and open the LMDB environment, clear stale reader slots, open the databases. */
+static int env_open(lrd_store *s, const char *path, const lrd_store_options *o, uint64_t map)
+{
+	unsigned ef = MDB_NOTLS | MDB_NORDAHEAD;
+	if (o->flags & LRD_STORE_RDONLY)
+		ef |= MDB_RDONLY;
+	if (o->flags & LRD_STORE_NOSYNC)
+		ef |= MDB_NOSYNC;
+	if (o->flags & LRD_STORE_NOSUBDIR)
+		ef |= MDB_NOSUBDIR;
+	if ((o->flags & LRD_STORE_WRITEMAP) && !(o->flags & LRD_STORE_RDONLY))
+		ef |= MDB_WRITEMAP;
+	int mrc = mdb_env_create(&s->env);
+	if (!mrc)
+		mrc = mdb_env_set_maxdbs(s->env, 8);
+	if (!mrc && o->max_readers)
+		mrc = mdb_env_set_maxreaders(s->env, o->max_readers);
+	if (!mrc)
+		mrc = mdb_env_set_mapsize(s->env, map);
+	if (!mrc)
+		mrc = mdb_env_open(s->env, path, ef, o->mode ? o->mode : 0644);
+	if (mrc) {
+		if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH)
+			return lrd__err(LRD_EFORMAT, "'%s' is not an LMDB store: %s", path,
+			                mdb_strerror(mrc));
+		return lrd__mdb_err(mrc, path);
+	}
+	/* An existing store may be larger than asked; LMDB adopts the larger size, check the cap.
+	 */
+	MDB_envinfo info;
+	mdb_env_info(s->env, &info);
+	if (s->map_max && info.me_mapsize > s->map_max)
+		s->map_max = info.me_mapsize;
+	int dead = 0;
+	mdb_reader_check(s->env, &dead);
+	return open_dbis(s, path, o);
+}
+
 int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **out)
 {
 	if (out)
@@ -269,42 +311,16 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 	s->chunk_size = o.chunk_size ? o.chunk_size : STORE_DEFAULT_CHUNK;
 	s->params = o.params;
 
-	unsigned ef = MDB_NOTLS | MDB_NORDAHEAD;
-	if (o.flags & LRD_STORE_RDONLY)
-		ef |= MDB_RDONLY;
-	if (o.flags & LRD_STORE_NOSYNC)
-		ef |= MDB_NOSYNC;
-	if (o.flags & LRD_STORE_NOSUBDIR)
-		ef |= MDB_NOSUBDIR;
-	if ((o.flags & LRD_STORE_WRITEMAP) && !(o.flags & LRD_STORE_RDONLY))
-		ef |= MDB_WRITEMAP;
-	int mrc = mdb_env_create(&s->env);
-	if (!mrc)
-		mrc = mdb_env_set_maxdbs(s->env, 8);
-	if (!mrc && o.max_readers)
-		mrc = mdb_env_set_maxreaders(s->env, o.max_readers);
-	if (!mrc)
-		mrc = mdb_env_set_mapsize(s->env, map);
-	if (!mrc)
-		mrc = mdb_env_open(s->env, path, ef, o.mode ? o.mode : 0644);
-	if (mrc) {
-		if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH)
-			rc = lrd__err(LRD_EFORMAT, "'%s' is not an LMDB store: %s", path,
-			              mdb_strerror(mrc));
-		else
-			rc = lrd__mdb_err(mrc, path);
-		store_free(s);
-		return rc;
+	rc = env_open(s, path, &o, map);
+	if (rc == LRD_OK && !(o.flags & LRD_STORE_RDONLY) &&
+	    !(s->flags & LRD_STORE_WRITEMAP) != !s->writemap_recorded) {
+		/* LMDB forbids mixing writers with and without MDB_WRITEMAP: follow the store */
+		mdb_env_close(s->env);
+		s->env = NULL;
+		o.flags ^= LRD_STORE_WRITEMAP;
+		s->flags = o.flags;
+		rc = env_open(s, path, &o, map);
 	}
-	/* An existing store may be larger than asked; LMDB adopts the larger size, check the cap.
-	 */
-	MDB_envinfo info;
-	mdb_env_info(s->env, &info);
-	if (s->map_max && info.me_mapsize > s->map_max)
-		s->map_max = info.me_mapsize;
-	int dead = 0;
-	mdb_reader_check(s->env, &dead);
-	rc = open_dbis(s, path, &o);
 	if (rc) {
 		store_free(s);
 		return rc;

@@ -2,7 +2,8 @@
  *
  * Sub-databases of the environment:
  *   meta    "format" → u32 LE format version; "magic" → "larder"; "next_id" → u64 LE;
- *           "codec" → default codec name; "chunk_size" → u64 LE
+ *           "codec" → default codec name; "chunk_size" → u64 LE; "writemap" → "1" if the
+ *           store was created with LRD_STORE_WRITEMAP (every writer then uses it)
  *   objects object key (UTF-8, no NUL) → object record (store_object.c)
  *   chunks  array id u64 BE ‖ chunk index u64 BE → chunk record (store_chunks.c)
  *   kv      namespace ‖ 0x00 ‖ key → raw value
@@ -32,9 +33,10 @@
 struct lrd_store {
 	MDB_env *env;
 	MDB_dbi meta, objects, chunks, kv;
-	unsigned flags;    /* lrd_store_flags */
-	uint64_t map_max;  /* 0: no cap */
-	unsigned fork_gen; /* lrd__fork_gen at open */
+	unsigned flags;         /* lrd_store_flags */
+	bool writemap_recorded; /* the store was created with LRD_STORE_WRITEMAP */
+	uint64_t map_max;       /* 0: no cap */
+	unsigned fork_gen;      /* lrd__fork_gen at open */
 	/* Map resizing needs no open transaction in this process: `active` counts them, `resizing`
 	 * holds new ones back while a resize waits for it to drop to zero. */
 	pthread_mutex_t mu;

@@ -398,6 +398,13 @@ Test(store, writemap_store_streams_arrays_in_and_out)
 	stream_in("wm", (uint8_t *)data, nbytes, count, &raw);
 	stream_out_and_check("wm", (uint8_t *)data, nbytes, true);
 	cr_expect_eq(lrd_store_verify(st, NULL, NULL, NULL), LRD_OK, "%s", lrd_errmsg());
+	/* a later open without the flag follows the store: writers never mix the two modes */
+	lrd_store_close(st);
+	lrd_store_options plain = {.flags = LRD_STORE_NOSYNC};
+	cr_assert_eq(lrd_store_open(dir, &plain, &st), LRD_OK, "%s", lrd_errmsg());
+	stream_in("wm2", (uint8_t *)data, nbytes, count, &raw);
+	stream_out_and_check("wm", (uint8_t *)data, nbytes, true);
+	stream_out_and_check("wm2", (uint8_t *)data, nbytes, true);
 	free(data);
 }
 

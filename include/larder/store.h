@@ -92,8 +92,10 @@ enum lrd_store_flags {
 	                                   full map size (sparse on most file systems), and a stray
 	                                   write through a pointer into the map can corrupt the
 	                                   store. Without it, LMDB keeps every page a write
-	                                   transaction dirtied in memory until it ends. Every
-	                                   process opening the store should use the same setting. */
+	                                   transaction dirtied in memory until it ends. LMDB
+	                                   forbids mixing writers with and without it, so this is
+	                                   a property of the store, fixed when it is created: later
+	                                   opens follow it whatever their flags say. */
 };
 
 /** Options of lrd_store_open(). Zero in any field means its default; NULL means all defaults.
