@@ -8,5 +8,7 @@
 #include "larder/version.h"
 #include "larder/codec.h"
 #include "larder/value.h"
+#include "larder/io.h"
+#include "larder/file.h"
 
 #endif
