@@ -9,7 +9,9 @@
  * shared objects named `larder-codec-*.so` that export LRD_CODEC_PLUGIN_SYMBOL; they are loaded
  * on first use of the registry from, in order: every directory in $LARDER_PLUGIN_PATH
  * (colon-separated), the build tree's plugin directory when the running program lives in the
- * build tree, and the installed plugin directory.
+ * build tree, and the installed plugin directory. Within a directory files load in name order;
+ * a file name already loaded from an earlier directory is skipped (like $PATH), and a plugin
+ * that is refused registers none of its codecs (see lrd_codec_load_plugin).
  *
  * Threading: every function here is thread-safe. Codec pointers returned by lookups are valid
  * for the life of the process. A lrd_codec_stream is used by one thread at a time. */
@@ -153,9 +155,14 @@ LRD_API const lrd_codec *lrd_codec_at(size_t i);
 LRD_API int lrd_codec_register(const lrd_codec *codec);
 
 /** Load one plugin file explicitly and register its codecs; `*count` (may be NULL) receives how
- * many. Errors: LRD_EPLUGIN (dlopen failed, entry symbol missing), LRD_EVERSION (ABI mismatch),
- * and those of lrd_codec_register (nothing from the plugin is registered then). A plugin whose
- * file was already loaded is not loaded again (LRD_OK, *count = 0). */
+ * many. The file is opened with dlopen(RTLD_NOW | RTLD_LOCAL); its codecs are all validated and
+ * checked for clashes before any is registered, so a refused plugin registers nothing and is
+ * closed again. An accepted plugin stays loaded until exit; lrd_codec_origin() gives its path.
+ * Errors: LRD_EINVAL (path NULL; a vtable invalid; the plugin offers no codec or more than 64),
+ * LRD_EPLUGIN (no such file, dlopen failed, entry symbol missing or returning NULL),
+ * LRD_EVERSION (plugin or codec ABI mismatch), LRD_EEXIST (a name, id or extension is taken),
+ * LRD_ENOMEM. A plugin whose file (by realpath) was already loaded is not loaded again
+ * (LRD_OK, *count = 0). Thread-safe: concurrent loads are serialised. */
 LRD_API int lrd_codec_load_plugin(const char *path, size_t *count);
 
 /** Plugins that the automatic scan refused: the i-th failure's file path, code and message
