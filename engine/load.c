@@ -22,8 +22,8 @@ void lrd__mapref_release(void *ctx)
 static int not_larder(const lrd__framer *fr, const uint8_t *h, size_t n)
 {
 	char hex[3 * 8 + 1] = "";
-	for (size_t i = 0; i < n && i < 8; i++)
-		snprintf(hex + 3 * i, 4, i ? " %02x" : "%02x", h[i]);
+	for (size_t i = 0, at = 0; i < n && i < 8; i++)
+		at += (size_t)snprintf(hex + at, sizeof hex - at, i ? " %02x" : "%02x", h[i]);
 	const char *what = lrd__magic_name(h, n);
 	if (fr->whole)
 		return lrd__err(LRD_EFORMAT,

@@ -9,6 +9,8 @@ static const struct cli_cmd commands[] = {
     {"demo", "a short tour of larder on generated data", cmd_demo},
     {"codecs", "list the codecs: built-ins, plugins, refused plugins", cmd_codecs},
     {"bench", "compression ratio and speed of the codecs", cmd_bench},
+    {"info", "describe a larder file: codec, format, value tree, chunks", cmd_info},
+    {"verify", "check every checksum of a larder file", cmd_verify},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
