@@ -22,8 +22,11 @@ static int larder(char **out, const char *args)
 	char *buf = malloc(cap);
 	while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
 		n += r;
-		if (cap - n < 2)
-			buf = realloc(buf, cap *= 2);
+		if (cap - n < 2) {
+			char *grown = realloc(buf, cap *= 2);
+			cr_assert(grown, "out of memory");
+			buf = grown;
+		}
 	}
 	buf[n] = 0;
 	int st = pclose(p);

@@ -966,3 +966,42 @@ Test(store, cli_verify_reports_damage_with_exit_status_3)
 	free(text), free(file), free(out);
 	lrd_value_free(v);
 }
+
+Test(store, cli_put_and_get_move_lrd_files_of_any_codec)
+{
+	lrd_store_close(st);
+	st = NULL;
+	lrd_value *tree = sample_tree(), *arr = fx_floats(300000), *back;
+	char *tf = tc_path(dir, "tree.lrd.gz"), *af = tc_path(dir, "arr.lrd"),
+	     *out1 = tc_path(dir, "out-tree.lrd.xz"), *out2 = tc_path(dir, "out-arr.lrd.gz"),
+	     *sdir = tc_path(dir, "s");
+	cr_assert_eq(lrd_dump(tree, tf, NULL), LRD_OK, "%s", lrd_errmsg());
+	lrd_dump_opts per_chunk = {.chunk_codec = "lz4", .chunk_size = 1 << 16};
+	cr_assert_eq(lrd_dump(arr, af, &per_chunk), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(tc_sh("%s put %s tree %s", LARDER_EXE, sdir, tf), 1, "no store yet");
+	lrd_store *s2;
+	cr_assert_eq(lrd_store_open(sdir, NULL, &s2), LRD_OK);
+	lrd_store_close(s2);
+	cr_assert_eq(tc_sh("%s put %s tree %s", LARDER_EXE, sdir, tf), 0);
+	cr_assert_eq(
+	    tc_sh("%s put --codec blosc --chunk-size 100K %s arr %s", LARDER_EXE, sdir, af), 0);
+	cr_assert_eq(tc_sh("%s get %s tree %s", LARDER_EXE, sdir, out1), 0);
+	cr_assert_eq(tc_sh("%s get %s arr %s", LARDER_EXE, sdir, out2), 0);
+	cr_assert_eq(lrd_load(out1, &back, NULL), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(tree, back));
+	lrd_value_free(back);
+	cr_assert_eq(lrd_load(out2, &back, NULL), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(arr, back));
+	lrd_value_free(back);
+	cr_assert_eq(lrd_store_open(sdir, NULL, &s2), LRD_OK);
+	lrd_object_info info;
+	cr_assert_eq(lrd_store_info(s2, NULL, "arr", &info), LRD_OK);
+	cr_expect_eq(info.chunks, 24, "stored with the store-side chunk size");
+	lrd_store_close(s2);
+	cr_expect_eq(tc_sh("%s get %s nothing %s", LARDER_EXE, sdir, out1), 1);
+	cr_expect_eq(tc_sh("%s put %s bad %s/nofile", LARDER_EXE, sdir, dir), 1);
+	cr_expect_eq(tc_sh("%s verify %s", LARDER_EXE, af), 0, "a file goes to the file verifier");
+	cr_expect_eq(tc_sh("%s verify %s", LARDER_EXE, sdir), 0);
+	lrd_value_free(tree), lrd_value_free(arr);
+	free(tf), free(af), free(out1), free(out2), free(sdir);
+}

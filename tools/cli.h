@@ -26,10 +26,15 @@ struct cli_cmd {
 int cmd_demo(int argc, char **argv);
 int cmd_codecs(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
+int cmd_put(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+/* `larder verify`: a store (directory, or LMDB file) or a larder file (cmd_verify). */
+int cmd_verify_any(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 
 /* The store stop of the demo tour (tools/demo_store.c). */
@@ -61,5 +66,7 @@ int cli_parse_size(const char *s, size_t unit, size_t *out);
 size_t cli_split(char *s, char **parts, size_t max);
 /* Write s as a JSON string literal, quotes included ("null" for NULL). */
 void cli_json_str(FILE *f, const char *s);
+/* Open FILE, or standard input for "-", as a reading stream (tools/cmd_info.c). */
+int cli_open_input(const char *name, lrd_stream **s);
 
 #endif

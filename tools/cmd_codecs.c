@@ -38,7 +38,7 @@ static const char *forms(const lrd_codec *c)
 
 static void print_table(void)
 {
-	printf("%-8s %3s  %-10s %-12s %-7s %-10s %-9s %s\n", "NAME", "ID", "EXTENSIONS", "FORMS",
+	printf("%-8s %3s  %-10s %-12s %-11s %-10s %-9s %s\n", "NAME", "ID", "EXTENSIONS", "FORMS",
 	       "LEVELS", "VERSION", "KIND", "FILE");
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
@@ -46,8 +46,9 @@ static void print_table(void)
 		char exts[64], levels[32];
 		join_exts(c, exts, sizeof exts);
 		snprintf(levels, sizeof levels, "%d..%d", c->min_level, c->max_level);
-		printf("%-8s %3u  %-10s %-12s %-7s %-10s %-9s %s\n", c->name, c->id, exts, forms(c),
-		       levels, c->version(), origin ? "plugin" : "built-in", origin ? origin : "");
+		printf("%-8s %3u  %-10s %-12s %-11s %-10s %-9s %s\n", c->name, c->id, exts,
+		       forms(c), levels, c->version(), origin ? "plugin" : "built-in",
+		       origin ? origin : "");
 	}
 	const char *path, *msg;
 	int code;

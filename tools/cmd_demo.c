@@ -7,7 +7,7 @@
 #include "tools/bench_codec.h"
 #include "tools/cli.h"
 
-#define TOUR_BYTES ((size_t)4 << 20)
+#define TOUR_BYTES ((size_t)2 << 20)
 
 /* The codec tour: every registered codec on a few MiB of a smooth int64 ramp, one line each. */
 static int demo_codecs(void)

@@ -1,14 +1,38 @@
-/* The store subcommands that need no file format: `ls`, `rm`, `stat`, `verify`, `compact`.
+/* The store subcommands that need no file format: `ls`, `rm`, `stat`, `verify` (of a store;
+ * `larder verify` hands larder files to cmd_verify), `compact`.
  * Each opens the store (read-only unless it writes), does one thing through the public store
  * API, and prints plain text or, with --json, one JSON document on stdout. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tools/cli.h"
 
+/* 1 if path is a store: a directory holding data.mdb, or a file starting with an LMDB meta
+ * page (magic 0xBEEFC0DE after the 16-byte page header). */
+static int is_store(const char *path, bool *file)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return 0;
+	*file = S_ISREG(st.st_mode);
+	if (S_ISDIR(st.st_mode))
+		return 1;
+	unsigned char head[20];
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+	if (f)
+		fclose(f);
+	return n == sizeof head && head[16] == 0xde && head[17] == 0xc0 && head[18] == 0xef &&
+	       head[19] == 0xbe;
+}
+
 int cli_store_open(const char *path, bool write, lrd_store **out)
 {
-	lrd_store_options o = {.flags = write ? LRD_STORE_NOCREATE : LRD_STORE_RDONLY};
+	bool file = false;
+	is_store(path, &file);
+	lrd_store_options o = {.flags = (write ? LRD_STORE_NOCREATE : LRD_STORE_RDONLY) |
+	                                (file ? LRD_STORE_NOSUBDIR : 0)};
 	int rc = lrd_store_open(path, &o, out);
 	return rc ? cli_fail(rc, path) : CLI_OK;
 }
@@ -203,13 +227,13 @@ static int on_problem(void *ctx, const char *key, int64_t chunk, int code, const
 	return 0;
 }
 
-int cmd_verify(int argc, char **argv)
+static int cmd_store_verify(int argc, char **argv)
 {
 	PARSE(1, 1,
 	      "usage: larder verify [--json] STORE\n\n"
 	      "Check every object of a store: headers, every chunk's checksum and\n"
 	      "decompression; count chunks no object references.\n"
-	      "exit status 3 if anything is damaged.\n");
+	      "exit status 3 if anything is damaged. Given a larder file instead:\n");
 	lrd_store *s;
 	if (cli_store_open(a.pos[0], false, &s))
 		return CLI_FAIL;
@@ -250,4 +274,23 @@ int cmd_compact(int argc, char **argv)
 	int rc = lrd_store_compact(s, a.pos[1]);
 	lrd_store_close(s);
 	return rc ? cli_fail(rc, "compact") : CLI_OK;
+}
+
+int cmd_verify_any(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool help = false, file;
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i]))
+			help = true;
+		else if (argv[i][0] != '-' || !argv[i][1])
+			path = argv[i];
+	}
+	if (help) {
+		cmd_store_verify(argc, argv);
+		printf("\n");
+		return cmd_verify(argc, argv);
+	}
+	return path && is_store(path, &file) ? cmd_store_verify(argc, argv)
+	                                     : cmd_verify(argc, argv);
 }

@@ -9,10 +9,13 @@ static const struct cli_cmd commands[] = {
     {"demo", "a short tour of larder on generated data", cmd_demo},
     {"codecs", "list the codecs: built-ins, plugins, refused plugins", cmd_codecs},
     {"bench", "compression ratio and speed of the codecs", cmd_bench},
+    {"info", "describe a larder file: codec, format, value tree, chunks", cmd_info},
+    {"verify", "check every checksum of a larder file or store", cmd_verify_any},
     {"ls", "list the keys of a store", cmd_ls},
     {"rm", "delete objects from a store", cmd_rm},
     {"stat", "totals of a store: objects, bytes per codec, map", cmd_stat},
-    {"verify", "check every checksum in a store", cmd_verify},
+    {"put", "store the value of a .lrd file under a key", cmd_put},
+    {"get", "write the value under a key to a .lrd file", cmd_get},
     {"compact", "write a compacted copy of a store", cmd_compact},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

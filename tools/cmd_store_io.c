@@ -1,0 +1,172 @@
+/* `larder put` and `larder get`: files and stores meet. A file whose root is an array is
+ * streamed chunk by chunk between its .lrd reader/writer and the store's writer/reader, so an
+ * array larger than memory moves in bounded memory; any other value is loaded whole and stored
+ * (or read and dumped). Whole-file codecs are detected on input by magic bytes and chosen on
+ * output by the file name's suffix ("x.lrd.zst"), as `larder dump` does. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/cli.h"
+
+static int put_array(lrd_store *s, const char *key, lrd_array_reader *ar, const lrd_put_options *po)
+{
+	lrd_dtype dt;
+	unsigned ndim;
+	const uint64_t *shape;
+	lrd_order order;
+	uint64_t nbytes;
+	lrd_array_reader_desc(ar, &dt, &ndim, &shape, &order, &nbytes);
+	lrd_store_writer *w;
+	int rc = lrd_store_writer_new(s, NULL, key, dt, ndim, shape, order, po, &w);
+	const void *p;
+	size_t n = 1;
+	while (!rc && (rc = lrd_array_reader_next(ar, &p, &n)) == LRD_OK && n > 0)
+		rc = lrd_store_writer_write(w, p, n);
+	if (!rc)
+		rc = lrd_store_writer_finish(w);
+	lrd_store_writer_free(w);
+	return rc;
+}
+
+int cmd_put(int argc, char **argv)
+{
+	const char *pos[3], *val;
+	int npos = 0;
+	lrd_put_options po = {0};
+	for (int i = 1; i < argc; i++) {
+		int m;
+		if (cli_is_help(argv[i])) {
+			printf(
+			    "usage: larder put [--codec NAME] [--chunk-size SIZE] STORE KEY "
+			    "FILE\n\n"
+			    "Store the value of a .lrd file (any whole-file or chunk codec) under "
+			    "KEY,\n"
+			    "replacing what was there. An array is streamed in bounded memory.\n"
+			    "  --codec NAME       chunk codec in the store (raw, lz4, blosc, zstd, "
+			    "...);\n"
+			    "                     default: the store's\n"
+			    "  --chunk-size SIZE  bytes per chunk (K, M, G suffixes); default: the "
+			    "store's\n");
+			return CLI_OK;
+		} else if ((m = cli_opt(argc, argv, &i, "--codec", &val)) != 0) {
+			if (m < 0)
+				return CLI_USAGE;
+			po.codec = val;
+		} else if ((m = cli_opt(argc, argv, &i, "--chunk-size", &val)) != 0) {
+			if (m < 0 || cli_parse_size(val, 1, &po.chunk_size) || po.chunk_size == 0) {
+				fprintf(stderr, "larder put: bad --chunk-size\n");
+				return CLI_USAGE;
+			}
+		} else if (argv[i][0] == '-' || npos == 3) {
+			fprintf(stderr, "larder put: unexpected argument '%s'\n", argv[i]);
+			return CLI_USAGE;
+		} else {
+			pos[npos++] = argv[i];
+		}
+	}
+	if (npos != 3) {
+		fprintf(stderr,
+		        "usage: larder put [--codec NAME] [--chunk-size SIZE] STORE KEY FILE\n");
+		return CLI_USAGE;
+	}
+	lrd_store *s;
+	if (cli_store_open(pos[0], true, &s))
+		return CLI_FAIL;
+	lrd_stream *in;
+	lrd_array_reader *ar = NULL;
+	int rc = lrd_stream_open_path(pos[2], "r", &in);
+	if (!rc) {
+		rc = lrd_array_reader_new(in, NULL, &ar);
+		if (!rc)
+			rc = put_array(s, pos[1], ar, &po);
+		lrd_array_reader_free(ar);
+		lrd_stream_close(in);
+	}
+	if (!ar && rc == LRD_EFORMAT) { /* not an array file: load the value whole */
+		lrd_value *v;
+		rc = lrd_load(pos[2], &v, NULL);
+		if (!rc)
+			rc = lrd_store_put(s, NULL, pos[1], v, &po);
+		lrd_value_free(v);
+	}
+	lrd_store_close(s);
+	return rc ? cli_fail(rc, "put") : CLI_OK;
+}
+
+static int get_array(lrd_store_reader *r, const char *out, const lrd_dump_opts *o)
+{
+	lrd_dtype dt;
+	unsigned ndim;
+	const uint64_t *shape;
+	lrd_order order;
+	lrd_store_reader_describe(r, &dt, &ndim, &shape, &order, NULL);
+	lrd_stream *st;
+	int rc = lrd_stream_open_path(out, "w", &st);
+	if (rc)
+		return rc;
+	lrd_array_writer *w;
+	rc = lrd_array_writer_new(st, dt, ndim, shape, order, o, &w);
+	const void *p;
+	size_t n;
+	while (!rc && (rc = lrd_store_reader_next(r, &p, &n)) == LRD_OK)
+		rc = lrd_array_writer_push(w, p, n);
+	if (rc == LRD_ENOTFOUND)
+		rc = lrd_array_writer_finish(w);
+	lrd_array_writer_free(w);
+	int crc = lrd_stream_close(st);
+	return rc ? rc : crc;
+}
+
+int cmd_get(int argc, char **argv)
+{
+	const char *pos[3], *val;
+	int npos = 0;
+	lrd_dump_opts o = {0};
+	for (int i = 1; i < argc; i++) {
+		int m;
+		if (cli_is_help(argv[i])) {
+			printf("usage: larder get [--chunk-codec NAME] STORE KEY OUT\n\n"
+			       "Write the value under KEY to the .lrd file OUT; a whole-file codec "
+			       "is\n"
+			       "chosen by OUT's suffix (out.lrd.gz, .xz, .zst, ...). An array is "
+			       "streamed\n"
+			       "in bounded memory.\n"
+			       "  --chunk-codec NAME  compress each chunk of the file's arrays "
+			       "instead\n");
+			return CLI_OK;
+		} else if ((m = cli_opt(argc, argv, &i, "--chunk-codec", &val)) != 0) {
+			if (m < 0)
+				return CLI_USAGE;
+			o.chunk_codec = val;
+		} else if (argv[i][0] == '-' || npos == 3) {
+			fprintf(stderr, "larder get: unexpected argument '%s'\n", argv[i]);
+			return CLI_USAGE;
+		} else {
+			pos[npos++] = argv[i];
+		}
+	}
+	if (npos != 3) {
+		fprintf(stderr, "usage: larder get [--chunk-codec NAME] STORE KEY OUT\n");
+		return CLI_USAGE;
+	}
+	const lrd_codec *wc = lrd_codec_by_filename(pos[2]);
+	if (wc && (wc->flags & LRD_CODEC_STREAM))
+		o.codec = wc->name;
+	lrd_store *s;
+	if (cli_store_open(pos[0], false, &s))
+		return CLI_FAIL;
+	lrd_store_reader *r;
+	int rc = lrd_store_reader_new(s, NULL, pos[1], &r);
+	if (!rc) {
+		rc = get_array(r, pos[2], &o);
+		lrd_store_reader_free(r);
+	} else if (rc == LRD_EINVAL) { /* not an array: the value whole */
+		lrd_value *v;
+		rc = lrd_store_get(s, NULL, pos[1], &v);
+		if (!rc)
+			rc = lrd_dump(v, pos[2], &o);
+		lrd_value_free(v);
+	}
+	lrd_store_close(s);
+	return rc ? cli_fail(rc, "get") : CLI_OK;
+}
