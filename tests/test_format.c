@@ -439,7 +439,8 @@ Test(format, whole_file_codec_is_found_by_magic_not_name)
 	free(dir);
 }
 
-/* ---- golden files (tests/data/lrd): the format must not drift ------------------------------------- */
+/* ---- golden files (tests/data/lrd): the format must not drift
+ * ------------------------------------- */
 
 static lrd_value *golden_tree(void)
 {
@@ -518,8 +519,10 @@ Test(format, golden_files_load_and_rewrite_identically)
 			void *again;
 			size_t m;
 			OK(lrd_dump_memory(want, &again, &m, &goldens[i].opts));
-			cr_assert_eq(m, n, "%s: rewrite has %zu bytes, golden %zu", goldens[i].file, m, n);
-			/* the writer name (16..31) and hence the meta checksum may differ by version */
+			cr_assert_eq(m, n, "%s: rewrite has %zu bytes, golden %zu", goldens[i].file,
+			             m, n);
+			/* the writer name (16..31) and hence the meta checksum may differ by
+			 * version */
 			cr_assert(memcmp(again, f, 16) == 0);
 			cr_assert(memcmp((uint8_t *)again + 32, f + 32, n - 32 - 16) == 0,
 			          "%s: rewrite differs from the golden bytes", goldens[i].file);
