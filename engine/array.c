@@ -85,7 +85,7 @@ static int new_owned(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_ord
 	arr->block = zero ? lrd__calloc(1, total) : lrd__malloc(total);
 	if (!arr->block) {
 		lrd__free(v);
-		return lrd__err(LRD_ENOMEM, "array of %zu bytes", arr->nbytes);
+		return lrd__err(LRD_ENOMEM, "array of %zu bytes", total - LRD__ALIGN);
 	}
 	uintptr_t p = ((uintptr_t)arr->block + LRD__ALIGN - 1) & ~(uintptr_t)(LRD__ALIGN - 1);
 	arr->data = (void *)p;

@@ -214,7 +214,7 @@ int lrd_npy_read_header(const void *buf, size_t len, lrd_npy_header *out)
 	memset(out, 0, sizeof *out);
 	const unsigned char *b = buf;
 	size_t m = len < MAGIC_LEN ? len : MAGIC_LEN;
-	if (memcmp(b, MAGIC, m) != 0) {
+	if (m && memcmp(b, MAGIC, m) != 0) {
 		char hex[3 * 8 + 1] = "";
 		for (size_t i = 0; i < len && i < 8; i++)
 			snprintf(hex + 3 * i, 4, "%02x ", b[i]);

@@ -309,13 +309,13 @@ Test(npy, load_file_reads_consecutive_arrays)
 	cr_assert_eq(lrd_npy_load_file(f, &y, NULL), LRD_OK, "%s", lrd_errmsg());
 	cr_expect(lrd_value_equal(a, x));
 	cr_expect(lrd_value_equal(b, y));
+	lrd_value_free(x);
 	cr_expect_eq(lrd_npy_load_file(f, &x, NULL), LRD_ECORRUPT, "at EOF");
 	cr_expect_null(x);
 	fclose(f);
 	lrd_value_free(a);
 	lrd_value_free(b);
 	lrd_value_free(y);
-	lrd_value_free(lrd_list_at(NULL, 0));
 }
 
 Test(npy, save_refuses_non_arrays_and_reports_io_errors)
@@ -333,6 +333,7 @@ Test(npy, save_refuses_non_arrays_and_reports_io_errors)
 	cr_expect_eq(lrd_npy_save_mem(a, &out, &len, &bad), LRD_EINVAL);
 	cr_expect_eq(lrd_npy_save("/nonexistent-dir/x.npy", a, NULL), LRD_EIO);
 	cr_expect(strstr(lrd_errmsg(), "/nonexistent-dir/x.npy") != NULL, "%s", lrd_errmsg());
+	lrd_value_free(a);
 	cr_expect_eq(lrd_npy_load("/nonexistent-dir/x.npy", &a, NULL), LRD_EIO);
 	cr_expect_null(a);
 	lrd_value_free(i);
