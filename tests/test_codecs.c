@@ -349,8 +349,11 @@ static int stream_run(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_m
 		rc = lrd_codec_stream_step(s, &io, finish);
 		if (rc < 0)
 			break;
-		while (len + io.dst_pos > cap)
-			buf = realloc(buf, cap *= 2);
+		while (len + io.dst_pos > cap) {
+			unsigned char *nb = realloc(buf, cap *= 2);
+			cr_assert(nb);
+			buf = nb;
+		}
 		memcpy(buf + len, tmp, io.dst_pos);
 		len += io.dst_pos;
 		if (rc == 1 && finish && io.src_pos == n) {
