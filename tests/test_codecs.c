@@ -301,8 +301,9 @@ Test(codecs, flipped_bits_are_detected_or_harmless)
 				free(buf);
 			}
 		}
-		cr_expect_gt(detected, flips / 2, "%s: only %zu of %zu flips detected", c->name,
-		             detected, flips);
+		if (checksummed(c))
+			cr_expect_gt(detected, flips / 2, "%s: only %zu of %zu flips detected",
+			             c->name, detected, flips);
 		free(z);
 	}
 	free(src);
