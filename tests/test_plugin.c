@@ -10,6 +10,7 @@
 
 #include <larder.h>
 
+#include "base/testhook.h"
 #include "tests/common/common.h"
 
 #define BAD(name) TEST_PLUGIN_DIR "/larder-codec-" name ".so"
@@ -240,6 +241,26 @@ Test(plugin, good_plugin_loads_once)
 	size_t len;
 	memset(in, 'x', sizeof in);
 	cr_expect_eq(lrd_codec_compress(c, NULL, in, sizeof in, out, sizeof out, &len), LRD_OK);
+}
+
+Test(plugin, out_of_memory_while_loading_registers_nothing)
+{
+	no_env();
+	(void)lrd_codec_count(); /* the scan's own allocations are not the ones under test */
+	int rc = LRD_ENOMEM;
+	long k;
+	for (k = 0; k < 100 && rc == LRD_ENOMEM; k++) {
+		lrd__alloc_failafter(k);
+		rc = lrd_codec_load_plugin(BAD("good"), NULL);
+		lrd__alloc_failafter(-1);
+		if (rc == LRD_ENOMEM)
+			cr_expect_null(lrd_codec_by_id(201),
+			               "registered although the load failed (k=%ld)", k);
+	}
+	cr_expect_gt(k, 1, "no allocation was failed");
+	cr_expect_eq(rc, LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_codec_by_id(201));
+	cr_expect(lrd_codec_origin(lrd_codec_by_id(201)));
 }
 
 static void *load_good(void *arg)
