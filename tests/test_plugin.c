@@ -287,6 +287,23 @@ Test(plugin, concurrent_loads_register_once)
 	cr_expect(lrd_codec_by_id(201));
 }
 
+Test(plugin, loads_when_the_host_opened_larder_with_rtld_local)
+{
+	no_env();
+	if (!tc_have("python3"))
+		cr_skip_test("python3 not installed");
+#ifdef __SANITIZE_ADDRESS__
+	cr_skip_test("an ASan-built liblarder cannot be loaded into an uninstrumented python3");
+#endif
+	/* Python's ctypes dlopen()s liblarder with RTLD_LOCAL: the plugin must still find
+	 * lrd_error_set. python3 lives outside the build tree, so the path is given. */
+	cr_expect_eq(tc_sh("LARDER_PLUGIN_PATH='%s' python3 -c \"import ctypes, sys; "
+	                   "l = ctypes.CDLL('%s'); l.lrd_codec_by_name.restype = ctypes.c_void_p; "
+	                   "sys.exit(0 if l.lrd_codec_by_name(b'zstd') else 1)\"",
+	                   TEST_BUILD_PLUGIN_DIR, TEST_LIBLARDER),
+	             0, "zstd plugin not loaded into a ctypes host");
+}
+
 static int copy_file(const char *from, const char *to) { return tc_sh("cp '%s' '%s'", from, to); }
 
 Test(plugin, search_path_loads_good_plugins_and_records_bad_ones)
