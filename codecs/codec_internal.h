@@ -13,6 +13,9 @@ extern const size_t lrd__builtin_codec_count;
 
 /* Register without triggering initialisation; origin is the plugin path or NULL. */
 int lrd__codec_add(const lrd_codec *c, const char *origin);
+/* Register n codecs all or nothing: every one is validated and checked for clashes with the
+ * table and with each other before any is added. */
+int lrd__codec_add_all(const lrd_codec *const *codecs, size_t n, const char *origin);
 /* Check a vtable before registration; LRD_EVERSION/LRD_EINVAL with a message. */
 int lrd__codec_validate(const lrd_codec *c);
 /* Scan the plugin search path (codecs/plugin.c); failures are recorded, not returned. */

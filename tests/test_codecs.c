@@ -22,7 +22,7 @@
  * bit-flip test checks only "an error or some output, no crash, no overrun". */
 static bool checksummed(const lrd_codec *c)
 {
-	static const char *const names[] = {"zlib", "gzip", "bz2", "xz", "lz4"};
+	static const char *const names[] = {"zlib", "gzip", "bz2", "xz", "lz4", "zstd"};
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
 		if (strcmp(c->name, names[i]) == 0)
 			return true;
@@ -774,7 +774,11 @@ Test(codecs, allocation_failure_gives_enomem_cleanly)
 			if (all_ok)
 				break;
 		}
-		cr_expect_gt(nomem, 0, "%s: no allocation failure was ever injected", c->name);
+		/* a chunk-only codec may allocate only inside its library (libblosc has no
+		 * allocator hook); a streaming one always allocates its state through larder */
+		if (streams(c))
+			cr_expect_gt(nomem, 0, "%s: no allocation failure was ever injected",
+			             c->name);
 		free(dst);
 		free(z);
 	}
