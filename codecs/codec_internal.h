@@ -13,6 +13,9 @@ extern const size_t lrd__builtin_codec_count;
 
 /* Register without triggering initialisation; origin is the plugin path or NULL. */
 int lrd__codec_add(const lrd_codec *c, const char *origin);
+/* Register n codecs all or nothing: every one is validated and checked for clashes with the
+ * table and with each other before any is added. */
+int lrd__codec_add_all(const lrd_codec *const *codecs, size_t n, const char *origin);
 /* Check a vtable before registration; LRD_EVERSION/LRD_EINVAL with a message. */
 int lrd__codec_validate(const lrd_codec *c);
 /* Scan the plugin search path (codecs/plugin.c); failures are recorded, not returned. */
@@ -23,7 +26,8 @@ lrd_codec_params lrd__codec_resolve(const lrd_codec *c, const lrd_codec_params *
 
 /* One-shot compress/decompress through a codec's own streaming form, for codecs whose
  * one-shot API is missing or weaker (multi-member input, exact size checks). Decoding accepts
- * concatenated members; output beyond cap gives LRD_EBUFSIZE. */
+ * concatenated members; output beyond cap gives LRD_EBUFSIZE. p must be resolved (the params
+ * a vtable function receives), not NULL. */
 int lrd__codec_oneshot(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_mode mode,
                        const void *src, size_t n, void *dst, size_t cap, size_t *out);
 

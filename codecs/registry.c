@@ -35,7 +35,8 @@ static bool valid_name(const char *s)
 	if (!s || !*s || strlen(s) > 32)
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		      *s == '-'))
 			return false;
 	return true;
 }
@@ -52,50 +53,66 @@ int lrd__codec_validate(const lrd_codec *c)
 	if (c->id == LRD_CODEC_ID_RAW || c->id == 255)
 		return lrd__err(LRD_EINVAL, "codec '%s': id %u is reserved", c->name, c->id);
 	if (!c->version || !c->bound || !c->compress || !c->decompress)
-		return lrd__err(LRD_EINVAL, "codec '%s': version, bound, compress and decompress are required",
+		return lrd__err(LRD_EINVAL,
+		                "codec '%s': version, bound, compress and decompress are required",
 		                c->name);
 	if (c->magic_size && !c->sniff)
-		return lrd__err(LRD_EINVAL, "codec '%s': magic_size set but no sniff function", c->name);
+		return lrd__err(LRD_EINVAL, "codec '%s': magic_size set but no sniff function",
+		                c->name);
 	bool stream = c->stream_new && c->stream_step && c->stream_free;
 	bool any = c->stream_new || c->stream_step || c->stream_free;
 	if (any != stream || stream != !!(c->flags & LRD_CODEC_STREAM))
-		return lrd__err(LRD_EINVAL, "codec '%s': LRD_CODEC_STREAM needs all three stream functions",
+		return lrd__err(LRD_EINVAL,
+		                "codec '%s': LRD_CODEC_STREAM needs all three stream functions",
 		                c->name);
 	if (c->min_level > c->max_level || c->default_level < c->min_level ||
 	    c->default_level > c->max_level)
-		return lrd__err(LRD_EINVAL, "codec '%s': default level outside [min, max]", c->name);
+		return lrd__err(LRD_EINVAL, "codec '%s': default level outside [min, max]",
+		                c->name);
 	for (const char *const *e = c->extensions; e && *e; e++)
 		if ((*e)[0] != '.' || !(*e)[1] || strchr(*e + 1, '.'))
-			return lrd__err(LRD_EINVAL, "codec '%s': extension '%s' must be one '.suffix'", c->name, *e);
+			return lrd__err(LRD_EINVAL,
+			                "codec '%s': extension '%s' must be one '.suffix'", c->name,
+			                *e);
 	return LRD_OK;
 }
 
-static bool ext_taken(const char *ext)
+/* Under the write lock: LRD_EEXIST if c clashes with the table or with the first k of batch. */
+static int check_clash(const lrd_codec *c, const lrd_codec *const *batch, size_t k)
 {
-	for (size_t i = 0; i < ntable; i++)
-		for (const char *const *e = table[i].codec->extensions; e && *e; e++)
-			if (strcmp(*e, ext) == 0)
-				return true;
-	return false;
+	for (size_t i = 0; i < ntable + k; i++) {
+		const lrd_codec *o = i < ntable ? table[i].codec : batch[i - ntable];
+		if (o->id == c->id)
+			return lrd__err(LRD_EEXIST, "codec '%s': id %u is taken by '%s'", c->name,
+			                c->id, o->name);
+		if (strcmp(o->name, c->name) == 0)
+			return lrd__err(LRD_EEXIST, "codec name '%s' is already registered",
+			                c->name);
+		for (const char *const *e = c->extensions; e && *e; e++)
+			for (const char *const *f = o->extensions; f && *f; f++)
+				if (strcmp(*e, *f) == 0)
+					return lrd__err(LRD_EEXIST,
+					                "codec '%s': extension '%s' is already "
+					                "registered by '%s'",
+					                c->name, *e, o->name);
+	}
+	return LRD_OK;
 }
 
-int lrd__codec_add(const lrd_codec *c, const char *origin)
+int lrd__codec_add_all(const lrd_codec *const *codecs, size_t n, const char *origin)
 {
-	int rc = lrd__codec_validate(c);
+	int rc = LRD_OK;
+	for (size_t k = 0; k < n && !rc; k++)
+		rc = lrd__codec_validate(codecs[k]);
 	if (rc)
 		return rc;
 	pthread_rwlock_wrlock(&lock);
-	for (size_t i = 0; i < ntable && !rc; i++) {
-		if (table[i].codec->id == c->id)
-			rc = lrd__err(LRD_EEXIST, "codec '%s': id %u is taken by '%s'", c->name, c->id,
-			              table[i].codec->name);
-		else if (strcmp(table[i].codec->name, c->name) == 0)
-			rc = lrd__err(LRD_EEXIST, "codec name '%s' is already registered", c->name);
-	}
-	for (const char *const *e = c->extensions; e && *e && !rc; e++)
-		if (ext_taken(*e))
-			rc = lrd__err(LRD_EEXIST, "codec '%s': extension '%s' is already registered", c->name, *e);
-	if (!rc) {
+	if (ntable + n > MAX_CODECS)
+		rc = lrd__err(LRD_ELIMIT, "codec table full (%d codecs)", MAX_CODECS);
+	for (size_t k = 0; k < n && !rc; k++)
+		rc = check_clash(codecs[k], codecs, k);
+	for (size_t k = 0; k < n && !rc; k++) {
+		const lrd_codec *c = codecs[k];
 		size_t at = ntable;
 		while (at > 0 && table[at - 1].codec->id > c->id) {
 			table[at] = table[at - 1];
@@ -106,6 +123,11 @@ int lrd__codec_add(const lrd_codec *c, const char *origin)
 	}
 	pthread_rwlock_unlock(&lock);
 	return rc;
+}
+
+int lrd__codec_add(const lrd_codec *c, const char *origin)
+{
+	return lrd__codec_add_all(&c, 1, origin);
 }
 
 int lrd_codec_register(const lrd_codec *codec)
@@ -150,7 +172,10 @@ static bool match_magic(const lrd_codec *c, const void *arg)
 	return c->magic_size && c->sniff && c->sniff(h->p, h->n) == 1;
 }
 
-const lrd_codec *lrd_codec_by_name(const char *name) { return name ? find(match_name, name) : NULL; }
+const lrd_codec *lrd_codec_by_name(const char *name)
+{
+	return name ? find(match_name, name) : NULL;
+}
 
 const lrd_codec *lrd_codec_by_id(unsigned id)
 {

@@ -24,6 +24,8 @@ struct cli_cmd {
 
 /* Every subcommand, one per tools/cmd_*.c file. */
 int cmd_demo(int argc, char **argv);
+int cmd_codecs(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Print "larder: <what>: <lrd_errmsg or strerror>" to stderr; return CLI_FAIL. */
 int cli_fail(int rc, const char *what);
@@ -31,5 +33,21 @@ int cli_fail(int rc, const char *what);
 bool cli_is_help(const char *arg);
 /* true when stderr is a terminal (progress output allowed). */
 bool cli_tty(void);
+
+/* ---- tools/cli_util.c ---- */
+/* Match option `name` at argv[*i] as "--name VALUE" or "--name=VALUE": 1 and *val set (and *i
+ * advanced past a separate value), 0 if argv[*i] is another option, -1 (message printed) if
+ * the value is missing. argv[0] is the subcommand name, used in the message. */
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
+/* Parse a decimal integer in [min, max]; 0 on success, -1 otherwise. */
+int cli_parse_long(const char *s, long min, long max, long *out);
+/* Parse a size: a non-negative number, fractions allowed, in units of `unit` bytes unless a
+ * suffix says otherwise (B, K/KiB, M/MiB, G/GiB: powers of 1024). 0 on success, -1 otherwise. */
+int cli_parse_size(const char *s, size_t unit, size_t *out);
+/* Split s in place at commas into at most max non-empty parts; returns how many there were
+ * (which may exceed max: the extra ones are dropped). */
+size_t cli_split(char *s, char **parts, size_t max);
+/* Write s as a JSON string literal, quotes included ("null" for NULL). */
+void cli_json_str(FILE *f, const char *s);
 
 #endif

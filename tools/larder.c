@@ -6,7 +6,9 @@
 #include "tools/cli.h"
 
 static const struct cli_cmd commands[] = {
-	{"demo", "a short tour of larder on generated data", cmd_demo},
+    {"demo", "a short tour of larder on generated data", cmd_demo},
+    {"codecs", "list the codecs: built-ins, plugins, refused plugins", cmd_codecs},
+    {"bench", "compression ratio and speed of the codecs", cmd_bench},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -15,8 +17,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: larder [--version] [--help] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n'larder COMMAND --help' describes a command.\n"
-	           "exit status: 0 success, 1 failure, 2 usage error, 3 verification found damage\n");
+	fprintf(f,
+	        "\n'larder COMMAND --help' describes a command.\n"
+	        "exit status: 0 success, 1 failure, 2 usage error, 3 verification found damage\n");
 }
 
 int cli_fail(int rc, const char *what)

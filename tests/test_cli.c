@@ -1,0 +1,165 @@
+/* cli: the `larder` program run in place from the build tree (LARDER_EXE, the libtool wrapper
+ * script), as a user would run it: exit codes, `codecs --json`, `bench --json`. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <larder.h>
+
+#include "tests/common/common.h"
+
+/* Run `larder ARGS`, return its exit status and its stdout (malloc'd) in *out. */
+static int larder(char **out, const char *args)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "unset LARDER_PLUGIN_PATH; '%s' %s 2>/dev/null", LARDER_EXE,
+	         args);
+	FILE *p = popen(cmd, "r");
+	cr_assert(p, "popen %s", cmd);
+	size_t cap = 4096, n = 0, r;
+	char *buf = malloc(cap);
+	while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+		n += r;
+		if (cap - n < 2) {
+			char *grown = realloc(buf, cap *= 2);
+			cr_assert(grown, "out of memory");
+			buf = grown;
+		}
+	}
+	buf[n] = 0;
+	int st = pclose(p);
+	*out = buf;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The JSON object of codec `name` in `codecs --json` output, up to its closing brace. */
+static char *codec_entry(const char *json, const char *name)
+{
+	char key[64];
+	snprintf(key, sizeof key, "{\"name\": \"%s\"", name);
+	const char *at = strstr(json, key);
+	if (!at)
+		return NULL;
+	const char *end = strchr(at, '}');
+	return end ? strndup(at, (size_t)(end - at + 1)) : NULL;
+}
+
+Test(cli, codecs_json_lists_every_codec_and_zstd_as_a_plugin)
+{
+	char *out;
+	cr_assert_eq(larder(&out, "codecs --json"), 0);
+	static const char *const builtins[] = {"zlib", "gzip", "bz2", "xz", "lzma", "lz4", "blosc"};
+	for (size_t i = 0; i < sizeof builtins / sizeof *builtins; i++) {
+		char *e = codec_entry(out, builtins[i]);
+		cr_expect(e, "codec %s missing from: %s", builtins[i], out);
+		if (e)
+			cr_expect(strstr(e, "\"kind\": \"built-in\""), "%s", e);
+		free(e);
+	}
+	char *z = codec_entry(out, "zstd");
+	cr_assert(z, "zstd missing from: %s", out);
+	cr_expect(strstr(z, "\"kind\": \"plugin\""), "%s", z);
+	cr_expect(strstr(z, "larder-codec-zstd.so\""), "%s", z);
+	cr_expect(strstr(z, "\"id\": 8"), "%s", z);
+	cr_expect(strstr(z, "\"extensions\": [\".zst\"]"), "%s", z);
+	cr_expect(strstr(out, "\"plugin_failures\": []"), "%s", out);
+	free(z);
+	free(out);
+}
+
+Test(cli, codecs_table_names_the_plugin_file)
+{
+	char *out;
+	cr_assert_eq(larder(&out, "codecs"), 0);
+	cr_expect(strstr(out, "NAME"), "%s", out);
+	cr_expect(strstr(out, "codecs/.libs/larder-codec-zstd.so"), "%s", out);
+	free(out);
+}
+
+Test(cli, bench_json_rows_have_the_documented_keys)
+{
+	char *out;
+	cr_assert_eq(larder(&out, "bench --json --size 256K --codecs blosc,zstd --levels 1,5"), 0);
+	cr_expect(out[0] == '[', "%s", out);
+	static const char *const keys[] = {
+	    "\"data\": ",  "\"codec\": ",         "\"level\": ",          "\"threads\": ",
+	    "\"ratio\": ", "\"compress_mb_s\": ", "\"decompress_mb_s\": "};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+		cr_expect(strstr(out, keys[i]), "no %s in %s", keys[i], out);
+	/* 3 data sets × (blosc: 2 levels × 2 thread counts + zstd: 2 levels) */
+	size_t rows = 0;
+	for (const char *p = out; (p = strstr(p, "\"codec\": ")); p++)
+		rows++;
+	cr_expect_eq(rows, 18, "%s", out);
+	cr_expect(strstr(out, "\"data\": \"ramp\", \"size\": 262144, \"codec\": \"blosc\", "
+	                      "\"level\": 5, \"threads\": 2"),
+	          "%s", out);
+	free(out);
+}
+
+Test(cli, bench_reads_a_file)
+{
+	char *dir = tc_tmpdir(), *file = tc_path(dir, "sample.bin"), *out, args[512];
+	unsigned char buf[100000];
+	tc_fill_random(buf, sizeof buf);
+	memset(buf, 0, sizeof buf / 2);
+	cr_assert_eq(tc_write_file(file, buf, sizeof buf), 0);
+	snprintf(args, sizeof args, "bench --json --codecs zstd '%s'", file);
+	cr_assert_eq(larder(&out, args), 0);
+	cr_expect(strstr(out, "\"data\": \"sample.bin\", \"size\": 100000, \"codec\": \"zstd\""),
+	          "%s", out);
+	free(out);
+	tc_rmtree(dir);
+	free(dir);
+	free(file);
+}
+
+Test(cli, usage_errors_exit_2_and_help_exits_0)
+{
+	char *out;
+	cr_expect_eq(larder(&out, "codecs --bogus"), 2);
+	free(out);
+	cr_expect_eq(larder(&out, "bench --codecs nosuchcodec"), 2);
+	free(out);
+	cr_expect_eq(larder(&out, "bench --size"), 2);
+	free(out);
+	cr_expect_eq(larder(&out, "bench --size -3"), 2);
+	free(out);
+	cr_expect_eq(larder(&out, "bench --levels x"), 2);
+	free(out);
+	cr_expect_eq(larder(&out, "bench /nonexistent/file"), 1);
+	free(out);
+	cr_expect_eq(larder(&out, "codecs --help"), 0);
+	cr_expect(strstr(out, "usage: larder codecs"), "%s", out);
+	free(out);
+	cr_expect_eq(larder(&out, "bench --help"), 0);
+	cr_expect(strstr(out, "usage: larder bench"), "%s", out);
+	free(out);
+	cr_expect_eq(larder(&out, "--help"), 0);
+	cr_expect(strstr(out, "codecs") && strstr(out, "bench"), "%s", out);
+	free(out);
+}
+
+Test(cli, plugin_failures_are_listed)
+{
+	char *dir = tc_tmpdir(), *out, args[512];
+	cr_assert_eq(
+	    tc_sh("cp '%s/larder-codec-badabi.so' '%s/larder-codec-old.so'", TEST_PLUGIN_DIR, dir),
+	    0);
+	snprintf(args, sizeof args, "codecs --json");
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "LARDER_PLUGIN_PATH='%s' '%s' %s", dir, LARDER_EXE, args);
+	FILE *p = popen(cmd, "r");
+	cr_assert(p);
+	out = calloc(1, 65536);
+	size_t n = fread(out, 1, 65535, p);
+	cr_expect_eq(pclose(p), 0);
+	out[n] = 0;
+	cr_expect(strstr(out, "larder-codec-old.so\", \"error\": \"LRD_EVERSION\""), "%s", out);
+	cr_expect(strstr(out, "{\"name\": \"zstd\""), "%s", out);
+	free(out);
+	tc_rmtree(dir);
+	free(dir);
+}

@@ -1,0 +1,110 @@
+/* Helpers shared by the subcommands: option values, number and size parsing, comma lists and
+ * JSON string output. Pure functions over their arguments; no state. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/cli.h"
+
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	const char *arg = argv[*i];
+	size_t n = strlen(name);
+	if (strncmp(arg, name, n) != 0)
+		return 0;
+	if (arg[n] == '=') {
+		*val = arg + n + 1;
+		return 1;
+	}
+	if (arg[n] != '\0')
+		return 0;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "larder %s: option %s needs a value\n", argv[0], name);
+		return -1;
+	}
+	*val = argv[++*i];
+	return 1;
+}
+
+int cli_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_parse_size(const char *s, size_t unit, size_t *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return -1;
+	if (*end) {
+		static const struct {
+			const char *suffix;
+			size_t unit;
+		} units[] = {{"B", 1},          {"K", 1ul << 10},   {"KiB", 1ul << 10},
+		             {"M", 1ul << 20},  {"MiB", 1ul << 20}, {"G", 1ul << 30},
+		             {"GiB", 1ul << 30}};
+		size_t k = 0;
+		while (k < sizeof units / sizeof units[0] && strcmp(end, units[k].suffix) != 0)
+			k++;
+		if (k == sizeof units / sizeof units[0])
+			return -1;
+		unit = units[k].unit;
+	}
+	double bytes = v * (double)unit;
+	if (bytes >= (double)(SIZE_MAX / 2))
+		return -1;
+	*out = (size_t)bytes;
+	return 0;
+}
+
+size_t cli_split(char *s, char **parts, size_t max)
+{
+	size_t n = 0;
+	for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		if (n < max)
+			parts[n++] = t;
+	return n;
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		default:
+			if (*p < 0x20)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
