@@ -10,5 +10,6 @@
 #include "larder/value.h"
 #include "larder/io.h"
 #include "larder/file.h"
+#include "larder/npy.h"
 
 #endif
