@@ -34,10 +34,9 @@ static void teardown(void)
 
 #define SH(...) tc_sh("cd '%s' && unset LARDER_PLUGIN_PATH && " __VA_ARGS__)
 
-TestSuite(cli_lrd, .init = setup, .fini = teardown);
-
 Test(cli_lrd, dump_load_round_trips_with_every_codec_form)
 {
+	setup();
 	cr_assert_eq(SH("'%s' dump in.npy a.lrd", dir, LARDER_EXE), 0);
 	cr_assert_eq(SH("'%s' dump in.npy a.lrd.gz", dir, LARDER_EXE), 0);
 	cr_assert_eq(SH("gzip -t a.lrd.gz", dir), 0, "a .lrd.gz is a gzip file");
@@ -56,10 +55,12 @@ Test(cli_lrd, dump_load_round_trips_with_every_codec_form)
 	cr_assert_eq(SH("'%s' dump in.npy x.lrd --chunk-size 12 2>/dev/null", dir, LARDER_EXE), 1);
 	cr_assert_eq(SH("'%s' dump in.npy x.lrd --codec nosuch 2>/dev/null", dir, LARDER_EXE), 1);
 	cr_assert_eq(SH("'%s' dump 2>/dev/null", dir, LARDER_EXE), 2);
+	teardown();
 }
 
 Test(cli_lrd, info_reads_a_pipe_and_prints_json)
 {
+	setup();
 	cr_assert_eq(SH("'%s' dump in.npy a.lrd.gz", dir, LARDER_EXE), 0);
 	cr_assert_eq(SH("gzip -dc a.lrd.gz | '%s' info - > info.txt", dir, LARDER_EXE), 0);
 	cr_assert_eq(SH("grep -q 'array <f8 (300, 70) C' info.txt", dir), 0);
@@ -74,14 +75,17 @@ Test(cli_lrd, info_reads_a_pipe_and_prints_json)
 	             0, "info --json is not valid JSON");
 	cr_assert_eq(SH("'%s' info in.npy 2>err.txt", dir, LARDER_EXE), 1);
 	cr_assert_eq(SH("grep -q 'npy' err.txt", dir), 0, "a .npy is named as such");
+	teardown();
 }
 
 Test(cli_lrd, verify_names_the_first_bad_chunk_and_exits_3)
 {
+	setup();
 	cr_assert_eq(SH("'%s' dump in.npy a.lrd --chunk-size 16K", dir, LARDER_EXE), 0);
 	cr_assert_eq(
 	    SH("printf '\\001' | dd of=a.lrd bs=1 seek=100000 conv=notrunc 2>/dev/null", dir), 0);
 	cr_assert_eq(SH("'%s' verify a.lrd 2>err.txt", dir, LARDER_EXE), 3);
 	cr_assert_eq(SH("grep -q 'chunk 6 of' err.txt && grep -q checksum err.txt", dir), 0);
 	cr_assert_eq(SH("'%s' load a.lrd out.npy 2>/dev/null", dir, LARDER_EXE), 1);
+	teardown();
 }

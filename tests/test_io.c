@@ -178,7 +178,7 @@ static long child_peak(const char *path, const char *chunk_codec, int load)
 	return grow;
 }
 
-Test(io, dump_and_load_of_256_mib_never_copy_the_array, .timeout = 120)
+Test(io, dump_and_load_of_256_mib_never_copy_the_array)
 {
 	char *dir = tc_tmpdir(), *p = tc_path(dir, "big.lrd");
 	const char *codecs[] = {NULL, "lz4"};
