@@ -534,3 +534,49 @@ Test(format, golden_files_load_and_rewrite_identically)
 	}
 	lrd_value_free(want);
 }
+
+/* ---- allocation failures ------------------------------------------------------------------------
+ */
+
+#include "base/testhook.h"
+
+Test(format, every_allocation_failure_in_dump_and_load_is_enomem)
+{
+	lrd_value *want = golden_tree();
+	const lrd_dump_opts forms[] = {
+	    {.chunk_size = 4096}, {.chunk_size = 4096, .chunk_codec = "zlib"}, {.codec = "gzip"}};
+	for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
+		void *buf = NULL;
+		size_t n;
+		int rc = LRD_ENOMEM;
+		for (long fail = 0; rc == LRD_ENOMEM && fail < 10000; fail++) {
+			lrd__alloc_failafter(fail);
+			rc = lrd_dump_memory(want, &buf, &n, &forms[k]);
+			lrd__alloc_failafter(-1);
+		}
+		OK(rc);
+		rc = LRD_ENOMEM;
+		/* The zlib codec reports a failed allocation inside one-shot decompression as
+		 * LRD_ECORRUPT with an "out of memory" message (codecs/, not this module): accept
+		 * that as the ENOMEM it is. */
+		for (long fail = 0; fail < 10000; fail++) {
+			lrd_value *got = NULL;
+			lrd__alloc_failafter(fail);
+			rc = lrd_load_memory(buf, n, &got,
+			                     &(lrd_load_opts){.mmap = k < 2 && fail % 2 == 1});
+			lrd__alloc_failafter(-1);
+			if (rc == LRD_OK)
+				cr_assert(lrd_value_equal(want, got));
+			else
+				cr_assert_null(got);
+			lrd_value_free(got);
+			if (rc == LRD_ECORRUPT && strstr(lrd_errmsg(), "out of memory"))
+				continue;
+			if (rc != LRD_ENOMEM)
+				break;
+		}
+		OK(rc);
+		lrd_free(buf);
+	}
+	lrd_value_free(want);
+}
