@@ -3,6 +3,7 @@
  * callback streams with a peak resident size of the array plus a few chunks, never a copy. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -185,13 +186,16 @@ Test(io, dump_and_load_of_256_mib_never_copy_the_array)
 	for (int i = 0; i < 2; i++) {
 		long dump = child_peak(p, codecs[i], 0);
 		long load = child_peak(p, codecs[i], 1);
-		cr_log_info("%s chunks: dump grew RSS by %ld KiB, load by %ld KiB (array %zu KiB)",
-		            codecs[i] ? codecs[i] : "raw", dump, load, BIG >> 10);
+		fprintf(stderr,
+		        "%s chunks: dump grew RSS by %ld KiB, load by %ld KiB (array %zu KiB)\n",
+		        codecs[i] ? codecs[i] : "raw", dump, load, BIG >> 10);
 		cr_assert(dump >= 0 && load >= 0, "dump or load failed in the child");
-		/* dump: a couple of 4 MiB chunks and buffers, not a copy of the array */
-		cr_assert_lt(dump, 16 << 10, "dump grew by %ld KiB", dump);
-		/* load: the array itself plus a couple of chunks */
-		cr_assert_lt(load, (long)(BIG >> 10) + (16 << 10), "load grew by %ld KiB", load);
+		/* dump: a couple of 4 MiB chunks and buffers, not a copy of the array (0.1-4 MiB
+		 * measured; up to 15 MiB under ASan, see below) */
+		cr_assert_lt(dump, 24 << 10, "dump grew by %ld KiB", dump);
+		/* load: the array itself plus a couple of chunks (2-4 MiB measured; the margin is
+		 * for sanitizer allocators, whose quarantine keeps freed chunk buffers resident) */
+		cr_assert_lt(load, (long)(BIG >> 10) + (32 << 10), "load grew by %ld KiB", load);
 	}
 	tc_rmtree(dir);
 	free(p);
