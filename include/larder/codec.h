@@ -34,14 +34,23 @@ extern "C" {
 #define LRD_CODEC_ID_USER_MIN 200u
 
 /* Stable on-disk ids of the codecs larder ships. */
-#define LRD_CODEC_ID_ZLIB  1u
-#define LRD_CODEC_ID_GZIP  2u
-#define LRD_CODEC_ID_BZ2   3u
-#define LRD_CODEC_ID_XZ    4u
-#define LRD_CODEC_ID_LZMA  5u
-#define LRD_CODEC_ID_LZ4   6u
+#define LRD_CODEC_ID_ZLIB 1u
+#define LRD_CODEC_ID_GZIP 2u
+#define LRD_CODEC_ID_BZ2 3u
+#define LRD_CODEC_ID_XZ 4u
+#define LRD_CODEC_ID_LZMA 5u
+#define LRD_CODEC_ID_LZ4 6u
 #define LRD_CODEC_ID_BLOSC 7u
-#define LRD_CODEC_ID_ZSTD  8u
+#define LRD_CODEC_ID_ZSTD 8u
+
+/* Levels of the built-in stream codecs, [min_level, max_level] and default (joblib's):
+ * zlib, gzip 0..9, 3 (0 stores); bz2 1..9, 9 (block size in 100 kB); xz, lzma 0..9, 6 (xz
+ * presets); lz4 -65536..12, 0 (negative: faster, acceleration 1 - level; 3..12: LZ4HC). A level
+ * 0 that is a codec's min_level is asked for with any negative params level, which clamps to it.
+ * Their streams are those of the standard tools: gzip members, zlib streams (RFC 1950), bzip2,
+ * xz with a CRC64 check, lzma-alone with an end marker, LZ4 frames with a content checksum.
+ * The xz and lzma decoders refuse streams that need more than 128 MiB of decoder memory
+ * (LRD_ELIMIT), so a hostile header cannot choose an allocation size. */
 
 /** Codec capability flags (lrd_codec.flags). */
 enum lrd_codec_flags {
@@ -61,12 +70,12 @@ typedef enum lrd_shuffle {
  * initializers: `lrd_codec_params p = {.level = 9};`. NULL wherever a `const lrd_codec_params *`
  * is taken means all defaults. Fields are only ever appended. */
 typedef struct lrd_codec_params {
-	int level; /**< 0: the codec's default_level; else clamped to [min_level, max_level] */
-	size_t typesize;     /**< element size in bytes for shuffling; 0: 1 */
-	int threads;         /**< threads a codec may use (blosc); 0: 1 */
+	int level;          /**< 0: the codec's default_level; else clamped to [min_level, max_level] */
+	size_t typesize;    /**< element size in bytes for shuffling; 0: 1 */
+	int threads;        /**< threads a codec may use (blosc); 0: 1 */
 	lrd_shuffle shuffle; /**< blosc shuffle; 0: byte shuffle */
-	const char *inner;   /**< blosc's internal compressor: "lz4", "lz4hc", "zstd", "zlib",
-	                          "blosclz"; NULL: "lz4" */
+	const char *inner;  /**< blosc's internal compressor: "lz4", "lz4hc", "zstd", "zlib",
+	                         "blosclz"; NULL: "lz4" */
 } lrd_codec_params;
 
 /** Buffers of one streaming step, like zstd's ZSTD_inBuffer/ZSTD_outBuffer pair: the step reads
@@ -86,18 +95,17 @@ typedef enum lrd_codec_mode { LRD_ENCODE = 1, LRD_DECODE = 2 } lrd_codec_mode;
 /** The codec vtable. Codecs are constant, statically allocated objects. Functions report
  * failure with a negative LRD_E* code and a message set through lrd_error_set(). */
 typedef struct lrd_codec {
-	uint32_t abi;                  /**< LRD_CODEC_ABI_VERSION */
-	const char *name;              /**< stable name, lower case, [a-z0-9_-]+ */
-	uint8_t id;                    /**< stable on-disk id, 1..254 */
-	uint32_t flags;                /**< lrd_codec_flags */
+	uint32_t abi;          /**< LRD_CODEC_ABI_VERSION */
+	const char *name;      /**< stable name, lower case, [a-z0-9_-]+ */
+	uint8_t id;            /**< stable on-disk id, 1..254 */
+	uint32_t flags;        /**< lrd_codec_flags */
 	const char *const *extensions; /**< NULL-terminated list, with the dot: {".gz", NULL} */
 	int min_level, max_level, default_level;
-	size_t magic_size; /**< bytes sniff() needs to decide; 0 if it has no magic */
+	size_t magic_size;     /**< bytes sniff() needs to decide; 0 if it has no magic */
 
 	/** Version of the library behind the codec ("1.2.13"); static storage. */
 	const char *(*version)(void);
-	/** 1 if `head` (n bytes, n >= magic_size or the whole input) starts a stream of this codec.
-	 */
+	/** 1 if `head` (n bytes, n >= magic_size or the whole input) starts a stream of this codec. */
 	int (*sniff)(const void *head, size_t n);
 	/** Worst-case compressed size of n bytes; 0 if n is too large for the codec. */
 	size_t (*bound)(size_t n, const lrd_codec_params *p);
@@ -120,9 +128,9 @@ typedef struct lrd_codec {
 
 /** What a plugin's entry symbol returns. */
 typedef struct lrd_codec_plugin {
-	uint32_t abi;     /**< LRD_CODEC_ABI_VERSION the plugin was built with */
-	const char *name; /**< plugin name, for messages */
-	size_t count;     /**< number of codecs */
+	uint32_t abi;                 /**< LRD_CODEC_ABI_VERSION the plugin was built with */
+	const char *name;             /**< plugin name, for messages */
+	size_t count;                 /**< number of codecs */
 	const lrd_codec *const *codecs;
 } lrd_codec_plugin;
 
@@ -156,9 +164,11 @@ LRD_API const lrd_codec *lrd_codec_at(size_t i);
 LRD_API int lrd_codec_register(const lrd_codec *codec);
 
 /** Load one plugin file explicitly and register its codecs; `*count` (may be NULL) receives how
- * many. The file is opened with dlopen(RTLD_NOW | RTLD_LOCAL); its codecs are all validated and
- * checked for clashes before any is registered, so a refused plugin registers nothing and is
- * closed again. An accepted plugin stays loaded until exit; lrd_codec_origin() gives its path.
+ * many. The file is opened with dlopen(RTLD_NOW | RTLD_LOCAL) after liblarder has made its own
+ * symbols global (so plugins resolve lrd_error_set even in hosts that opened liblarder with
+ * RTLD_LOCAL); its codecs are all validated and checked for clashes before any is registered,
+ * so a refused plugin registers nothing and is closed again. An accepted plugin stays loaded
+ * until exit; lrd_codec_origin() gives its path.
  * Errors: LRD_EINVAL (path NULL; a vtable invalid; the plugin offers no codec or more than 64),
  * LRD_EPLUGIN (no such file, dlopen failed, entry symbol missing or returning NULL),
  * LRD_EVERSION (plugin or codec ABI mismatch), LRD_EEXIST (a name, id or extension is taken),
@@ -177,12 +187,13 @@ LRD_API int lrd_codec_level(const lrd_codec *codec, const lrd_codec_params *p);
 /** Worst-case compressed size; 0 if n is too large. */
 LRD_API size_t lrd_codec_bound(const lrd_codec *codec, size_t n, const lrd_codec_params *p);
 /** One-shot compression into a caller-owned buffer. Errors: LRD_EBUFSIZE, LRD_ECODEC. */
-LRD_API int lrd_codec_compress(const lrd_codec *codec, const lrd_codec_params *p, const void *src,
-                               size_t n, void *dst, size_t cap, size_t *out);
+LRD_API int lrd_codec_compress(const lrd_codec *codec, const lrd_codec_params *p,
+                               const void *src, size_t n, void *dst, size_t cap, size_t *out);
 /** One-shot decompression into a caller-owned buffer. Errors: LRD_EBUFSIZE (output larger
- * than cap), LRD_ECORRUPT (bad, truncated or trailing-garbage input), LRD_ECODEC. */
-LRD_API int lrd_codec_decompress(const lrd_codec *codec, const lrd_codec_params *p, const void *src,
-                                 size_t n, void *dst, size_t cap, size_t *out);
+ * than cap), LRD_ECORRUPT (bad, truncated or trailing-garbage input), LRD_ELIMIT (the stream
+ * needs more decoder memory than the codec allows), LRD_ENOMEM, LRD_ECODEC. */
+LRD_API int lrd_codec_decompress(const lrd_codec *codec, const lrd_codec_params *p,
+                                 const void *src, size_t n, void *dst, size_t cap, size_t *out);
 /** Decompress a whole stream of unknown output size into memory that larder allocates, never
  * more than `limit` bytes (0: no limit beyond memory). On success *out is owned by the caller and
  * freed with lrd_free(). Errors: LRD_ELIMIT (output would exceed limit: a decompression bomb),
