@@ -237,7 +237,9 @@ static bool running_in_build_tree(void)
 void lrd__plugins_scan(void)
 {
 	pthread_mutex_lock(&mu);
-	const char *env = getenv("LARDER_PLUGIN_PATH");
+	/* secure_getenv: a set-user-ID program must not load code named by its caller's environment
+	 */
+	const char *env = secure_getenv("LARDER_PLUGIN_PATH");
 	char *paths = env ? lrd__strdup(env) : NULL;
 	for (char *save = NULL, *dir = paths ? strtok_r(paths, ":", &save) : NULL; dir;
 	     dir = strtok_r(NULL, ":", &save))

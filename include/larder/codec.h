@@ -165,9 +165,11 @@ LRD_API const lrd_codec *lrd_codec_at(size_t i);
 LRD_API int lrd_codec_register(const lrd_codec *codec);
 
 /** Load one plugin file explicitly and register its codecs; `*count` (may be NULL) receives how
- * many. The file is opened with dlopen(RTLD_NOW | RTLD_LOCAL); its codecs are all validated and
- * checked for clashes before any is registered, so a refused plugin registers nothing and is
- * closed again. An accepted plugin stays loaded until exit; lrd_codec_origin() gives its path.
+ * many. The file is opened with dlopen(RTLD_NOW | RTLD_LOCAL) after liblarder has made its own
+ * symbols global (so plugins resolve lrd_error_set even in hosts that opened liblarder with
+ * RTLD_LOCAL); its codecs are all validated and checked for clashes before any is registered,
+ * so a refused plugin registers nothing and is closed again. An accepted plugin stays loaded
+ * until exit; lrd_codec_origin() gives its path.
  * Errors: LRD_EINVAL (path NULL; a vtable invalid; the plugin offers no codec or more than 64),
  * LRD_EPLUGIN (no such file, dlopen failed, entry symbol missing or returning NULL),
  * LRD_EVERSION (plugin or codec ABI mismatch), LRD_EEXIST (a name, id or extension is taken),
