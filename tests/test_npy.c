@@ -422,7 +422,7 @@ Test(npy, flipped_header_bits_never_crash)
 			lrd_value_free(v);
 		}
 	}
-	/* A few flips keep a valid file ('<c8' -> '>c8', True/False untouched: 'F' -> 'N'?). */
+	/* Only a few flips keep a valid file of the same size ('<c8' -> '>c8'). */
 	cr_expect_lt(accepted, 16);
 	free(buf);
 	free(img);
