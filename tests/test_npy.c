@@ -9,6 +9,7 @@
 
 #include <larder.h>
 
+#include "base/testhook.h"
 #include "tests/common/common.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -557,4 +558,34 @@ Test(npy, versions_and_lengths_are_checked)
 	cr_expect_eq(h.data_offset, 12 + 0x120);
 	cr_expect_eq(lrd_npy_read_header(big, 3, &h), LRD_EBUFSIZE);
 	cr_expect_eq(lrd_npy_read_header(NULL, 0, &h), LRD_EBUFSIZE);
+}
+
+Test(npy, allocation_failures_are_reported_cleanly)
+{
+	size_t len;
+	void *img = read_fixture("c16le_v2.npy", &len);
+	int failures = 0;
+	for (long n = 0;; n++) {
+		lrd_value *a = NULL, *b = NULL;
+		void *out = NULL;
+		size_t olen;
+		FILE *f = fmemopen(img, len, "rb");
+		lrd__alloc_failafter(n);
+		int rc = lrd_npy_load_mem(img, len, &a, NULL);
+		if (rc == LRD_OK)
+			rc = lrd_npy_load_file(f, &b, NULL);
+		if (rc == LRD_OK)
+			rc = lrd_npy_save_mem(a, &out, &olen, NULL);
+		lrd__alloc_failafter(-1);
+		fclose(f);
+		lrd_value_free(a);
+		lrd_value_free(b);
+		lrd_free(out);
+		if (rc == LRD_OK)
+			break;
+		cr_assert_eq(rc, LRD_ENOMEM, "allocation %ld: %s", n, lrd_errname(rc));
+		failures++;
+	}
+	cr_expect_geq(failures, 4);
+	free(img);
 }
