@@ -589,3 +589,33 @@ Test(npy, allocation_failures_are_reported_cleanly)
 	cr_expect_geq(failures, 4);
 	free(img);
 }
+
+Test(npy, misaligned_data_is_read_instead_of_mapped)
+{
+	/* numpy's reader accepts any data offset; this one is 8 mod 64, too loose to map. */
+	const char *dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+	size_t n = strlen(dict), off = 10 + n + 1;
+	while (off % 64 != 8)
+		off++;
+	unsigned char *b = calloc(1, off + 16);
+	memcpy(b, "\x93NUMPY\x01\x00", 8);
+	b[8] = (unsigned char)((off - 10) & 0xFF);
+	b[9] = (unsigned char)((off - 10) >> 8);
+	memset(b + 10, ' ', off - 10);
+	memcpy(b + 10, dict, n);
+	b[off - 1] = '\n';
+	double two[2] = {1.25, -3};
+	memcpy(b + off, two, 16);
+	char *dir = tc_tmpdir(), *p = tc_path(dir, "odd.npy");
+	cr_assert_eq(tc_write_file(p, b, off + 16), 0);
+	lrd_npy_load_opts mo = {.map = true};
+	lrd_value *v;
+	cr_assert_eq(lrd_npy_load(p, &v, &mo), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_array_bufkind(v), LRD_BUF_OWNED);
+	cr_expect_eq(((const double *)lrd_array_cdata(v))[1], -3);
+	lrd_value_free(v);
+	free(p);
+	tc_rmtree(dir);
+	free(dir);
+	free(b);
+}
