@@ -8,5 +8,6 @@
 #include "larder/version.h"
 #include "larder/codec.h"
 #include "larder/value.h"
+#include "larder/npy.h"
 
 #endif
