@@ -388,8 +388,16 @@ static int load_stream(FILE *f, lrd_value **out, const lrd_npy_load_opts *opts, 
 	if (rc != LRD_OK)
 		return rc;
 	long long left = remaining(f);
-	if (left < 0)
-		return read_stream(f, &h, out);
+	if (left < 0) {
+		rc = read_stream(f, &h, out);
+		if (rc == LRD_OK && whole && fgetc(f) != EOF) {
+			lrd_value_free(*out);
+			*out = NULL;
+			rc = lrd__err(LRD_ECORRUPT, "npy: bytes after the %zu bytes of data",
+			              h.nbytes);
+		}
+		return rc;
+	}
 	if ((unsigned long long)left < h.nbytes || (whole && (unsigned long long)left != h.nbytes))
 		return data_size_mismatch(&h, (size_t)left);
 	if ((rc = lrd__array_new_uninit(h.dtype, h.ndim, h.shape, h.order, out)) != LRD_OK)

@@ -9,6 +9,7 @@
 
 #include <larder.h>
 
+#include "base/testhook.h"
 #include "tests/common/common.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -422,7 +423,7 @@ Test(npy, flipped_header_bits_never_crash)
 			lrd_value_free(v);
 		}
 	}
-	/* A few flips keep a valid file ('<c8' -> '>c8', True/False untouched: 'F' -> 'N'?). */
+	/* Only a few flips keep a valid file of the same size ('<c8' -> '>c8'). */
 	cr_expect_lt(accepted, 16);
 	free(buf);
 	free(img);
@@ -557,4 +558,64 @@ Test(npy, versions_and_lengths_are_checked)
 	cr_expect_eq(h.data_offset, 12 + 0x120);
 	cr_expect_eq(lrd_npy_read_header(big, 3, &h), LRD_EBUFSIZE);
 	cr_expect_eq(lrd_npy_read_header(NULL, 0, &h), LRD_EBUFSIZE);
+}
+
+Test(npy, allocation_failures_are_reported_cleanly)
+{
+	size_t len;
+	void *img = read_fixture("c16le_v2.npy", &len);
+	int failures = 0;
+	for (long n = 0;; n++) {
+		lrd_value *a = NULL, *b = NULL;
+		void *out = NULL;
+		size_t olen;
+		FILE *f = fmemopen(img, len, "rb");
+		lrd__alloc_failafter(n);
+		int rc = lrd_npy_load_mem(img, len, &a, NULL);
+		if (rc == LRD_OK)
+			rc = lrd_npy_load_file(f, &b, NULL);
+		if (rc == LRD_OK)
+			rc = lrd_npy_save_mem(a, &out, &olen, NULL);
+		lrd__alloc_failafter(-1);
+		fclose(f);
+		lrd_value_free(a);
+		lrd_value_free(b);
+		lrd_free(out);
+		if (rc == LRD_OK)
+			break;
+		cr_assert_eq(rc, LRD_ENOMEM, "allocation %ld: %s", n, lrd_errname(rc));
+		failures++;
+	}
+	cr_expect_geq(failures, 4);
+	free(img);
+}
+
+Test(npy, misaligned_data_is_read_instead_of_mapped)
+{
+	/* numpy's reader accepts any data offset; this one is 8 mod 64, too loose to map. */
+	const char *dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+	size_t n = strlen(dict), off = 10 + n + 1;
+	while (off % 64 != 8)
+		off++;
+	unsigned char *b = calloc(1, off + 16);
+	memcpy(b, "\x93NUMPY\x01\x00", 8);
+	b[8] = (unsigned char)((off - 10) & 0xFF);
+	b[9] = (unsigned char)((off - 10) >> 8);
+	memset(b + 10, ' ', off - 10);
+	memcpy(b + 10, dict, n);
+	b[off - 1] = '\n';
+	double two[2] = {1.25, -3};
+	memcpy(b + off, two, 16);
+	char *dir = tc_tmpdir(), *p = tc_path(dir, "odd.npy");
+	cr_assert_eq(tc_write_file(p, b, off + 16), 0);
+	lrd_npy_load_opts mo = {.map = true};
+	lrd_value *v;
+	cr_assert_eq(lrd_npy_load(p, &v, &mo), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_array_bufkind(v), LRD_BUF_OWNED);
+	cr_expect_eq(((const double *)lrd_array_cdata(v))[1], -3);
+	lrd_value_free(v);
+	free(p);
+	tc_rmtree(dir);
+	free(dir);
+	free(b);
 }

@@ -752,3 +752,15 @@ Test(value, every_allocation_failure_is_reported_without_leaks)
 	cr_expect_gt(failures, 50);
 	NO_LEAKS();
 }
+
+Test(value, internal_map_keys_refuse_embedded_nul)
+{
+	lrd_value *m;
+	cr_assert_eq(lrd_value_new_map(&m), LRD_OK);
+	cr_expect_eq(lrd__map_set_n(m, "a\0b", 3, mkint(1)), LRD_EINVAL);
+	cr_expect_eq(lrd__map_set_n(m, "abc", 2, mkint(2)), LRD_OK);
+	cr_expect_not_null(lrd_map_get(m, "ab"));
+	cr_expect_eq(lrd_value_len(m), 1);
+	lrd_value_free(m);
+	NO_LEAKS();
+}
