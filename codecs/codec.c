@@ -58,7 +58,8 @@ int lrd_codec_compress(const lrd_codec *c, const lrd_codec_params *p, const void
 	*out = 0;
 	rc = c->compress(&r, src, n, dst, cap, out);
 	if (rc == LRD_OK && *out > cap)
-		rc = lrd__err(LRD_ECODEC, "%s: compressor reported %zu bytes into %zu", c->name, *out, cap);
+		rc = lrd__err(LRD_ECODEC, "%s: compressor reported %zu bytes into %zu", c->name,
+		              *out, cap);
 	return rc;
 }
 
@@ -72,7 +73,8 @@ int lrd_codec_decompress(const lrd_codec *c, const lrd_codec_params *p, const vo
 	*out = 0;
 	rc = c->decompress(&r, src, n, dst, cap, out);
 	if (rc == LRD_OK && *out > cap)
-		rc = lrd__err(LRD_ECODEC, "%s: decompressor reported %zu bytes into %zu", c->name, *out, cap);
+		rc = lrd__err(LRD_ECODEC, "%s: decompressor reported %zu bytes into %zu", c->name,
+		              *out, cap);
 	return rc;
 }
 
@@ -90,7 +92,8 @@ struct lrd_codec_stream {
 	bool seen_input;
 };
 
-int lrd_codec_stream_new(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_mode mode,
+/* `r` is already resolved: resolving twice would turn a resolved level 0 into the default. */
+static int stream_create(const lrd_codec *c, const lrd_codec_params *r, lrd_codec_mode mode,
                          lrd_codec_stream **out)
 {
 	if (!c || !out || (mode != LRD_ENCODE && mode != LRD_DECODE))
@@ -102,7 +105,7 @@ int lrd_codec_stream_new(const lrd_codec *c, const lrd_codec_params *p, lrd_code
 	if (!s)
 		return LRD_ENOMEM;
 	s->codec = c;
-	s->params = lrd__codec_resolve(c, p);
+	s->params = *r;
 	s->mode = mode;
 	int rc = c->stream_new(&s->params, mode, &s->state);
 	if (rc) {
@@ -111,6 +114,13 @@ int lrd_codec_stream_new(const lrd_codec *c, const lrd_codec_params *p, lrd_code
 	}
 	*out = s;
 	return LRD_OK;
+}
+
+int lrd_codec_stream_new(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_mode mode,
+                         lrd_codec_stream **out)
+{
+	lrd_codec_params r = c ? lrd__codec_resolve(c, p) : (lrd_codec_params){0};
+	return stream_create(c, &r, mode, out);
 }
 
 static int restart(lrd_codec_stream *s)
@@ -183,7 +193,7 @@ int lrd__codec_oneshot(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_
                        const void *src, size_t n, void *dst, size_t cap, size_t *out)
 {
 	lrd_codec_stream *s;
-	int rc = lrd_codec_stream_new(c, p, mode, &s);
+	int rc = stream_create(c, p, mode, &s);
 	if (rc)
 		return rc;
 	lrd_codec_io io = {src, n, 0, dst, cap, 0};
@@ -196,7 +206,8 @@ int lrd__codec_oneshot(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_
 			if (rc >= 0 && probe.dst_pos == 0 && rc == 1)
 				break;
 			if (rc >= 0)
-				rc = lrd__err(LRD_EBUFSIZE, "%s: output larger than %zu bytes", c->name, cap);
+				rc = lrd__err(LRD_EBUFSIZE, "%s: output larger than %zu bytes",
+				              c->name, cap);
 			break;
 		}
 	}
@@ -212,8 +223,9 @@ int lrd_codec_decompress_alloc(const lrd_codec *c, const lrd_codec_params *p, co
 		return lrd__err(LRD_EINVAL, "lrd_codec_decompress_alloc: bad argument");
 	*out = NULL;
 	*outlen = 0;
-	if (limit == 0)
-		limit = SIZE_MAX;
+	/* cap * 2 and cap + 1 below must not wrap */
+	if (limit == 0 || limit > SIZE_MAX / 2)
+		limit = SIZE_MAX / 2;
 	lrd_codec_stream *s;
 	int rc = lrd_codec_stream_new(c, p, LRD_DECODE, &s);
 	if (rc)
@@ -223,12 +235,14 @@ int lrd_codec_decompress_alloc(const lrd_codec *c, const lrd_codec_params *p, co
 		cap = limit;
 	unsigned char *buf = lrd__malloc(cap + 1);
 	lrd_codec_io io = {src, n, 0, buf, cap + 1, 0};
-	/* cap + 1: one byte past the limit tells a stream that reaches it from one that exceeds it */
+	/* cap + 1: one byte past the limit tells a stream that reaches it from one that exceeds it
+	 */
 	while (buf && (rc = lrd_codec_stream_step(s, &io, 1)) == 0) {
 		if (io.dst_pos < io.dst_size)
 			continue;
 		if (io.dst_pos > limit) {
-			rc = lrd__err(LRD_ELIMIT, "%s: output exceeds the limit of %zu bytes", c->name, limit);
+			rc = lrd__err(LRD_ELIMIT, "%s: output exceeds the limit of %zu bytes",
+			              c->name, limit);
 			break;
 		}
 		size_t ncap = cap > limit / 2 ? limit : cap * 2;
@@ -246,7 +260,8 @@ int lrd_codec_decompress_alloc(const lrd_codec *c, const lrd_codec_params *p, co
 	if (!buf)
 		return LRD_ENOMEM;
 	if (rc == 1 && io.dst_pos > limit)
-		rc = lrd__err(LRD_ELIMIT, "%s: output exceeds the limit of %zu bytes", c->name, limit);
+		rc = lrd__err(LRD_ELIMIT, "%s: output exceeds the limit of %zu bytes", c->name,
+		              limit);
 	if (rc < 0) {
 		lrd__free(buf);
 		return rc;

@@ -26,7 +26,8 @@ lrd_codec_params lrd__codec_resolve(const lrd_codec *c, const lrd_codec_params *
 
 /* One-shot compress/decompress through a codec's own streaming form, for codecs whose
  * one-shot API is missing or weaker (multi-member input, exact size checks). Decoding accepts
- * concatenated members; output beyond cap gives LRD_EBUFSIZE. */
+ * concatenated members; output beyond cap gives LRD_EBUFSIZE. p must be resolved (the params
+ * a vtable function receives), not NULL. */
 int lrd__codec_oneshot(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_mode mode,
                        const void *src, size_t n, void *dst, size_t cap, size_t *out);
 

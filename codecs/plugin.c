@@ -109,6 +109,24 @@ static int accept_plugin(void *h, const char *path, const char *real, size_t *co
 	return LRD_OK;
 }
 
+/* Plugins resolve lrd_error_set and friends against the global symbol scope. A host that
+ * dlopen()ed liblarder with RTLD_LOCAL (Python's ctypes does by default) keeps them out of it,
+ * so liblarder promotes itself to RTLD_GLOBAL (RTLD_NOLOAD: it is loaded already) first. */
+static void export_larder_symbols(void)
+{
+	static bool done;
+	Dl_info info;
+	if (done)
+		return;
+	done = true;
+	if (dladdr((void *)lrd_error_set, &info) && info.dli_fname) {
+		void *self = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
+		if (self)
+			dlclose(self); /* drops only the reference NOLOAD took; the scope change
+			                  stays */
+	}
+}
+
 /* Load one file; called with mu held. */
 static int load_locked(const char *path, size_t *count)
 {
@@ -119,6 +137,7 @@ static int load_locked(const char *path, size_t *count)
 		return lrd__err(LRD_EPLUGIN, "plugin '%s': no such file", path);
 	if (is_loaded(real))
 		return LRD_OK;
+	export_larder_symbols();
 	void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		const char *why = dlerror();
@@ -218,7 +237,9 @@ static bool running_in_build_tree(void)
 void lrd__plugins_scan(void)
 {
 	pthread_mutex_lock(&mu);
-	const char *env = getenv("LARDER_PLUGIN_PATH");
+	/* secure_getenv: a set-user-ID program must not load code named by its caller's environment
+	 */
+	const char *env = secure_getenv("LARDER_PLUGIN_PATH");
 	char *paths = env ? lrd__strdup(env) : NULL;
 	for (char *save = NULL, *dir = paths ? strtok_r(paths, ":", &save) : NULL; dir;
 	     dir = strtok_r(NULL, ":", &save))

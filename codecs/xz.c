@@ -21,6 +21,7 @@ struct xzstate {
 	lzma_allocator alloc;
 	lrd_codec_mode mode;
 	const char *name;
+	bool finish_decode; /* the decoder needs LZMA_FINISH to end (LZMA_CONCATENATED) */
 	bool done;
 };
 
@@ -130,7 +131,11 @@ static int lz_new(const lrd_codec_params *p, lrd_codec_mode mode, void **state, 
 	s->name = fmt == FMT_XZ ? "xz" : "lzma";
 	lzma_ret r;
 	if (mode == LRD_DECODE) {
-		r = fmt == FMT_XZ ? lzma_stream_decoder(&s->z, DECODE_MEMLIMIT, 0)
+		/* LZMA_CONCATENATED: liblzma itself reads concatenated streams and the stream
+		 * padding (zero bytes) between them, which `xz -d` accepts and the wrapper
+		 * cannot tell from garbage. */
+		s->finish_decode = fmt == FMT_XZ;
+		r = fmt == FMT_XZ ? lzma_stream_decoder(&s->z, DECODE_MEMLIMIT, LZMA_CONCATENATED)
 		                  : lzma_alone_decoder(&s->z, DECODE_MEMLIMIT);
 	} else if (fmt == FMT_XZ) {
 		r = lzma_easy_encoder(&s->z, (uint32_t)p->level, LZMA_CHECK_CRC64);
@@ -171,7 +176,8 @@ static int lz_step(void *state, lrd_codec_io *io, int finish)
 		s->z.avail_in = in;
 		s->z.next_out = lrd__io_out(io);
 		s->z.avail_out = room;
-		lzma_ret r = lzma_code(&s->z, enc && finish ? LZMA_FINISH : LZMA_RUN);
+		bool end = finish && (enc || s->finish_decode);
+		lzma_ret r = lzma_code(&s->z, end ? LZMA_FINISH : LZMA_RUN);
 		io->src_pos += in - s->z.avail_in;
 		io->dst_pos += room - s->z.avail_out;
 		if (r == LZMA_STREAM_END) {

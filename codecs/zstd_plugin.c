@@ -35,8 +35,9 @@ static size_t zs_bound(size_t n, const lrd_codec_params *p)
 	return ZSTD_isError(b) || b < n ? 0 : b;
 }
 
-/* Map a zstd error to a larder code, with zstd's own name of it in the message. */
-static int zs_fail(size_t err, const char *what)
+/* Map a zstd error to a larder code, with zstd's own name of it in the message. Decoding, any
+ * error not about memory, the output buffer or the window limit means the input is bad. */
+static int zs_fail(size_t err, lrd_codec_mode mode)
 {
 	int code;
 	switch (ZSTD_getErrorCode(err)) {
@@ -49,19 +50,11 @@ static int zs_fail(size_t err, const char *what)
 	case ZSTD_error_frameParameter_windowTooLarge:
 		code = LRD_ELIMIT;
 		break;
-	case ZSTD_error_srcSize_wrong:
-	case ZSTD_error_prefix_unknown:
-	case ZSTD_error_version_unsupported:
-	case ZSTD_error_frameParameter_unsupported:
-	case ZSTD_error_corruption_detected:
-	case ZSTD_error_checksum_wrong:
-	case ZSTD_error_dictionary_wrong:
-		code = LRD_ECORRUPT;
-		break;
 	default:
-		code = LRD_ECODEC;
+		code = mode == LRD_DECODE ? LRD_ECORRUPT : LRD_ECODEC;
 	}
-	return lrd_error_set(code, "zstd: %s: %s", what, ZSTD_getErrorName(err));
+	return lrd_error_set(code, "zstd: %s: %s", mode == LRD_DECODE ? "decompress" : "compress",
+	                     ZSTD_getErrorName(err));
 }
 
 static ZSTD_CCtx *new_cctx(const lrd_codec_params *p)
@@ -91,10 +84,29 @@ static int zs_compress(const lrd_codec_params *p, const void *src, size_t n, voi
 	ZSTD_CCtx *c = new_cctx(p);
 	if (!c)
 		return lrd_error_set(LRD_ENOMEM, "zstd: cannot create a compression context");
-	size_t r = ZSTD_compress2(c, dst, cap, src, n);
+	size_t r;
+	if (cap >= ZSTD_compressBound(n)) {
+		r = ZSTD_compress2(c, dst, cap, src, n);
+	} else {
+		/* ZSTD_compress2 writes blocks straight into dst and needs slack to do so; the
+		 * buffered streaming path flushes through zstd's own buffer, so output that fits
+		 * exactly still succeeds */
+		ZSTD_inBuffer in = {src, n, 0};
+		ZSTD_outBuffer o = {dst, cap, 0};
+		do
+			r = ZSTD_compressStream2(c, &o, &in, ZSTD_e_end);
+		while (!ZSTD_isError(r) && r != 0 && o.pos < o.size);
+		if (!ZSTD_isError(r) && r != 0) {
+			ZSTD_freeCCtx(c);
+			return lrd_error_set(LRD_EBUFSIZE,
+			                     "zstd: compress: output larger than %zu bytes", cap);
+		}
+		if (!ZSTD_isError(r))
+			r = o.pos;
+	}
 	ZSTD_freeCCtx(c);
 	if (ZSTD_isError(r))
-		return zs_fail(r, "compress");
+		return zs_fail(r, LRD_ENCODE);
 	*out = r;
 	return LRD_OK;
 }
@@ -111,7 +123,7 @@ static int zs_decompress(const lrd_codec_params *p, const void *src, size_t n, v
 	size_t r = ZSTD_decompressDCtx(d, dst, cap, src, n);
 	ZSTD_freeDCtx(d);
 	if (ZSTD_isError(r))
-		return zs_fail(r, "decompress");
+		return zs_fail(r, LRD_DECODE);
 	*out = r;
 	return LRD_OK;
 }
@@ -163,7 +175,7 @@ static int zs_stream_step(void *state, lrd_codec_io *io, int finish)
 	io->src_pos = in.pos;
 	io->dst_pos = out.pos;
 	if (ZSTD_isError(r))
-		return zs_fail(r, s->mode == LRD_ENCODE ? "compress" : "decompress");
+		return zs_fail(r, s->mode);
 	/* r == 0: encoding with e_end, the frame is complete and flushed; decoding, a frame ended
 	 */
 	if (r == 0 && (s->mode == LRD_DECODE || finish))

@@ -7,6 +7,8 @@
  * owned buffer is `block` rounded up to LRD__ALIGN; a mapped buffer's release callback runs
  * exactly once, from lrd_value_free. */
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "engine/dtype_internal.h"
 #include "engine/value_internal.h"
@@ -72,6 +74,22 @@ static int array_alloc(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_o
 	return LRD_OK;
 }
 
+/* Ask for transparent huge pages on big buffers, as numpy does: with THP in "madvise" mode
+ * (Debian's default) filling or copying a large array with 4 KiB pages costs about three times
+ * as long in page faults and TLB misses. Advice only; failure changes nothing. */
+static void advise_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+	long page = sysconf(_SC_PAGESIZE);
+	if (n < ((size_t)4 << 20) || page <= 0)
+		return;
+	uintptr_t b = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+	if (e > b)
+		madvise((void *)b, e - b, MADV_HUGEPAGE);
+#endif
+}
+
 static int new_owned(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_order order, bool zero,
                      lrd_value **out)
 {
@@ -85,11 +103,12 @@ static int new_owned(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_ord
 	arr->block = zero ? lrd__calloc(1, total) : lrd__malloc(total);
 	if (!arr->block) {
 		lrd__free(v);
-		return lrd__err(LRD_ENOMEM, "array of %zu bytes", arr->nbytes);
+		return lrd__err(LRD_ENOMEM, "array of %zu bytes", total - LRD__ALIGN);
 	}
 	uintptr_t p = ((uintptr_t)arr->block + LRD__ALIGN - 1) & ~(uintptr_t)(LRD__ALIGN - 1);
 	arr->data = (void *)p;
 	arr->bufkind = LRD_BUF_OWNED;
+	advise_huge(arr->data, arr->nbytes);
 	*out = v;
 	return LRD_OK;
 }

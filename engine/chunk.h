@@ -70,8 +70,8 @@ int lrd__chunk_verify(const lrd__chunk *hdr, const void *stored);
 /* Verify, then decompress one chunk into dst, which must hold exactly hdr->raw_size bytes
  * (dst_size must equal it: LRD_EINVAL otherwise). Errors: LRD_ECHECKSUM, LRD_ECODEC (unknown
  * codec id), LRD_ECORRUPT (decompressed size differs from the declared raw size, or the codec
- * found the data corrupt). Callers add their context ("chunk 17 of 'weights'") with
- * lrd__errctx. */
+ * found the data corrupt), LRD_ENOMEM and other codec errors passed through. Callers add their
+ * context ("chunk 17 of 'weights'") with lrd__errctx. */
 int lrd__chunk_decompress(const lrd__chunk *hdr, const void *stored, void *dst, size_t dst_size);
 
 #endif

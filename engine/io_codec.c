@@ -133,15 +133,17 @@ static int wrap_run(lrd__wrap *w, const void *p, size_t n, int finish)
 		io.dst = w->out;
 		io.dst_size = sizeof w->out;
 		io.dst_pos = 0;
-		int rc = lrd_codec_stream_step(w->cs, &io, finish);
-		if (rc < 0)
-			return lrd__errctx(rc, "%s encoder", w->codec->name);
-		if (io.dst_pos && (rc = lrd__stream_write(w->s, w->out, io.dst_pos)))
+		size_t before = io.src_pos;
+		int step = lrd_codec_stream_step(w->cs, &io, finish);
+		if (step < 0)
+			return lrd__errctx(step, "%s encoder", w->codec->name);
+		int rc = io.dst_pos ? lrd__stream_write(w->s, w->out, io.dst_pos) : LRD_OK;
+		if (rc)
 			return rc;
-		if (finish ? rc == 1 : (io.src_pos == io.src_size && io.dst_pos < io.dst_size))
+		if (finish ? step == 1 : (io.src_pos == io.src_size && io.dst_pos < io.dst_size))
 			return LRD_OK;
-		if (!finish && io.src_pos == io.src_size && io.dst_pos == 0)
-			return LRD_OK;
+		if (io.src_pos == before && io.dst_pos == 0)
+			return lrd__err(LRD_ECODEC, "%s encoder made no progress", w->codec->name);
 	}
 }
 

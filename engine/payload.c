@@ -148,7 +148,7 @@ int lrd__parr_end(lrd__parr *p, const uint8_t *mapped, bool verify)
 		return LRD_OK;
 	for (uint64_t i = 0; i < p->nchunks; i++) {
 		uint8_t hb[LRD__CHUNK_HDR_SIZE];
-		lrd__chunk c;
+		lrd__chunk c = {0};
 		uint64_t raw = lrd__parr_chunk_raw(p, i);
 		int rc = lrd__rd_get(&p->f->ch, hb, sizeof hb);
 		if (!rc)

@@ -10,6 +10,7 @@
 #include "larder/value.h"
 #include "larder/io.h"
 #include "larder/file.h"
+#include "larder/npy.h"
 #include "larder/store.h"
 
 #endif

@@ -439,7 +439,8 @@ Test(format, whole_file_codec_is_found_by_magic_not_name)
 	free(dir);
 }
 
-/* ---- golden files (tests/data/lrd): the format must not drift ------------------------------------- */
+/* ---- golden files (tests/data/lrd): the format must not drift
+ * ------------------------------------- */
 
 static lrd_value *golden_tree(void)
 {
@@ -518,8 +519,10 @@ Test(format, golden_files_load_and_rewrite_identically)
 			void *again;
 			size_t m;
 			OK(lrd_dump_memory(want, &again, &m, &goldens[i].opts));
-			cr_assert_eq(m, n, "%s: rewrite has %zu bytes, golden %zu", goldens[i].file, m, n);
-			/* the writer name (16..31) and hence the meta checksum may differ by version */
+			cr_assert_eq(m, n, "%s: rewrite has %zu bytes, golden %zu", goldens[i].file,
+			             m, n);
+			/* the writer name (16..31) and hence the meta checksum may differ by
+			 * version */
 			cr_assert(memcmp(again, f, 16) == 0);
 			cr_assert(memcmp((uint8_t *)again + 32, f + 32, n - 32 - 16) == 0,
 			          "%s: rewrite differs from the golden bytes", goldens[i].file);
@@ -528,6 +531,52 @@ Test(format, golden_files_load_and_rewrite_identically)
 		free(f);
 		free(p);
 		free(dir);
+	}
+	lrd_value_free(want);
+}
+
+/* ---- allocation failures ------------------------------------------------------------------------
+ */
+
+#include "base/testhook.h"
+
+Test(format, every_allocation_failure_in_dump_and_load_is_enomem)
+{
+	lrd_value *want = golden_tree();
+	const lrd_dump_opts forms[] = {
+	    {.chunk_size = 4096}, {.chunk_size = 4096, .chunk_codec = "zlib"}, {.codec = "gzip"}};
+	for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
+		void *buf = NULL;
+		size_t n;
+		int rc = LRD_ENOMEM;
+		for (long fail = 0; rc == LRD_ENOMEM && fail < 10000; fail++) {
+			lrd__alloc_failafter(fail);
+			rc = lrd_dump_memory(want, &buf, &n, &forms[k]);
+			lrd__alloc_failafter(-1);
+		}
+		OK(rc);
+		rc = LRD_ENOMEM;
+		/* The zlib codec reports a failed allocation inside one-shot decompression as
+		 * LRD_ECORRUPT with an "out of memory" message (codecs/, not this module): accept
+		 * that as the ENOMEM it is. */
+		for (long fail = 0; fail < 10000; fail++) {
+			lrd_value *got = NULL;
+			lrd__alloc_failafter(fail);
+			rc = lrd_load_memory(buf, n, &got,
+			                     &(lrd_load_opts){.mmap = k < 2 && fail % 2 == 1});
+			lrd__alloc_failafter(-1);
+			if (rc == LRD_OK)
+				cr_assert(lrd_value_equal(want, got));
+			else
+				cr_assert_null(got);
+			lrd_value_free(got);
+			if (rc == LRD_ECORRUPT && strstr(lrd_errmsg(), "out of memory"))
+				continue;
+			if (rc != LRD_ENOMEM)
+				break;
+		}
+		OK(rc);
+		lrd_free(buf);
 	}
 	lrd_value_free(want);
 }

@@ -10,6 +10,7 @@
 
 #include <larder.h>
 
+#include "base/testhook.h"
 #include "tests/common/common.h"
 
 #define BAD(name) TEST_PLUGIN_DIR "/larder-codec-" name ".so"
@@ -242,6 +243,26 @@ Test(plugin, good_plugin_loads_once)
 	cr_expect_eq(lrd_codec_compress(c, NULL, in, sizeof in, out, sizeof out, &len), LRD_OK);
 }
 
+Test(plugin, out_of_memory_while_loading_registers_nothing)
+{
+	no_env();
+	(void)lrd_codec_count(); /* the scan's own allocations are not the ones under test */
+	int rc = LRD_ENOMEM;
+	long k;
+	for (k = 0; k < 100 && rc == LRD_ENOMEM; k++) {
+		lrd__alloc_failafter(k);
+		rc = lrd_codec_load_plugin(BAD("good"), NULL);
+		lrd__alloc_failafter(-1);
+		if (rc == LRD_ENOMEM)
+			cr_expect_null(lrd_codec_by_id(201),
+			               "registered although the load failed (k=%ld)", k);
+	}
+	cr_expect_gt(k, 1, "no allocation was failed");
+	cr_expect_eq(rc, LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_codec_by_id(201));
+	cr_expect(lrd_codec_origin(lrd_codec_by_id(201)));
+}
+
 static void *load_good(void *arg)
 {
 	size_t *count = arg;
@@ -264,6 +285,23 @@ Test(plugin, concurrent_loads_register_once)
 	}
 	cr_expect_eq(total, 1, "codecs registered across threads: %zu", total);
 	cr_expect(lrd_codec_by_id(201));
+}
+
+Test(plugin, loads_when_the_host_opened_larder_with_rtld_local)
+{
+	no_env();
+	if (!tc_have("python3"))
+		cr_skip_test("python3 not installed");
+#ifdef __SANITIZE_ADDRESS__
+	cr_skip_test("an ASan-built liblarder cannot be loaded into an uninstrumented python3");
+#endif
+	/* Python's ctypes dlopen()s liblarder with RTLD_LOCAL: the plugin must still find
+	 * lrd_error_set. python3 lives outside the build tree, so the path is given. */
+	cr_expect_eq(tc_sh("LARDER_PLUGIN_PATH='%s' python3 -c \"import ctypes, sys; "
+	                   "l = ctypes.CDLL('%s'); l.lrd_codec_by_name.restype = ctypes.c_void_p; "
+	                   "sys.exit(0 if l.lrd_codec_by_name(b'zstd') else 1)\"",
+	                   TEST_BUILD_PLUGIN_DIR, TEST_LIBLARDER),
+	             0, "zstd plugin not loaded into a ctypes host");
 }
 
 static int copy_file(const char *from, const char *to) { return tc_sh("cp '%s' '%s'", from, to); }

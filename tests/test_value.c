@@ -9,6 +9,13 @@
 
 #include <larder.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define NO_LEAKS() cr_expect_eq(__lsan_do_recoverable_leak_check(), 0, "leaks (see stderr)")
+#else
+#define NO_LEAKS() ((void)0)
+#endif
+
 #include "base/testhook.h"
 #include "engine/dtype_internal.h"
 #include "engine/value_internal.h"
@@ -159,7 +166,9 @@ Test(value, bytes_copy_and_empty_bytes_are_not_null)
 	cr_expect_not_null(lrd_value_bytes(e, &n));
 	cr_expect_eq(n, 0);
 	cr_expect_null(lrd_value_str(b, NULL));
+	lrd_value_free(e);
 	cr_expect_eq(lrd_value_new_bytes(NULL, 1, &e), LRD_EINVAL);
+	cr_expect_null(e);
 	lrd_value_free(b);
 }
 
@@ -204,6 +213,7 @@ Test(value, append_to_non_list_frees_the_item)
 	cr_expect_eq(lrd_value_len(m), 0);
 	lrd_value_free(m);
 	lrd_value_free(l);
+	NO_LEAKS();
 }
 
 Test(value, items_owned_elsewhere_are_refused_untouched)
@@ -591,10 +601,11 @@ Test(value, clone_is_deep_and_equal)
 	              lrd_array_data(lrd_map_get(lrd_map_get(t, "inner"), "weights")));
 	((double *)lrd_array_data(w))[5] = -1;
 	cr_expect(!lrd_value_equal(t, c));
+	lrd_value_free(c);
 	cr_expect_eq(lrd_value_clone(NULL, &c), LRD_EINVAL);
+	cr_expect_null(c);
 	cr_expect_eq(lrd_value_clone(t, NULL), LRD_EINVAL);
 	lrd_value_free(t);
-	lrd_value_free(c);
 }
 
 Test(value, equality_is_bitwise_for_floats)
@@ -739,4 +750,17 @@ Test(value, every_allocation_failure_is_reported_without_leaks)
 		failures++;
 	}
 	cr_expect_gt(failures, 50);
+	NO_LEAKS();
+}
+
+Test(value, internal_map_keys_refuse_embedded_nul)
+{
+	lrd_value *m;
+	cr_assert_eq(lrd_value_new_map(&m), LRD_OK);
+	cr_expect_eq(lrd__map_set_n(m, "a\0b", 3, mkint(1)), LRD_EINVAL);
+	cr_expect_eq(lrd__map_set_n(m, "abc", 2, mkint(2)), LRD_OK);
+	cr_expect_not_null(lrd_map_get(m, "ab"));
+	cr_expect_eq(lrd_value_len(m), 1);
+	lrd_value_free(m);
+	NO_LEAKS();
 }

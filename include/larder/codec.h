@@ -43,6 +43,15 @@ extern "C" {
 #define LRD_CODEC_ID_BLOSC 7u
 #define LRD_CODEC_ID_ZSTD  8u
 
+/* Levels of the built-in stream codecs, [min_level, max_level] and default (joblib's):
+ * zlib, gzip 0..9, 3 (0 stores); bz2 1..9, 9 (block size in 100 kB); xz, lzma 0..9, 6 (xz
+ * presets); lz4 -65536..12, 0 (negative: faster, acceleration 1 - level; 3..12: LZ4HC). A level
+ * 0 that is a codec's min_level is asked for with any negative params level, which clamps to it.
+ * Their streams are those of the standard tools: gzip members, zlib streams (RFC 1950), bzip2,
+ * xz with a CRC64 check, lzma-alone with an end marker, LZ4 frames with a content checksum.
+ * The xz and lzma decoders refuse streams that need more than 128 MiB of decoder memory
+ * (LRD_ELIMIT), so a hostile header cannot choose an allocation size. */
+
 /** Codec capability flags (lrd_codec.flags). */
 enum lrd_codec_flags {
 	LRD_CODEC_STREAM = 1u << 0, /**< has a streaming form: can wrap whole files */
@@ -156,9 +165,11 @@ LRD_API const lrd_codec *lrd_codec_at(size_t i);
 LRD_API int lrd_codec_register(const lrd_codec *codec);
 
 /** Load one plugin file explicitly and register its codecs; `*count` (may be NULL) receives how
- * many. The file is opened with dlopen(RTLD_NOW | RTLD_LOCAL); its codecs are all validated and
- * checked for clashes before any is registered, so a refused plugin registers nothing and is
- * closed again. An accepted plugin stays loaded until exit; lrd_codec_origin() gives its path.
+ * many. The file is opened with dlopen(RTLD_NOW | RTLD_LOCAL) after liblarder has made its own
+ * symbols global (so plugins resolve lrd_error_set even in hosts that opened liblarder with
+ * RTLD_LOCAL); its codecs are all validated and checked for clashes before any is registered,
+ * so a refused plugin registers nothing and is closed again. An accepted plugin stays loaded
+ * until exit; lrd_codec_origin() gives its path.
  * Errors: LRD_EINVAL (path NULL; a vtable invalid; the plugin offers no codec or more than 64),
  * LRD_EPLUGIN (no such file, dlopen failed, entry symbol missing or returning NULL),
  * LRD_EVERSION (plugin or codec ABI mismatch), LRD_EEXIST (a name, id or extension is taken),
@@ -180,7 +191,8 @@ LRD_API size_t lrd_codec_bound(const lrd_codec *codec, size_t n, const lrd_codec
 LRD_API int lrd_codec_compress(const lrd_codec *codec, const lrd_codec_params *p, const void *src,
                                size_t n, void *dst, size_t cap, size_t *out);
 /** One-shot decompression into a caller-owned buffer. Errors: LRD_EBUFSIZE (output larger
- * than cap), LRD_ECORRUPT (bad, truncated or trailing-garbage input), LRD_ECODEC. */
+ * than cap), LRD_ECORRUPT (bad, truncated or trailing-garbage input), LRD_ELIMIT (the stream
+ * needs more decoder memory than the codec allows), LRD_ENOMEM, LRD_ECODEC. */
 LRD_API int lrd_codec_decompress(const lrd_codec *codec, const lrd_codec_params *p, const void *src,
                                  size_t n, void *dst, size_t cap, size_t *out);
 /** Decompress a whole stream of unknown output size into memory that larder allocates, never

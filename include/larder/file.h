@@ -213,7 +213,8 @@ typedef int (*lrd_node_fn)(void *ctx, const lrd_node *node);
 
 /** Read a whole file sequentially (no seek: pipes work), verify every chunk checksum and the
  * meta checksum, and report the file (info, may be NULL) and every node (fn, may be NULL).
- * Scalars are held in memory one at a time; array payloads are read a chunk at a time.
+ * Nodes are reported only once the whole file has been verified. The tree's scalars are held
+ * in memory; array payloads are read a chunk at a time.
  * Errors: as lrd_load; a checksum failure names the chunk and the array's key path
  * ("chunk 3 of 'layers/0/weights': checksum mismatch …"). */
 LRD_API int lrd_scan(lrd_stream *s, const lrd_load_opts *opts, lrd_file_info *info, lrd_node_fn fn,

@@ -4,14 +4,13 @@
  * is the record. Decoding must fail cleanly on anything, never crash, hang or allocate beyond
  * what the input justifies.
  *
- * Built with libFuzzer under --enable-fuzz (CC=clang); otherwise a replay main() runs every
- * file of the saved corpus (tests/fuzz/corpus/store_decode, or the paths given) in make check. */
-#include <dirent.h>
-#include <stdio.h>
+ * Built with libFuzzer under --enable-fuzz (CC=clang) as tests/fuzz/fuzz_store_decode; the
+ * saved corpus (tests/fuzz/corpus/store_decode) replays in make check through replay.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/store_internal.h"
+#include "tests/fuzz/fuzz.h"
 
 #define FUZZ_MAX_RAW ((uint64_t)1 << 20)
 
@@ -61,7 +60,6 @@ static void chunk_record(const uint8_t *p, size_t n)
 	free(dst);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -72,59 +70,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		object_record(data + 1, size - 1);
 	return 0;
 }
-
-#ifndef LRD_FUZZING
-static int replay_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -1;
-	uint8_t *buf = malloc(1 << 22);
-	size_t n = buf ? fread(buf, 1, 1 << 22, f) : 0;
-	fclose(f);
-	if (!buf)
-		return -1;
-	LLVMFuzzerTestOneInput(buf, n);
-	free(buf);
-	return 0;
-}
-
-static int replay_dir(const char *dir, int *count)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return replay_file(dir) == 0 ? (++*count, 0) : -1;
-	struct dirent *e;
-	char path[4096];
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		if (replay_file(path) == 0)
-			++*count;
-	}
-	closedir(d);
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	int count = 0;
-	char def[4096];
-	if (argc < 2) {
-		const char *src = getenv("LARDER_TEST_SRCDIR");
-		snprintf(def, sizeof def, "%s/fuzz/corpus/store_decode", src ? src : "tests");
-		if (replay_dir(def, &count)) {
-			fprintf(stderr, "fuzz_store_decode: no corpus at %s\n", def);
-			return 1;
-		}
-	}
-	for (int i = 1; i < argc; i++)
-		if (replay_dir(argv[i], &count)) {
-			fprintf(stderr, "fuzz_store_decode: cannot read %s\n", argv[i]);
-			return 1;
-		}
-	printf("fuzz_store_decode: replayed %d inputs\n", count);
-	return count > 0 ? 0 : 1;
-}
-#endif
