@@ -26,6 +26,10 @@ struct cli_cmd {
 int cmd_demo(int argc, char **argv);
 int cmd_codecs(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 /* Print "larder: <what>: <lrd_errmsg or strerror>" to stderr; return CLI_FAIL. */
 int cli_fail(int rc, const char *what);
@@ -49,5 +53,7 @@ int cli_parse_size(const char *s, size_t unit, size_t *out);
 size_t cli_split(char *s, char **parts, size_t max);
 /* Write s as a JSON string literal, quotes included ("null" for NULL). */
 void cli_json_str(FILE *f, const char *s);
+/* Open FILE, or standard input for "-", as a reading stream (tools/cmd_info.c). */
+int cli_open_input(const char *name, lrd_stream **s);
 
 #endif

@@ -108,3 +108,11 @@ void cli_json_str(FILE *f, const char *s)
 	}
 	fputc('"', f);
 }
+
+/* Open FILE or "-" (standard input) for reading. */
+int cli_open_input(const char *name, lrd_stream **s)
+{
+	if (strcmp(name, "-") == 0)
+		return lrd_stream_open_fd(0, "r", s);
+	return lrd_stream_open_path(name, "r", s);
+}

@@ -9,6 +9,10 @@ static const struct cli_cmd commands[] = {
     {"demo", "a short tour of larder on generated data", cmd_demo},
     {"codecs", "list the codecs: built-ins, plugins, refused plugins", cmd_codecs},
     {"bench", "compression ratio and speed of the codecs", cmd_bench},
+    {"dump", "convert a .npy file into a larder file", cmd_dump},
+    {"load", "convert a larder file holding an array into .npy", cmd_load},
+    {"info", "describe a larder file: codec, format, value tree, chunks", cmd_info},
+    {"verify", "check every checksum of a larder file", cmd_verify},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,81 @@
+/* larder — byte streams for dump and load: paths, FILE*, file descriptors, memory and user
+ * callbacks behind one opaque handle.
+ *
+ * A stream is opened for reading or for writing. Writing never seeks, so pipes and sockets work
+ * as outputs; reading needs a seek only for partial reads (one entry, a byte range) and for
+ * memory-mapped loads, which also need a regular file. Streams buffer internally (64 KiB) and
+ * pass large payload writes and reads straight through.
+ *
+ * Ownership: a stream never closes a FILE* or descriptor it was given, and never frees memory
+ * it was given; lrd_stream_close() flushes (writing) and frees only what the stream allocated.
+ *
+ * Threading: a stream is used by one thread at a time. */
+#ifndef LARDER_IO_H
+#define LARDER_IO_H
+
+#include <stdio.h>
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lrd_stream lrd_stream;
+
+/** User callbacks: any byte transport (a socket, a remote blob store) is one adapter away. */
+typedef struct lrd_io_callbacks {
+	/** Reading: read up to n bytes into buf; return the count read (0 only at the end of the
+	 * input) or a negative LRD_E* code (set a message with lrd_error_set()). NULL for a
+	 * write-only stream. */
+	ptrdiff_t (*read)(void *ctx, void *buf, size_t n);
+	/** Writing: write all n bytes; return LRD_OK or a negative LRD_E* code. NULL for a
+	 * read-only stream. */
+	int (*write)(void *ctx, const void *buf, size_t n);
+	/** Optional: move to absolute byte offset `off` for the next read; LRD_OK or negative.
+	 * NULL: the stream cannot seek (partial reads then fail with LRD_EUNSUPPORTED). */
+	int (*seek)(void *ctx, uint64_t off);
+	/** Optional: total size of the input in bytes, or a negative code if unknown. Lets the
+	 * loader check declared lengths against the real size. NULL: unknown. */
+	int64_t (*size)(void *ctx);
+	void *ctx; /**< passed to every callback */
+} lrd_io_callbacks;
+
+/** Open a file by path. mode "r" reads; "w" creates or truncates (permissions 0666 & ~umask)
+ * and writes. Errors: LRD_EINVAL (bad mode), LRD_ENOTFOUND (no such file, reading), LRD_EIO
+ * (any other open failure, errno text in the message), LRD_ENOMEM. *out is closed with
+ * lrd_stream_close(). */
+LRD_API int lrd_stream_open_path(const char *path, const char *mode, lrd_stream **out);
+/** Use an open FILE* (not closed by the stream; reading starts at its current position).
+ * mode "r" or "w" as above. Errors: LRD_EINVAL, LRD_ENOMEM. */
+LRD_API int lrd_stream_open_file(FILE *f, const char *mode, lrd_stream **out);
+/** Use an open file descriptor (not closed; reading starts at its current offset). A regular
+ * file descriptor can seek and be mapped; a pipe or socket cannot. Errors: LRD_EINVAL,
+ * LRD_ENOMEM. */
+LRD_API int lrd_stream_open_fd(int fd, const char *mode, lrd_stream **out);
+/** Read from caller memory (borrowed: must outlive the stream and every value loaded from it
+ * with a mapped load). Seekable. Errors: LRD_EINVAL, LRD_ENOMEM. */
+LRD_API int lrd_stream_open_memory(const void *data, size_t size, lrd_stream **out);
+/** Write into a growable memory buffer owned by the stream until lrd_stream_take_memory()
+ * hands it over. Errors: LRD_ENOMEM. */
+LRD_API int lrd_stream_open_membuf(lrd_stream **out);
+/** Open over user callbacks; mode "r" needs cb->read, "w" needs cb->write. The struct is
+ * copied. Errors: LRD_EINVAL, LRD_ENOMEM. */
+LRD_API int lrd_stream_open_callbacks(const lrd_io_callbacks *cb, const char *mode,
+                                      lrd_stream **out);
+
+/** Flush buffered output of a writing stream; after a failed dump the stream's contents are
+ * unspecified. Errors: those of the underlying write. */
+LRD_API int lrd_stream_flush(lrd_stream *s);
+/** Take the buffer of a stream made by lrd_stream_open_membuf, after flushing it: *data
+ * (freed by the caller with lrd_free(); NULL when empty) and *size. The stream is empty
+ * afterwards. Errors: LRD_EINVAL (not a membuf stream), LRD_EIO (the stream failed before). */
+LRD_API int lrd_stream_take_memory(lrd_stream *s, void **data, size_t *size);
+/** Flush (writing) and free the stream; the FILE*, fd or memory it was given stay the
+ * caller's. Returns the flush result (LRD_OK for reading streams). NULL is ignored. */
+LRD_API int lrd_stream_close(lrd_stream *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,360 @@
+/* dump: round trips of every value kind and dtype through every stream kind, whole-file and
+ * per-chunk codecs, mapped loads, partial loads and out-of-core array streams. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <larder.h>
+
+#include "tests/common/common.h"
+
+#define OK(expr)                                                                                   \
+	do {                                                                                       \
+		int rc_ = (expr);                                                                  \
+		cr_assert_eq(rc_, LRD_OK, "%s: %s (%s)", #expr, lrd_errname(rc_), lrd_errmsg());   \
+	} while (0)
+
+static lrd_value *array_of(const char *typestr, unsigned ndim, const uint64_t *shape, lrd_order o)
+{
+	lrd_dtype dt;
+	lrd_value *a;
+	OK(lrd_dtype_parse(typestr, &dt));
+	OK(lrd_array_new(dt, ndim, shape, o, &a));
+	tc_fill_random(lrd_array_data(a), lrd_array_nbytes(a));
+	return a;
+}
+
+static void put(lrd_value *map, const char *key, lrd_value *item)
+{
+	OK(lrd_map_set(map, key, item));
+}
+
+/* A tree holding every kind and every dtype. */
+static lrd_value *sample_tree(void)
+{
+	static const char *dtypes[] = {"|b1", "|i1", "|u1",  "<i2", ">i2", "<i4",
+	                               ">u4", "<i8", ">u8",  "<f2", ">f4", "<f8",
+	                               ">f8", "<c8", ">c16", "|S7", "<u2"};
+	lrd_value *root, *v, *list, *arrays;
+	OK(lrd_value_new_map(&root));
+	OK(lrd_value_new_nil(&v));
+	put(root, "nil", v);
+	OK(lrd_value_new_bool(true, &v));
+	put(root, "yes", v);
+	OK(lrd_value_new_bool(false, &v));
+	put(root, "no", v);
+	OK(lrd_value_new_int(INT64_MIN, &v));
+	put(root, "int", v);
+	OK(lrd_value_new_float(-0.0, &v));
+	put(root, "negzero", v);
+	OK(lrd_value_new_float(NAN, &v));
+	put(root, "nan", v);
+	OK(lrd_value_new_str("h\xc3\xa9llo \xe2\x82\xac", SIZE_MAX, &v));
+	put(root, "str", v);
+	OK(lrd_value_new_str("a\0b", 3, &v));
+	put(root, "nul", v);
+	OK(lrd_value_new_bytes("\x00\xff\x01", 3, &v));
+	put(root, "bytes", v);
+	OK(lrd_value_new_bytes(NULL, 0, &v));
+	put(root, "empty", v);
+	OK(lrd_value_new_list(&list));
+	OK(lrd_value_new_int(1, &v));
+	OK(lrd_list_append(list, v));
+	OK(lrd_value_new_list(&v));
+	OK(lrd_list_append(list, v));
+	OK(lrd_value_new_map(&v));
+	OK(lrd_list_append(list, v));
+	put(root, "list", list);
+	OK(lrd_value_new_map(&arrays));
+	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++) {
+		uint64_t shape[2] = {3 + i, 5};
+		put(arrays, dtypes[i],
+		    array_of(dtypes[i], 2, shape, i % 2 ? LRD_ORDER_F : LRD_ORDER_C));
+	}
+	uint64_t zero[3] = {4, 0, 2};
+	put(arrays, "empty", array_of("<f8", 3, zero, LRD_ORDER_C));
+	put(arrays, "scalar", array_of("<i4", 0, NULL, LRD_ORDER_C));
+	uint64_t big[1] = {100000}; /* several chunks at 16 KiB */
+	put(arrays, "big", array_of("<f8", 1, big, LRD_ORDER_C));
+	put(root, "arrays", arrays);
+	return root;
+}
+
+static void roundtrip_memory(const lrd_dump_opts *dopts)
+{
+	lrd_value *v = sample_tree(), *back;
+	void *buf;
+	size_t n;
+	OK(lrd_dump_memory(v, &buf, &n, dopts));
+	OK(lrd_load_memory(buf, n, &back, NULL));
+	cr_assert(lrd_value_equal(v, back), "tree differs after a round trip");
+	lrd_value_free(back);
+	lrd_free(buf);
+	lrd_value_free(v);
+}
+
+Test(dump, every_kind_and_dtype_round_trips_through_memory)
+{
+	roundtrip_memory(NULL);
+	lrd_dump_opts o = {.chunk_size = 16384};
+	roundtrip_memory(&o);
+}
+
+Test(dump, every_codec_round_trips_whole_file_and_per_chunk)
+{
+	for (size_t i = 0; i < lrd_codec_count(); i++) {
+		const lrd_codec *c = lrd_codec_at(i);
+		if (c->flags & LRD_CODEC_STREAM) {
+			lrd_dump_opts o = {.codec = c->name, .chunk_size = 16384};
+			roundtrip_memory(&o);
+		}
+		lrd_dump_opts o = {.chunk_codec = c->name, .chunk_size = 16384};
+		roundtrip_memory(&o);
+	}
+}
+
+Test(dump, path_file_fd_and_callbacks_round_trip)
+{
+	char *dir = tc_tmpdir(), *p = tc_path(dir, "x.lrd");
+	lrd_value *v = sample_tree(), *back;
+	OK(lrd_dump(v, p, NULL));
+	OK(lrd_load(p, &back, NULL));
+	cr_assert(lrd_value_equal(v, back));
+	lrd_value_free(back);
+
+	FILE *f = fopen(p, "w+b");
+	fputs("junk before", f);
+	OK(lrd_dump_file(v, f, NULL));
+	fseek(f, 11, SEEK_SET);
+	OK(lrd_load_file(f, &back, NULL));
+	cr_assert(lrd_value_equal(v, back));
+	lrd_value_free(back);
+	fclose(f);
+
+	int fd = open(p, O_RDWR | O_TRUNC);
+	OK(lrd_dump_fd(v, fd, NULL));
+	lseek(fd, 0, SEEK_SET);
+	OK(lrd_load_fd(fd, &back, NULL));
+	cr_assert(lrd_value_equal(v, back));
+	lrd_value_free(back);
+	close(fd);
+	lrd_value_free(v);
+	tc_rmtree(dir);
+	free(p);
+	free(dir);
+}
+
+/* Callbacks over a memory buffer, without seek or size: as a socket would be. */
+struct cbuf {
+	unsigned char *data;
+	size_t size, cap, off;
+};
+
+static int cb_write(void *ctx, const void *p, size_t n)
+{
+	struct cbuf *b = ctx;
+	if (b->size + n > b->cap) {
+		b->cap = (b->size + n) * 2;
+		b->data = realloc(b->data, b->cap);
+	}
+	memcpy(b->data + b->size, p, n);
+	b->size += n;
+	return LRD_OK;
+}
+
+static ptrdiff_t cb_read(void *ctx, void *p, size_t n)
+{
+	struct cbuf *b = ctx;
+	if (n > 1000)
+		n = 1000; /* short reads, like a socket */
+	if (n > b->size - b->off)
+		n = b->size - b->off;
+	memcpy(p, b->data + b->off, n);
+	b->off += n;
+	return (ptrdiff_t)n;
+}
+
+Test(dump, callbacks_without_seek_round_trip_with_short_reads)
+{
+	struct cbuf b = {0};
+	lrd_io_callbacks cb = {.read = cb_read, .write = cb_write, .ctx = &b};
+	lrd_value *v = sample_tree(), *back;
+	lrd_stream *s;
+	const char *codecs[] = {NULL, "gzip"};
+	for (int i = 0; i < 2; i++) {
+		if (codecs[i] && !lrd_codec_by_name(codecs[i]))
+			continue;
+		b.size = b.off = 0;
+		lrd_dump_opts o = {.codec = codecs[i]};
+		OK(lrd_stream_open_callbacks(&cb, "w", &s));
+		OK(lrd_dump_stream(v, s, &o));
+		OK(lrd_stream_close(s));
+		OK(lrd_stream_open_callbacks(&cb, "r", &s));
+		OK(lrd_load_stream(s, &back, NULL));
+		lrd_stream_close(s);
+		cr_assert(lrd_value_equal(v, back));
+		lrd_value_free(back);
+	}
+	free(b.data);
+	lrd_value_free(v);
+}
+
+Test(dump, a_real_pipe_carries_a_dump)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	lrd_value *v = sample_tree(), *back;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		lrd_dump_opts o = {.codec = lrd_codec_by_name("gzip") ? "gzip" : NULL};
+		_exit(lrd_dump_fd(v, fds[1], &o) == LRD_OK ? 0 : 1);
+	}
+	close(fds[1]);
+	OK(lrd_load_fd(fds[0], &back, NULL));
+	close(fds[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_assert(lrd_value_equal(v, back));
+	lrd_value_free(back);
+	lrd_value_free(v);
+}
+
+Test(dump, mmap_load_gives_aligned_mapped_arrays)
+{
+	char *dir = tc_tmpdir(), *p = tc_path(dir, "m.lrd");
+	lrd_value *v = sample_tree(), *back;
+	OK(lrd_dump(v, p, &(lrd_dump_opts){.chunk_size = 16384}));
+	OK(lrd_load(p, &back, &(lrd_load_opts){.mmap = true, .verify = true}));
+	cr_assert(lrd_value_equal(v, back));
+	lrd_value *big = lrd_map_get(lrd_map_get(back, "arrays"), "big");
+	cr_assert_eq(lrd_array_bufkind(big), LRD_BUF_MAPPED);
+	cr_assert_eq((uintptr_t)lrd_array_cdata(big) % 64, 0);
+	/* the map outlives the file and the rest of the tree */
+	unlink(p);
+	lrd_value *keep;
+	OK(lrd_value_clone(big, &keep));
+	lrd_value_free(back);
+	lrd_value_free(keep);
+	lrd_value_free(v);
+	tc_rmtree(dir);
+	free(p);
+	free(dir);
+}
+
+Test(dump, mmap_of_a_whole_file_compressed_file_is_einval)
+{
+	if (!lrd_codec_by_name("gzip"))
+		cr_skip_test("no gzip codec in this build");
+	char *dir = tc_tmpdir(), *p = tc_path(dir, "m.lrd.gz");
+	lrd_value *v = sample_tree(), *back;
+	OK(lrd_dump(v, p, NULL));
+	cr_assert_eq(lrd_load(p, &back, &(lrd_load_opts){.mmap = true}), LRD_EINVAL);
+	cr_assert(strstr(lrd_errmsg(), "gzip"), "%s", lrd_errmsg());
+	lrd_value_free(v);
+	tc_rmtree(dir);
+	free(p);
+	free(dir);
+}
+
+Test(dump, entry_and_range_load_without_the_rest)
+{
+	char *dir = tc_tmpdir(), *p = tc_path(dir, "e.lrd");
+	lrd_value *v = sample_tree(), *e;
+	for (int chunked = 0; chunked < 2; chunked++) {
+		lrd_dump_opts o = {.chunk_size = 16384, .chunk_codec = chunked ? "lz4" : NULL};
+		if (o.chunk_codec && !lrd_codec_by_name(o.chunk_codec))
+			continue;
+		OK(lrd_dump(v, p, &o));
+		OK(lrd_load_entry(p, "list/0", &e, NULL));
+		cr_assert(lrd_value_equal(e, lrd_list_at(lrd_map_get(v, "list"), 0)));
+		lrd_value_free(e);
+		OK(lrd_load_entry(p, "arrays/<f8", &e, NULL));
+		cr_assert(lrd_value_equal(e, lrd_map_get(lrd_map_get(v, "arrays"), "<f8")));
+		lrd_value_free(e);
+		cr_assert_eq(lrd_load_entry(p, "arrays/nope", &e, NULL), LRD_ENOTFOUND);
+		cr_assert(strstr(lrd_errmsg(), "nope"));
+		const lrd_value *big = lrd_map_get(lrd_map_get(v, "arrays"), "big");
+		unsigned char got[40000];
+		OK(lrd_load_range(p, "arrays/big", 12345, got, sizeof got, NULL));
+		cr_assert(memcmp(got, (const char *)lrd_array_cdata(big) + 12345, sizeof got) == 0);
+		cr_assert_eq(lrd_load_range(p, "arrays/big", 799990, got, 20, NULL), LRD_EINVAL);
+		cr_assert_eq(lrd_load_range(p, "str", 0, got, 1, NULL), LRD_EINVAL);
+	}
+	lrd_value_free(v);
+	tc_rmtree(dir);
+	free(p);
+	free(dir);
+}
+
+Test(dump, array_writer_and_reader_stream_out_of_core)
+{
+	const char *cc[] = {NULL, "lz4", "blosc"};
+	for (int k = 0; k < 3; k++) {
+		if (cc[k] && !lrd_codec_by_name(cc[k]))
+			continue;
+		lrd_stream *s;
+		lrd_array_writer *w;
+		lrd_dtype dt;
+		OK(lrd_dtype_parse("<i8", &dt));
+		uint64_t shape[2] = {1000, 37};
+		size_t nbytes = 1000 * 37 * 8;
+		int64_t *ramp = malloc(nbytes);
+		tc_fill_ramp(ramp, nbytes / 8);
+		OK(lrd_stream_open_membuf(&s));
+		lrd_dump_opts o = {.chunk_size = 4096, .chunk_codec = cc[k]};
+		OK(lrd_array_writer_new(s, dt, 2, shape, LRD_ORDER_C, &o, &w));
+		for (size_t off = 0; off < nbytes;) {
+			size_t step = 1 + tc_rand() % 9000;
+			if (step > nbytes - off)
+				step = nbytes - off;
+			OK(lrd_array_writer_push(w, (char *)ramp + off, step));
+			off += step;
+		}
+		cr_assert_eq(lrd_array_writer_push(w, ramp, 1), LRD_EINVAL);
+		OK(lrd_array_writer_finish(w));
+		lrd_array_writer_free(w);
+		void *file;
+		size_t fsize;
+		OK(lrd_stream_take_memory(s, &file, &fsize));
+		lrd_stream_close(s);
+
+		/* as a value */
+		lrd_value *back;
+		OK(lrd_load_memory(file, fsize, &back, NULL));
+		cr_assert(memcmp(lrd_array_cdata(back), ramp, nbytes) == 0);
+		lrd_value_free(back);
+
+		/* chunk by chunk */
+		lrd_array_reader *r;
+		OK(lrd_stream_open_memory(file, fsize, &s));
+		OK(lrd_array_reader_new(s, NULL, &r));
+		uint64_t total;
+		lrd_array_reader_desc(r, NULL, NULL, NULL, NULL, &total);
+		cr_assert_eq(total, nbytes);
+		unsigned char sample[3000];
+		OK(lrd_array_reader_read(r, 100001, sample, sizeof sample));
+		cr_assert(memcmp(sample, (char *)ramp + 100001, sizeof sample) == 0);
+		size_t at = 0;
+		const void *chunk;
+		size_t n;
+		for (;;) {
+			OK(lrd_array_reader_next(r, &chunk, &n));
+			if (n == 0)
+				break;
+			cr_assert(memcmp(chunk, (char *)ramp + at, n) == 0);
+			at += n;
+		}
+		cr_assert_eq(at, nbytes);
+		lrd_array_reader_free(r);
+		lrd_stream_close(s);
+		lrd_free(file);
+		free(ramp);
+	}
+}

@@ -1,0 +1,78 @@
+/* `larder load IN OUT.npy`: convert a larder file (any whole-file codec, found by magic; "-"
+ * reads standard input) holding an array — or a tree, with --entry KEYPATH naming the array —
+ * into a .npy file. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/cli.h"
+
+static int usage(FILE *f, int code)
+{
+	fprintf(f,
+	        "usage: larder load IN|- OUT.npy [--entry KEYPATH]\n\n"
+	        "Write the array of a larder file as .npy. --entry picks an array inside a tree\n"
+	        "('layers/0/weights': map keys and list indices separated by '/').\n");
+	return code;
+}
+
+int cmd_load(int argc, char **argv)
+{
+	const char *in = NULL, *out = NULL, *entry = NULL, *v;
+	int m;
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i]))
+			return usage(stdout, CLI_OK);
+		if ((m = cli_opt(argc, argv, &i, "--entry", &v)) != 0) {
+			if (m < 0)
+				return CLI_USAGE;
+			entry = v;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "larder load: unknown option '%s'\n", argv[i]);
+			return usage(stderr, CLI_USAGE);
+		} else if (!in) {
+			in = argv[i];
+		} else if (!out) {
+			out = argv[i];
+		} else {
+			return usage(stderr, CLI_USAGE);
+		}
+	}
+	if (!in || !out)
+		return usage(stderr, CLI_USAGE);
+	lrd_stream *s;
+	lrd_value *root = NULL;
+	int rc = cli_open_input(in, &s);
+	if (rc)
+		return cli_fail(rc, in);
+	/* a partial load needs seeking; a pipe gets the whole tree and the entry picked from it */
+	rc = entry && strcmp(in, "-") ? lrd_load_entry_stream(s, entry, &root, NULL)
+	                              : lrd_load_stream(s, &root, NULL);
+	lrd_stream_close(s);
+	if (rc)
+		return cli_fail(rc, in);
+	const lrd_value *a = root;
+	if (entry && strcmp(in, "-") == 0) {
+		char buf[4096];
+		snprintf(buf, sizeof buf, "%s", entry);
+		for (char *part = strtok(buf, "/"); part && a; part = strtok(NULL, "/"))
+			a = lrd_value_kind(a) == LRD_MAP ? lrd_map_get(a, part)
+			    : lrd_value_kind(a) == LRD_LIST
+			        ? lrd_list_at(a, strtoul(part, NULL, 10))
+			        : NULL;
+		if (!a) {
+			lrd_value_free(root);
+			fprintf(stderr, "larder load: %s: no entry '%s'\n", in, entry);
+			return CLI_FAIL;
+		}
+	}
+	if (lrd_value_kind(a) != LRD_ARRAY) {
+		fprintf(stderr, "larder load: %s%s%s holds a %s, not an array%s\n", in,
+		        entry ? " entry " : "", entry ? entry : "",
+		        lrd_kind_name(lrd_value_kind(a)), entry ? "" : " (use --entry KEYPATH)");
+		lrd_value_free(root);
+		return CLI_FAIL;
+	}
+	rc = lrd_npy_save(out, a, NULL);
+	lrd_value_free(root);
+	return rc ? cli_fail(rc, out) : CLI_OK;
+}
