@@ -1,0 +1,91 @@
+/* One persistence measurement for bench/persistence.py: dump a .npy array to a larder file,
+ * load one, or map one, timing only that call and printing {"seconds": S} on stdout.
+ *
+ *   persist_worker dump IN.npy OUT SPEC   SPEC: raw | CODEC[:LEVEL] (whole file)
+ *                                              | chunk:blosc:INNER:THREADS | chunk:CODEC[:LEVEL]
+ *   persist_worker load FILE
+ *   persist_worker mmap FILE             (load with mmap; touches no payload page)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <larder.h>
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int fail(int rc, const char *what)
+{
+	fprintf(stderr, "persist_worker: %s: %s (%s)\n", what, lrd_errmsg(), lrd_errname(rc));
+	return 1;
+}
+
+/* Parse SPEC into dump options; the strings point into spec, which is modified. */
+static int parse_spec(char *spec, lrd_dump_opts *o)
+{
+	if (strcmp(spec, "raw") == 0) {
+		o->codec = "none";
+		return 0;
+	}
+	int chunk = strncmp(spec, "chunk:", 6) == 0;
+	char *name = chunk ? spec + 6 : spec;
+	char *arg = strchr(name, ':');
+	if (arg)
+		*arg++ = '\0';
+	if (!chunk) {
+		o->codec = name;
+		o->level = arg ? atoi(arg) : 0;
+		return 0;
+	}
+	o->codec = "none";
+	o->chunk_codec = name;
+	if (strcmp(name, "blosc") == 0 && arg) {
+		char *threads = strchr(arg, ':');
+		if (threads)
+			*threads++ = '\0';
+		o->chunk_params.inner = arg;
+		o->chunk_params.threads = threads ? atoi(threads) : 1;
+	} else if (arg) {
+		o->chunk_params.level = atoi(arg);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+	double t;
+	if (argc == 5 && strcmp(argv[1], "dump") == 0) {
+		lrd_value *v;
+		if ((rc = lrd_npy_load(argv[2], &v, NULL)))
+			return fail(rc, argv[2]);
+		lrd_dump_opts o = {0};
+		parse_spec(argv[4], &o);
+		t = now();
+		rc = lrd_dump(v, argv[3], &o);
+		t = now() - t;
+		lrd_value_free(v);
+		if (rc)
+			return fail(rc, argv[3]);
+	} else if (argc == 3 && (strcmp(argv[1], "load") == 0 || strcmp(argv[1], "mmap") == 0)) {
+		lrd_load_opts o = {.mmap = argv[1][0] == 'm'};
+		lrd_value *v;
+		t = now();
+		rc = lrd_load(argv[2], &v, &o);
+		t = now() - t;
+		if (rc)
+			return fail(rc, argv[2]);
+		lrd_value_free(v);
+	} else {
+		fprintf(stderr, "usage: persist_worker dump IN.npy OUT SPEC | load FILE | mmap FILE\n");
+		return 2;
+	}
+	printf("{\"seconds\": %.9f}\n", t);
+	return 0;
+}
