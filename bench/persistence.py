@@ -126,10 +126,14 @@ def main():
     ap.add_argument("--dir", default=None)
     ap.add_argument("--codecs", default=None, help="comma-separated labels to run")
     ap.add_argument("--out", default=os.path.join(TOP, "BENCHMARKS.md"))
+    ap.add_argument("--from-log", help="rebuild the table from the JSON rows a run printed")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         return py_worker(a.worker)
+    if a.from_log:
+        rows = [json.loads(l) for l in open(a.from_log) if l.startswith("{")]
+        return write_table(rows, a)
     if not os.access(WORKER, os.X_OK):
         sys.exit("build the larder worker first: make bench/persist_worker")
     d = a.dir or tempfile.mkdtemp(prefix="larder-bench-", dir="/var/tmp")
