@@ -6,7 +6,23 @@
 #include "engine/chunk.h"
 #include "engine/wire.h"
 
-uint64_t lrd__checksum(const void *p, size_t n) { return (uint64_t)XXH3_64bits(p, n); }
+/* XXH3 hashes the same on every path; where libxxhash was built with its x86 dispatcher (as
+ * Debian's is), XXH3_64bits_dispatch picks the widest vector unit at run time, while plain
+ * XXH3_64bits is compiled for the baseline (SSE2). A weak reference keeps libraries without the
+ * dispatcher working. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__ELF__)
+XXH64_hash_t XXH3_64bits_dispatch(const void *input, size_t len) __attribute__((weak));
+#define LRD_XXH3_DISPATCH 1
+#endif
+
+uint64_t lrd__checksum(const void *p, size_t n)
+{
+#ifdef LRD_XXH3_DISPATCH
+	if (XXH3_64bits_dispatch)
+		return (uint64_t)XXH3_64bits_dispatch(p, n);
+#endif
+	return (uint64_t)XXH3_64bits(p, n);
+}
 
 void lrd__chunk_encode(const lrd__chunk *c, uint8_t out[LRD__CHUNK_HDR_SIZE])
 {

@@ -206,6 +206,18 @@ static int open_dbis(lrd_store *s, const char *path, const lrd_store_options *o)
 	return rc ? lrd__mdb_err(rc, "committing the open transaction") : LRD_OK;
 }
 
+/* An existing directory holds a store when LMDB's data file is in it: an empty directory
+ * must not become a store under LRD_STORE_NOCREATE. */
+static bool dir_has_store(const char *path)
+{
+	struct stat st;
+	char buf[4096];
+	int n = snprintf(buf, sizeof buf, "%s/data.mdb", path);
+	if (n < 0 || (size_t)n >= sizeof buf)
+		return true; /* too long to check here: let mdb_env_open decide */
+	return stat(buf, &st) == 0;
+}
+
 static int check_path(const char *path, unsigned flags)
 {
 	struct stat st;
@@ -216,6 +228,9 @@ static int check_path(const char *path, unsigned flags)
 			                "'%s' is a directory (LRD_STORE_NOSUBDIR given)", path);
 		if (!dir && !(flags & LRD_STORE_NOSUBDIR))
 			return lrd__err(LRD_EFORMAT, "'%s' is a file, not a store directory", path);
+		if (dir && (flags & (LRD_STORE_NOCREATE | LRD_STORE_RDONLY)) &&
+		    !dir_has_store(path))
+			return lrd__err(LRD_ENOTFOUND, "no store at '%s'", path);
 		return LRD_OK;
 	}
 	if (errno != ENOENT)

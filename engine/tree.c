@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "engine/tree.h"
+#include "engine/value_internal.h"
 
 static unsigned depth_limit(const lrd__tree_hooks *h)
 {
@@ -173,6 +174,24 @@ static int read_text(lrd__rd *r, char **out, size_t *len, const char *what)
 	return LRD_OK;
 }
 
+/* A str or bytes whose n bytes the input is known to hold: read straight into the value, one
+ * allocation and one copy. */
+static int decode_blob_known(lrd__rd *r, uint8_t tag, size_t n, lrd_value **out)
+{
+	lrd_kind kind = tag == LRD__TAG_STR ? LRD_STR : LRD_BYTES;
+	int rc = lrd__blob_new_uninit(kind, n, out);
+	if (rc)
+		return rc;
+	char *p = (*out)->u.s.p;
+	if (!(rc = lrd__rd_get(r, p, n)) && kind == LRD_STR && !lrd__utf8_valid(p, n))
+		rc = lrd__err(LRD_ECORRUPT, "string of %zu bytes is not valid UTF-8", n);
+	if (rc) {
+		lrd_value_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
 static int walk(lrd__rd *r, const lrd__tree_hooks *h, unsigned depth, lrd_value **out);
 
 static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned depth,
@@ -203,6 +222,8 @@ static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned
 			return rc;
 		if (!out)
 			return lrd__rd_skip(r, n);
+		if (r->avail != LRD__AVAIL_UNKNOWN && n <= r->avail)
+			return decode_blob_known(r, tag, (size_t)n, out);
 		uint8_t *p;
 		if ((rc = lrd__rd_alloc(r, n, 1, &p)))
 			return rc;

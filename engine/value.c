@@ -59,8 +59,11 @@ int lrd_value_new_float(double f, lrd_value **out)
 	return rc;
 }
 
-/* str and bytes share one representation: a private copy with a NUL after the last byte. */
-static int new_blob(lrd_kind kind, const void *p, size_t n, lrd_value **out)
+/* str and bytes share one representation: a private copy with a NUL after the last byte. The
+ * node and the bytes are two allocations: each then stays small enough for the allocator's
+ * per-thread caches (glibc's tcache holds blocks up to 1032 bytes) where one block of node +
+ * bytes would not, which matters for the common values of about 1 KiB. */
+int lrd__blob_new_uninit(lrd_kind kind, size_t n, lrd_value **out)
 {
 	size_t cap;
 	if (!lrd__add_ok(n, 1, &cap))
@@ -69,17 +72,22 @@ static int new_blob(lrd_kind kind, const void *p, size_t n, lrd_value **out)
 	if (rc != LRD_OK)
 		return rc;
 	lrd_value *v = *out;
-	v->u.s.p = lrd__malloc(cap);
-	if (!v->u.s.p) {
+	if (!(v->u.s.p = lrd__malloc(cap))) {
 		lrd__free(v);
 		*out = NULL;
 		return LRD_ENOMEM;
 	}
-	if (n)
-		memcpy(v->u.s.p, p, n);
 	v->u.s.p[n] = '\0';
 	v->u.s.len = n;
 	return LRD_OK;
+}
+
+static int new_blob(lrd_kind kind, const void *p, size_t n, lrd_value **out)
+{
+	int rc = lrd__blob_new_uninit(kind, n, out);
+	if (rc == LRD_OK && n)
+		memcpy((*out)->u.s.p, p, n);
+	return rc;
 }
 
 int lrd_value_new_str(const char *s, size_t len, lrd_value **out)

@@ -85,6 +85,10 @@ int lrd__array_new_mapped(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lr
  * a NUL byte or is not valid UTF-8. Ownership of item as for lrd_map_set. */
 int lrd__map_set_n(lrd_value *map, const char *key, size_t keylen, lrd_value *item);
 
+/* A str or bytes value of n bytes, left for the caller to fill (u.s.p[0..n)), NUL-terminated.
+ * The caller validates UTF-8 for a str (engine/value.c). */
+int lrd__blob_new_uninit(lrd_kind kind, size_t n, lrd_value **out);
+
 /* A value of `kind` with everything else zero (engine/value.c). */
 lrd_value *lrd__value_alloc(lrd_kind kind, size_t extra);
 

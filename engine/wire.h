@@ -36,6 +36,21 @@ static inline void lrd__put_u64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 static inline uint16_t lrd__get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Little-endian hosts load the field whole (compilers do not always fuse the byte loop). */
+static inline uint32_t lrd__get_u32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+static inline uint64_t lrd__get_u64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+#else
 static inline uint32_t lrd__get_u32(const uint8_t *p)
 {
 	uint32_t v = 0;
@@ -50,6 +65,7 @@ static inline uint64_t lrd__get_u64(const uint8_t *p)
 		v = (v << 8) | p[i];
 	return v;
 }
+#endif
 
 /* Encode v as LEB128 into p (room for LRD__VARINT_MAX bytes); returns the length. */
 size_t lrd__varint_put(uint8_t *p, uint64_t v);

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -565,6 +566,81 @@ Test(store, another_process_follows_a_grown_map)
 	cr_expect_eq(lrd_store_exists(st, NULL, "from-child"), 1);
 }
 
+/* Whether LMDB's reader table of the store at path has a slot of process pid, read through
+ * LMDB's own API (which, unlike lrd_store_open, does not clear stale slots). */
+struct slot_search {
+	pid_t pid;
+	bool found;
+};
+
+static int find_slot(const char *line, void *ctx)
+{
+	struct slot_search *q = ctx;
+	long pid;
+	if (sscanf(line, " %ld", &pid) == 1 && pid == (long)q->pid)
+		q->found = true;
+	return 0;
+}
+
+static bool has_reader_slot(const char *path, pid_t pid)
+{
+	MDB_env *env;
+	struct slot_search q = {pid, false};
+	cr_assert_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	cr_assert_eq(mdb_env_open(env, path, MDB_RDONLY, 0644), 0);
+	mdb_reader_list(env, find_slot, &q);
+	mdb_env_close(env);
+	return q.found;
+}
+
+Test(store, a_killed_readers_slot_is_cleared_on_open)
+{
+	lrd_store_close(st);
+	st = NULL;
+	/* A holder keeps the environment open throughout, so that LMDB does not simply reset the
+	 * whole reader table when the last process leaves: only mdb_reader_check can clear the
+	 * dead reader's slot. */
+	int up[2], quit[2];
+	cr_assert_eq(pipe(up), 0);
+	cr_assert_eq(pipe(quit), 0);
+	pid_t holder = fork();
+	if (holder == 0) {
+		lrd_store *s;
+		char c;
+		if (lrd_store_open(dir, NULL, &s) || write(up[1], "h", 1) != 1)
+			_exit(1);
+		ssize_t n = read(quit[0], &c, 1);
+		lrd_store_close(s);
+		_exit(n == 1 ? 0 : 1);
+	}
+	char c;
+	cr_assert_eq(read(up[0], &c, 1), 1);
+	pid_t reader = fork();
+	if (reader == 0) {
+		lrd_store *s;
+		lrd_txn *t;
+		if (lrd_store_open(dir, NULL, &s) || lrd_txn_begin(s, LRD_TXN_READ, &t) ||
+		    write(up[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	cr_assert_eq(read(up[0], &c, 1), 1);
+	kill(reader, SIGKILL);
+	int status;
+	cr_assert_eq(waitpid(reader, &status, 0), reader);
+	cr_assert(WIFSIGNALED(status));
+	cr_expect(has_reader_slot(dir, reader), "the killed reader's slot is left behind");
+	cr_assert_eq(lrd_store_open(dir, NULL, &st), LRD_OK, "%s", lrd_errmsg());
+	lrd_store_close(st);
+	st = NULL;
+	cr_expect(!has_reader_slot(dir, reader), "reopening cleared the stale slot");
+	cr_assert_eq(write(quit[1], "q", 1), 1);
+	cr_assert_eq(waitpid(holder, &status, 0), holder);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* ---- damage and foreign files ------------------------------------------------------------ */
 
 Test(store, altered_chunk_bytes_give_echecksum_naming_key_and_chunk)
@@ -673,6 +749,14 @@ Test(store, read_only_and_nocreate)
 	cr_expect_eq(lrd_store_open(nowhere, &o, &ro), LRD_ENOTFOUND);
 	o.flags = LRD_STORE_NOCREATE;
 	cr_expect_eq(lrd_store_open(nowhere, &o, &ro), LRD_ENOTFOUND);
+	cr_assert_eq(mkdir(nowhere, 0777), 0);
+	cr_expect_eq(lrd_store_open(nowhere, &o, &ro), LRD_ENOTFOUND);
+	cr_expect(strstr(lrd_errmsg(), "no store at"), "%s", lrd_errmsg());
+	char *mdb = tc_path(nowhere, "data.mdb");
+	cr_expect_eq(access(mdb, F_OK), -1, "nothing was created in the empty directory");
+	o.flags = LRD_STORE_RDONLY;
+	cr_expect_eq(lrd_store_open(nowhere, &o, &ro), LRD_ENOTFOUND);
+	free(mdb);
 	free(nowhere);
 	lrd_value_free(v);
 }
@@ -1004,4 +1088,52 @@ Test(store, cli_put_and_get_move_lrd_files_of_any_codec)
 	cr_expect_eq(tc_sh("%s verify %s", LARDER_EXE, sdir), 0);
 	lrd_value_free(tree), lrd_value_free(arr);
 	free(tf), free(af), free(out1), free(out2), free(sdir);
+}
+
+Test(store, cli_put_and_get_move_npy_files_byte_identical)
+{
+	lrd_value *tree = sample_tree();
+	cr_assert_eq(lrd_store_put(st, NULL, "tree", tree, NULL), LRD_OK);
+	lrd_store_close(st);
+	st = NULL;
+	lrd_value_free(tree);
+	static const char *const names[] = {"f8le_v1.npy", "f8le_fortran.npy", "f8le_0d.npy",
+	                                    "S1_4d.npy", "f8le_empty.npy"};
+	char *out = tc_path(dir, "out.npy"), *err = tc_path(dir, "err.txt");
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		char *src = tc_path(tc_datadir(), "npy");
+		char *fix = tc_path(src, names[i]);
+		cr_assert_eq(tc_sh("%s put --codec lz4 %s k %s", LARDER_EXE, dir, fix), 0, "%s",
+		             names[i]);
+		cr_assert_eq(tc_sh("%s get %s k %s", LARDER_EXE, dir, out), 0, "%s", names[i]);
+		size_t a, b;
+		void *want = tc_read_file(fix, &a), *got = tc_read_file(out, &b);
+		cr_assert(want && got);
+		cr_expect(a == b && !memcmp(want, got, a), "%s: bytes differ", names[i]);
+		free(want), free(got), free(fix), free(src);
+	}
+	/* numpy itself reads what get wrote */
+	char *fix = tc_path(tc_datadir(), "npy/f8le_v1.npy"), *lrd = tc_path(dir, "a.lrd.gz");
+	cr_assert_eq(tc_sh("%s put %s k %s", LARDER_EXE, dir, fix), 0);
+	cr_assert_eq(tc_sh("%s get %s k %s", LARDER_EXE, dir, out), 0);
+	cr_expect_eq(
+	    tc_sh("/usr/bin/python3 -c 'import numpy as np, sys; a = np.load(sys.argv[1]); "
+	          "b = np.load(sys.argv[2]); sys.exit(0 if a.dtype == b.dtype and "
+	          "a.shape == b.shape and (a == b).all() else 1)' %s %s",
+	          out, fix),
+	    0);
+	/* .npy in, .lrd out and back to .npy */
+	cr_assert_eq(tc_sh("%s get %s k %s", LARDER_EXE, dir, lrd), 0);
+	cr_assert_eq(tc_sh("%s put %s k2 %s", LARDER_EXE, dir, lrd), 0);
+	cr_assert_eq(tc_sh("%s get %s k2 %s", LARDER_EXE, dir, out), 0);
+	size_t a, b;
+	void *want = tc_read_file(fix, &a), *got = tc_read_file(out, &b);
+	cr_expect(a == b && !memcmp(want, got, a), "npy -> lrd.gz -> npy changed the bytes");
+	free(want), free(got);
+	/* a value that is not an array cannot be a .npy file */
+	cr_expect_eq(tc_sh("%s get %s tree %s 2>%s", LARDER_EXE, dir, out, err), 1);
+	char *text = fx_read_text(err);
+	cr_expect(strstr(text, "not an array"), "%s", text);
+	free(text);
+	free(fix), free(lrd), free(out), free(err);
 }

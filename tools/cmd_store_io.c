@@ -2,11 +2,65 @@
  * streamed chunk by chunk between its .lrd reader/writer and the store's writer/reader, so an
  * array larger than memory moves in bounded memory; any other value is loaded whole and stored
  * (or read and dumped). Whole-file codecs are detected on input by magic bytes and chosen on
- * output by the file name's suffix ("x.lrd.zst"), as `larder dump` does. */
+ * output by the file name's suffix ("x.lrd.zst"), as `larder dump` does. numpy's .npy files
+ * go through the public npy API: recognised on input by their magic (the file is mapped, not
+ * read, and stored whole), written on output when the name ends in ".npy". */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tools/cli.h"
+
+/* 1 when the file at path starts with numpy's magic, 0 when not, <0 when unreadable (the
+ * .lrd path reports the error then). */
+static int is_npy(const char *path)
+{
+	static const char magic[6] = "\x93NUMPY";
+	char head[sizeof magic];
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	size_t n = fread(head, 1, sizeof head, f);
+	fclose(f);
+	return n == sizeof head && !memcmp(head, magic, sizeof magic);
+}
+
+static int put_npy(lrd_store *s, const char *key, const char *path, const lrd_put_options *po)
+{
+	lrd_value *v;
+	lrd_npy_load_opts lo = {.map = true};
+	int rc = lrd_npy_load(path, &v, &lo);
+	if (!rc)
+		rc = lrd_store_put(s, NULL, key, v, po);
+	lrd_value_free(v);
+	return rc;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && !memcmp(s + n - k, suffix, k);
+}
+
+/* Returns a CLI exit status, the error printed. */
+static int get_npy(lrd_store *s, const char *key, const char *out)
+{
+	lrd_value *v;
+	int rc = lrd_store_get(s, NULL, key, &v);
+	if (rc)
+		return cli_fail(rc, "get");
+	lrd_kind k = lrd_value_kind(v);
+	if (k != LRD_ARRAY) {
+		lrd_value_free(v);
+		fprintf(stderr,
+		        "larder: get: '%s' holds a %s, not an array: a .npy file holds one "
+		        "array\n",
+		        key, lrd_kind_name(k));
+		return CLI_FAIL;
+	}
+	rc = lrd_npy_save(out, v, NULL);
+	lrd_value_free(v);
+	return rc ? cli_fail(rc, "get") : CLI_OK;
+}
 
 static int put_array(lrd_store *s, const char *key, lrd_array_reader *ar, const lrd_put_options *po)
 {
@@ -39,9 +93,11 @@ int cmd_put(int argc, char **argv)
 			printf(
 			    "usage: larder put [--codec NAME] [--chunk-size SIZE] STORE KEY "
 			    "FILE\n\n"
-			    "Store the value of a .lrd file (any whole-file or chunk codec) under "
-			    "KEY,\n"
-			    "replacing what was there. An array is streamed in bounded memory.\n"
+			    "Store the value of a .lrd file (any whole-file or chunk codec) or "
+			    "the\n"
+			    "array of a numpy .npy file (recognised by its magic) under KEY,\n"
+			    "replacing what was there. An array of a .lrd file is streamed in\n"
+			    "bounded memory; a .npy file is mapped.\n"
 			    "  --codec NAME       chunk codec in the store (raw, lz4, blosc, zstd, "
 			    "...);\n"
 			    "                     default: the store's\n"
@@ -74,6 +130,11 @@ int cmd_put(int argc, char **argv)
 		return CLI_FAIL;
 	lrd_stream *in;
 	lrd_array_reader *ar = NULL;
+	if (is_npy(pos[2]) == 1) {
+		int rc = put_npy(s, pos[1], pos[2], &po);
+		lrd_store_close(s);
+		return rc ? cli_fail(rc, "put") : CLI_OK;
+	}
 	int rc = lrd_stream_open_path(pos[2], "r", &in);
 	if (!rc) {
 		rc = lrd_array_reader_new(in, NULL, &ar);
@@ -130,7 +191,8 @@ int cmd_get(int argc, char **argv)
 			       "is\n"
 			       "chosen by OUT's suffix (out.lrd.gz, .xz, .zst, ...). An array is "
 			       "streamed\n"
-			       "in bounded memory.\n"
+			       "in bounded memory. When OUT ends in .npy, the array under KEY is\n"
+			       "written as a numpy .npy file (other values are refused).\n"
 			       "  --chunk-codec NAME  compress each chunk of the file's arrays "
 			       "instead\n");
 			return CLI_OK;
@@ -149,12 +211,22 @@ int cmd_get(int argc, char **argv)
 		fprintf(stderr, "usage: larder get [--chunk-codec NAME] STORE KEY OUT\n");
 		return CLI_USAGE;
 	}
+	bool npy = ends_with(pos[2], ".npy");
+	if (npy && o.chunk_codec) {
+		fprintf(stderr, "larder get: --chunk-codec does not apply to a .npy file\n");
+		return CLI_USAGE;
+	}
 	const lrd_codec *wc = lrd_codec_by_filename(pos[2]);
 	if (wc && (wc->flags & LRD_CODEC_STREAM))
 		o.codec = wc->name;
 	lrd_store *s;
 	if (cli_store_open(pos[0], false, &s))
 		return CLI_FAIL;
+	if (npy) {
+		int status = get_npy(s, pos[1], pos[2]);
+		lrd_store_close(s);
+		return status;
+	}
 	lrd_store_reader *r;
 	int rc = lrd_store_reader_new(s, NULL, pos[1], &r);
 	if (!rc) {

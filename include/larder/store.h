@@ -83,7 +83,9 @@ enum lrd_store_flags {
 	                                   corrupt the store. lrd_store_sync() flushes. */
 	LRD_STORE_NOSUBDIR = 1u << 2, /**< path is the data file itself (plus "<path>-lock"),
 	                                   not a directory */
-	LRD_STORE_NOCREATE = 1u << 3, /**< fail with LRD_ENOTFOUND instead of creating a store */
+	LRD_STORE_NOCREATE = 1u << 3, /**< fail with LRD_ENOTFOUND instead of creating a store,
+	                                   whether the path is missing or is a directory
+	                                   holding no store (no data.mdb) */
 	LRD_STORE_WRITEMAP = 1u << 4, /**< write through a writable map (MDB_WRITEMAP): a write
 	                                   transaction's pages go straight to the file instead of
 	                                   being held in memory until commit, so an array larger
