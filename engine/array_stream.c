@@ -6,8 +6,8 @@
  * headers (their offsets are remembered, so reaching chunk i costs at most i header reads
  * once). Only the chunks overlapping the range are read, each verified before use. Memory: one
  * chunk buffer, plus 8 bytes per chunk header walked. */
-#include "engine/dump_internal.h"
-#include "engine/load_internal.h"
+#include "dump_internal.h"
+#include "load_internal.h"
 
 /* ---- writer -------------------------------------------------------------------------------------
  */

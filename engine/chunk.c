@@ -3,8 +3,8 @@
  * a chunk costs nothing beyond the scratch its caller reuses from one chunk to the next. */
 #include <xxhash.h>
 
-#include "engine/chunk.h"
-#include "engine/wire.h"
+#include "chunk.h"
+#include "wire.h"
 
 uint64_t lrd__checksum(const void *p, size_t n) { return (uint64_t)XXH3_64bits(p, n); }
 

@@ -6,7 +6,7 @@
  * meta checksum; only chunk data is passed with hashing cleared (lrd__fwr_data/lrd__frd_data). */
 #include <stdio.h>
 
-#include "engine/lrdfile.h"
+#include "lrdfile.h"
 #include "larder/version.h"
 
 /* ---- writer ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/io_internal.h"
+#include "io_internal.h"
 
 enum kind { K_PATH, K_FD, K_FILE, K_MEM, K_MEMBUF, K_CB };
 

@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "engine/wire.h"
+#include "wire.h"
 #include "larder/codec.h"
 #include "larder/io.h"
 

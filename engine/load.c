@@ -7,8 +7,8 @@
  * from any thread); the loader's own reference is dropped when it returns. */
 #include <stdio.h>
 
-#include "engine/load_internal.h"
-#include "engine/value_internal.h"
+#include "load_internal.h"
+#include "value_internal.h"
 
 void lrd__mapref_release(void *ctx)
 {

@@ -6,9 +6,9 @@
 
 #include <xxhash.h>
 
-#include "engine/chunk.h"
-#include "engine/io_internal.h"
-#include "engine/tree.h"
+#include "chunk.h"
+#include "io_internal.h"
+#include "tree.h"
 #include "larder/file.h"
 
 #define LRD__MAGIC             "\x89LRD\r\n\x1a\n"

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/dtype_internal.h"
-#include "engine/value_internal.h"
+#include "dtype_internal.h"
+#include "value_internal.h"
 #include "larder/npy.h"
 
 #define MAGIC         "\x93NUMPY"

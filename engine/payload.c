@@ -7,7 +7,7 @@
  * follows the payload is read. Layout 1: each header is read and validated before its data; raw
  * chunks go straight to the caller's buffer, compressed ones through one scratch buffer that
  * grows to the largest stored chunk (bounded by the codec's bound of the chunk size). */
-#include "engine/lrdfile.h"
+#include "lrdfile.h"
 
 uint64_t lrd__parr_chunk_raw(const lrd__parr *p, uint64_t i)
 {

@@ -4,7 +4,7 @@
  * keys: lrd__rd_alloc) or for containers holding items that were decoded. Stateless. */
 #include <stdlib.h>
 
-#include "engine/tree.h"
+#include "tree.h"
 
 static unsigned depth_limit(const lrd__tree_hooks *h)
 {

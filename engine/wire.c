@@ -6,7 +6,7 @@
  * actually arrived when the input size is unknown). No shared state: one channel, one thread. */
 #include <stdlib.h>
 
-#include "engine/wire.h"
+#include "wire.h"
 
 size_t lrd__varint_put(uint8_t *p, uint64_t v)
 {

@@ -10,8 +10,8 @@
 
 #include <larder.h>
 
-#include "base/testhook.h"
-#include "tests/common/common.h"
+#include "../base/testhook.h"
+#include "common/common.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -144,8 +144,8 @@ Test(codecs, min_and_max_levels_reach_the_codec)
 		const lrd_codec *c = lrd_codec_at(i);
 		if (c->min_level == c->max_level)
 			continue;
-		/* Only the output can tell. Sizes alone may tie (xz -0 and -9 on a small input), but
-		 * the streams differ: each format records something level-dependent (dictionary
+		/* Only the output can tell. Sizes alone may tie (xz -0 and -9 on a small input),
+		 * but the streams differ: each format records something level-dependent (dictionary
 		 * size, block parameters) or compresses differently. */
 		lrd_codec_params lo = at_level(c->min_level), hi = at_level(c->max_level);
 		size_t lo_len, hi_len;

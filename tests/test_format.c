@@ -10,9 +10,9 @@
 
 #include <larder.h>
 
-#include "engine/chunk.h"
-#include "engine/tree.h"
-#include "tests/common/common.h"
+#include "../engine/chunk.h"
+#include "../engine/tree.h"
+#include "common/common.h"
 
 #define OK(expr)                                                                                   \
 	do {                                                                                       \
@@ -538,7 +538,7 @@ Test(format, golden_files_load_and_rewrite_identically)
 /* ---- allocation failures ------------------------------------------------------------------------
  */
 
-#include "base/testhook.h"
+#include "../base/testhook.h"
 
 Test(format, every_allocation_failure_in_dump_and_load_is_enomem)
 {

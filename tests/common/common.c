@@ -1,5 +1,5 @@
 /* Shared test helpers; see common.h. */
-#include "tests/common/common.h"
+#include "common.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -62,7 +62,8 @@ uint64_t tc_seed(void)
 {
 	if (!seed) {
 		const char *e = getenv("LARDER_TEST_SEED");
-		seed = e && *e ? strtoull(e, NULL, 0) : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
+		seed = e && *e ? strtoull(e, NULL, 0)
+		               : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
 		if (!seed)
 			seed = 1;
 		state = seed;
