@@ -150,17 +150,10 @@ static int range_chunk(ranger *g, uint64_t i)
 		uint64_t data = (at + LRD__CHUNK_HDR_SIZE + LRD__ALIGNMENT - 1) &
 		                ~(uint64_t)(LRD__ALIGNMENT - 1);
 		if (j == i) {
-			void *dst = c.codec == LRD_CODEC_ID_RAW ? g->buf : NULL;
-			if (!dst) {
-				if (c.stored_size > p->scap) {
-					lrd__free(p->scratch);
-					p->scap = 0;
-					if (!(p->scratch = lrd__malloc((size_t)c.stored_size)))
-						return LRD_ENOMEM;
-					p->scap = (size_t)c.stored_size;
-				}
-				dst = p->scratch;
-			}
+			uint8_t *dst = g->buf;
+			if (c.codec != LRD_CODEC_ID_RAW &&
+			    (rc = lrd__parr_scratch(p, c.stored_size, &dst)))
+				return rc;
 			if ((rc = read_at(g->s, data, dst, (size_t)c.stored_size, &rd)))
 				return rc;
 			return c.codec == LRD_CODEC_ID_RAW
