@@ -188,12 +188,14 @@ LRD_API int lrd_codec_plugin_failure(size_t i, const char **path, int *code, con
 LRD_API int lrd_codec_level(const lrd_codec *codec, const lrd_codec_params *p);
 /** Worst-case compressed size; 0 if n is too large. */
 LRD_API size_t lrd_codec_bound(const lrd_codec *codec, size_t n, const lrd_codec_params *p);
-/** One-shot compression into a caller-owned buffer. Errors: LRD_EBUFSIZE, LRD_ECODEC. */
+/** One-shot compression into a caller-owned buffer. Errors: LRD_EINVAL (NULL codec or out, NULL
+ * src or dst with a nonzero size), LRD_EBUFSIZE (output larger than cap), LRD_ECODEC. */
 LRD_API int lrd_codec_compress(const lrd_codec *codec, const lrd_codec_params *p, const void *src,
                                size_t n, void *dst, size_t cap, size_t *out);
-/** One-shot decompression into a caller-owned buffer. Errors: LRD_EBUFSIZE (output larger
- * than cap), LRD_ECORRUPT (bad, truncated or trailing-garbage input), LRD_ELIMIT (the stream
- * needs more decoder memory than the codec allows), LRD_ENOMEM, LRD_ECODEC. */
+/** One-shot decompression into a caller-owned buffer. Errors: LRD_EINVAL (as for compress),
+ * LRD_EBUFSIZE (output larger than cap), LRD_ECORRUPT (bad, truncated or trailing-garbage
+ * input), LRD_ELIMIT (the stream needs more decoder memory than the codec allows), LRD_ENOMEM,
+ * LRD_ECODEC. */
 LRD_API int lrd_codec_decompress(const lrd_codec *codec, const lrd_codec_params *p, const void *src,
                                  size_t n, void *dst, size_t cap, size_t *out);
 /** Decompress a whole stream of unknown output size into memory that larder allocates, never
