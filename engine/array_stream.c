@@ -9,8 +9,7 @@
 #include "dump_internal.h"
 #include "load_internal.h"
 
-/* ---- writer -------------------------------------------------------------------------------------
- */
+/* ---- writer ---------------------------------------------------------------------------------- */
 
 struct lrd_array_writer {
 	lrd__dumpcfg cfg;
@@ -91,8 +90,7 @@ void lrd_array_writer_free(lrd_array_writer *w)
 	lrd__free(w);
 }
 
-/* ---- range reads --------------------------------------------------------------------------------
- */
+/* ---- range reads ----------------------------------------------------------------------------- */
 
 typedef struct ranger {
 	lrd__parr *p;
@@ -272,8 +270,7 @@ int lrd_load_range(const char *path, const char *keypath, uint64_t offset, void 
 	return rc;
 }
 
-/* ---- reader -------------------------------------------------------------------------------------
- */
+/* ---- reader ---------------------------------------------------------------------------------- */
 
 struct lrd_array_reader {
 	lrd__framer fr;

@@ -213,8 +213,7 @@ int lrd__rd_alloc(lrd__rd *r, uint64_t n, size_t extra, uint8_t **out)
 	return LRD_OK;
 }
 
-/* ---- memory source ----------------------------------------------------------------------------
- */
+/* ---- memory source --------------------------------------------------------------------------- */
 
 static int memsrc_read(void *ctx, void *p, size_t n)
 {

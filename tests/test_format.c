@@ -116,8 +116,7 @@ static int load_fb(struct fb *b, lrd_value **out)
 	return rc;
 }
 
-/* ---- chunk records ------------------------------------------------------------------------------
- */
+/* ---- chunk records --------------------------------------------------------------------------- */
 
 Test(format, chunk_header_encodes_and_validates)
 {
@@ -535,8 +534,7 @@ Test(format, golden_files_load_and_rewrite_identically)
 	lrd_value_free(want);
 }
 
-/* ---- allocation failures ------------------------------------------------------------------------
- */
+/* ---- allocation failures --------------------------------------------------------------------- */
 
 #include "../base/testhook.h"
 

@@ -694,8 +694,7 @@ Test(value, free_handles_very_deep_trees)
 	lrd_value_free(NULL);
 }
 
-/* ---- allocation failures ----------------------------------------------------------------------
- */
+/* ---- allocation failures --------------------------------------------------------------------- */
 
 /* Build a tree touching every allocation path (list and map growth, the map index, strings,
  * bytes, arrays), then clone it; fail each allocation in turn. */
