@@ -113,7 +113,8 @@ LRD_API int lrd_load_file(FILE *f, lrd_value **out, const lrd_load_opts *opts);
 /** Read from an open file descriptor from its current offset; fd stays the caller's (not
  * closed). Errors: as lrd_load_stream. */
 LRD_API int lrd_load_fd(int fd, lrd_value **out, const lrd_load_opts *opts);
-/** Read from memory (borrowed; with opts->mmap the arrays point into it). */
+/** Read from memory (borrowed; with opts->mmap the arrays point into it, so it must outlive
+ * them). Errors: as lrd_load_stream. */
 LRD_API int lrd_load_memory(const void *data, size_t size, lrd_value **out,
                             const lrd_load_opts *opts);
 
@@ -125,7 +126,8 @@ LRD_API int lrd_load_memory(const void *data, size_t size, lrd_value **out,
  * Errors: LRD_ENOTFOUND (no such entry; the message names the missing component), as lrd_load. */
 LRD_API int lrd_load_entry(const char *path, const char *keypath, lrd_value **out,
                            const lrd_load_opts *opts);
-/** lrd_load_entry from a stream opened for reading (borrowed, not closed). */
+/** lrd_load_entry from a stream opened for reading (borrowed, not closed). Errors: as
+ * lrd_load_entry. */
 LRD_API int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value **out,
                                   const lrd_load_opts *opts);
 /** Read bytes [offset, offset + n) of the array at keypath into dst (caller memory, n bytes),
@@ -134,7 +136,8 @@ LRD_API int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value 
  * array, or the entry is not an array), LRD_EUNSUPPORTED, as lrd_load_entry. */
 LRD_API int lrd_load_range(const char *path, const char *keypath, uint64_t offset, void *dst,
                            size_t n, const lrd_load_opts *opts);
-/** lrd_load_range from a stream opened for reading (borrowed, not closed). */
+/** lrd_load_range from a stream opened for reading (borrowed, not closed). Errors: as
+ * lrd_load_range. */
 LRD_API int lrd_load_range_stream(lrd_stream *s, const char *keypath, uint64_t offset, void *dst,
                                   size_t n, const lrd_load_opts *opts);
 
@@ -226,7 +229,8 @@ typedef int (*lrd_node_fn)(void *ctx, const lrd_node *node);
  * ("chunk 3 of 'layers/0/weights': checksum mismatch …"). */
 LRD_API int lrd_scan(lrd_stream *s, const lrd_load_opts *opts, lrd_file_info *info, lrd_node_fn fn,
                      void *ctx);
-/** lrd_scan of a path without a callback: LRD_OK if every checksum holds. */
+/** lrd_scan of a path without a callback: LRD_OK if every checksum holds. Errors: as lrd_scan
+ * (LRD_ENOTFOUND or LRD_EIO when the file cannot be opened). */
 LRD_API int lrd_verify(const char *path);
 
 /** Describe the first bytes of a non-larder input ("HDF5", "numpy .npy", "zip (.npz?)",
