@@ -27,7 +27,13 @@ char *lrd__strdup(const char *s);
 void lrd__free(void *p);
 
 /* Overflow-checked size arithmetic: false on overflow. */
-static inline bool lrd__mul_ok(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
-static inline bool lrd__add_ok(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
+static inline bool lrd__mul_ok(size_t a, size_t b, size_t *out)
+{
+	return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool lrd__add_ok(size_t a, size_t b, size_t *out)
+{
+	return !__builtin_add_overflow(a, b, out);
+}
 
 #endif

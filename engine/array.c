@@ -10,8 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "engine/dtype_internal.h"
-#include "engine/value_internal.h"
+#include "dtype_internal.h"
+#include "value_internal.h"
 
 int lrd__array_size(lrd_dtype dt, unsigned ndim, const uint64_t *shape, uint64_t *count,
                     size_t *nbytes)

@@ -6,11 +6,10 @@
  * headers (their offsets are remembered, so reaching chunk i costs at most i header reads
  * once). Only the chunks overlapping the range are read, each verified before use. Memory: one
  * chunk buffer, plus 8 bytes per chunk header walked. */
-#include "engine/dump_internal.h"
-#include "engine/load_internal.h"
+#include "dump_internal.h"
+#include "load_internal.h"
 
-/* ---- writer -------------------------------------------------------------------------------------
- */
+/* ---- writer ---------------------------------------------------------------------------------- */
 
 struct lrd_array_writer {
 	lrd__dumpcfg cfg;
@@ -91,8 +90,7 @@ void lrd_array_writer_free(lrd_array_writer *w)
 	lrd__free(w);
 }
 
-/* ---- range reads --------------------------------------------------------------------------------
- */
+/* ---- range reads ----------------------------------------------------------------------------- */
 
 typedef struct ranger {
 	lrd__parr *p;
@@ -150,17 +148,10 @@ static int range_chunk(ranger *g, uint64_t i)
 		uint64_t data = (at + LRD__CHUNK_HDR_SIZE + LRD__ALIGNMENT - 1) &
 		                ~(uint64_t)(LRD__ALIGNMENT - 1);
 		if (j == i) {
-			void *dst = c.codec == LRD_CODEC_ID_RAW ? g->buf : NULL;
-			if (!dst) {
-				if (c.stored_size > p->scap) {
-					lrd__free(p->scratch);
-					p->scap = 0;
-					if (!(p->scratch = lrd__malloc((size_t)c.stored_size)))
-						return LRD_ENOMEM;
-					p->scap = (size_t)c.stored_size;
-				}
-				dst = p->scratch;
-			}
+			uint8_t *dst = g->buf;
+			if (c.codec != LRD_CODEC_ID_RAW &&
+			    (rc = lrd__parr_scratch(p, c.stored_size, &dst)))
+				return rc;
 			if ((rc = read_at(g->s, data, dst, (size_t)c.stored_size, &rd)))
 				return rc;
 			return c.codec == LRD_CODEC_ID_RAW
@@ -279,8 +270,7 @@ int lrd_load_range(const char *path, const char *keypath, uint64_t offset, void 
 	return rc;
 }
 
-/* ---- reader -------------------------------------------------------------------------------------
- */
+/* ---- reader ---------------------------------------------------------------------------------- */
 
 struct lrd_array_reader {
 	lrd__framer fr;

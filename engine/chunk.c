@@ -3,8 +3,8 @@
  * a chunk costs nothing beyond the scratch its caller reuses from one chunk to the next. */
 #include <xxhash.h>
 
-#include "engine/chunk.h"
-#include "engine/wire.h"
+#include "chunk.h"
+#include "wire.h"
 
 /* XXH3 hashes the same on every path; where libxxhash was built with its x86 dispatcher (as
  * Debian's is), XXH3_64bits_dispatch picks the widest vector unit at run time, while plain

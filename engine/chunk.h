@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#include "base/base.h"
+#include "../base/base.h"
 #include "larder/codec.h"
 
 #define LRD__CHUNK_HDR_SIZE 32

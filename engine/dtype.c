@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/base.h"
-#include "engine/dtype_internal.h"
+#include "../base/base.h"
+#include "dtype_internal.h"
 
 static bool onebyte_or_bytes(char kind, uint32_t itemsize) { return kind == 'S' || itemsize == 1; }
 

@@ -1,7 +1,7 @@
 /* Dump (file.h): a value tree to a stream, with arrays emitted in line through the payload
  * emitter, optionally inside a whole-file codec layer. Writes never seek. Memory: the stream
  * buffer, the codec layer's buffers and one emitter (a chunk or two) at a time. */
-#include "engine/dump_internal.h"
+#include "dump_internal.h"
 
 int lrd__framew_begin(lrd__framew *fw, lrd_stream *s, const lrd__dumpcfg *cfg)
 {

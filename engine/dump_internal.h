@@ -4,7 +4,7 @@
 #ifndef LRD_ENGINE_DUMP_INTERNAL_H
 #define LRD_ENGINE_DUMP_INTERNAL_H
 
-#include "engine/lrdfile.h"
+#include "lrdfile.h"
 
 typedef struct lrd__framew {
 	lrd_stream *s;

@@ -7,7 +7,7 @@
  * when a push covers it whole, otherwise gathered in one chunk buffer first; compressed output
  * goes to one scratch buffer. Memory: at most a chunk buffer, a scratch of the codec's bound and
  * the 32-byte-per-chunk table. */
-#include "engine/lrdfile.h"
+#include "lrdfile.h"
 
 int lrd__emit_begin(lrd__emit *e, lrd__fwr *f, const lrd__dumpcfg *cfg, lrd_dtype dt,
                     uint64_t nbytes)

@@ -6,11 +6,10 @@
  * meta checksum; only chunk data is passed with hashing cleared (lrd__fwr_data/lrd__frd_data). */
 #include <stdio.h>
 
-#include "engine/lrdfile.h"
+#include "lrdfile.h"
 #include "larder/version.h"
 
-/* ---- writer ------------------------------------------------------------------------------------
- */
+/* ---- writer ---------------------------------------------------------------------------------- */
 
 static int fwr_write(void *ctx, const void *p, size_t n)
 {
@@ -65,8 +64,7 @@ int lrd__fwr_trailer(lrd__fwr *f)
 	return lrd__wr_put(&f->ch, t, sizeof t);
 }
 
-/* ---- reader ------------------------------------------------------------------------------------
- */
+/* ---- reader ---------------------------------------------------------------------------------- */
 
 static int frd_read(void *ctx, void *p, size_t n)
 {
@@ -177,8 +175,7 @@ int lrd__frd_trailer(lrd__frd *f)
 	return LRD_OK;
 }
 
-/* ---- options ------------------------------------------------------------------------------------
- */
+/* ---- options --------------------------------------------------------------------------------- */
 
 static bool is_none(const char *name) { return !strcmp(name, "none") || !strcmp(name, "raw"); }
 
@@ -211,8 +208,7 @@ int lrd__dumpcfg_resolve(const lrd_dump_opts *o, const char *path, lrd__dumpcfg 
 	return LRD_OK;
 }
 
-/* ---- other formats ----------------------------------------------------------------------------
- */
+/* ---- other formats --------------------------------------------------------------------------- */
 
 const char *lrd__magic_name(const uint8_t *h, size_t n)
 {

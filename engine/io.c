@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/io_internal.h"
+#include "io_internal.h"
 
 enum kind { K_PATH, K_FD, K_FILE, K_MEM, K_MEMBUF, K_CB };
 
@@ -43,8 +43,7 @@ static int io_err(const lrd_stream *s, const char *op)
 	return lrd__err(e == ENOSPC ? LRD_ENOSPC : LRD_EIO, "%s %s: %s", op, s->name, strerror(e));
 }
 
-/* ---- raw operations ---------------------------------------------------------------------------
- */
+/* ---- raw operations -------------------------------------------------------------------------- */
 
 static int raw_read(lrd_stream *s, void *p, size_t n, size_t *got)
 {
@@ -159,8 +158,7 @@ static void probe_fd(lrd_stream *s, int fd)
 		s->size = st.st_size > cur ? (int64_t)(st.st_size - cur) : 0;
 }
 
-/* ---- opening ----------------------------------------------------------------------------------
- */
+/* ---- opening --------------------------------------------------------------------------------- */
 
 static int parse_mode(const char *mode, bool *writing)
 {
@@ -304,8 +302,7 @@ int lrd_stream_open_callbacks(const lrd_io_callbacks *cb, const char *mode, lrd_
 	return LRD_OK;
 }
 
-/* ---- buffered access --------------------------------------------------------------------------
- */
+/* ---- buffered access ------------------------------------------------------------------------- */
 
 int lrd__stream_read_some(lrd_stream *s, void *p, size_t n, size_t *got)
 {
@@ -439,8 +436,7 @@ int lrd_stream_close(lrd_stream *s)
 	return rc;
 }
 
-/* ---- mapping ----------------------------------------------------------------------------------
- */
+/* ---- mapping --------------------------------------------------------------------------------- */
 
 int lrd__stream_map(lrd_stream *s, lrd__mapping *m)
 {
@@ -478,8 +474,7 @@ void lrd__stream_unmap(lrd__mapping *m)
 	*m = (lrd__mapping){0};
 }
 
-/* ---- channels ---------------------------------------------------------------------------------
- */
+/* ---- channels -------------------------------------------------------------------------------- */
 
 static int chan_read(void *ctx, void *p, size_t n)
 {

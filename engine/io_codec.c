@@ -5,7 +5,7 @@
  * memory stays bounded whatever the file size, and neither ever seeks: pipes work. The reader
  * asks the decoder for exactly the bytes requested; at the end of the compressed input it
  * passes `finish` so a stream cut inside a member is reported as truncated. */
-#include "engine/io_internal.h"
+#include "io_internal.h"
 
 struct lrd__unwrap {
 	lrd_stream *s;
@@ -100,8 +100,7 @@ void lrd__unwrap_free(lrd__unwrap *u)
 	lrd__free(u);
 }
 
-/* ---- writer -------------------------------------------------------------------------------------
- */
+/* ---- writer ---------------------------------------------------------------------------------- */
 
 struct lrd__wrap {
 	lrd_stream *s;

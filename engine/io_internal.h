@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "engine/wire.h"
+#include "wire.h"
 #include "larder/codec.h"
 #include "larder/io.h"
 
@@ -49,8 +49,7 @@ void lrd__stream_unmap(lrd__mapping *m);
 lrd__rd lrd__stream_reader(lrd_stream *s);
 lrd__wr lrd__stream_writer(lrd_stream *s);
 
-/* ---- whole-file codec layers (io_codec.c) -----------------------------------------------------
- */
+/* ---- whole-file codec layers (io_codec.c) ---------------------------------------------------- */
 
 /* A decoder reading codec-compressed bytes from `s` and producing the logical stream through
  * a reader channel (avail unknown; skip reads and discards). Bounded memory: two 64 KiB buffers

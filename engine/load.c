@@ -7,8 +7,8 @@
  * from any thread); the loader's own reference is dropped when it returns. */
 #include <stdio.h>
 
-#include "engine/load_internal.h"
-#include "engine/value_internal.h"
+#include "load_internal.h"
+#include "value_internal.h"
 
 void lrd__mapref_release(void *ctx)
 {
@@ -155,8 +155,7 @@ int lrd__keypath_split(const char *keypath, char **buf, const char ***parts, siz
 	return LRD_OK;
 }
 
-/* ---- the array hook of loads --------------------------------------------------------------------
- */
+/* ---- the array hook of loads ----------------------------------------------------------------- */
 
 struct loader {
 	lrd__framer *fr;
@@ -253,8 +252,7 @@ int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value **out,
 	return rc;
 }
 
-/* ---- the other entry points: open a stream, run, close ------------------------------------------
- */
+/* ---- the other entry points: open a stream, run, close --------------------------------------- */
 
 typedef int (*load_fn)(lrd_stream *s, void *args);
 

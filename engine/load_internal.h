@@ -6,7 +6,7 @@
 
 #include <stdatomic.h>
 
-#include "engine/lrdfile.h"
+#include "lrdfile.h"
 
 /* A mapping shared by the arrays that point into it; freed with the last of them. */
 typedef struct lrd__mapref {

@@ -6,9 +6,9 @@
 
 #include <xxhash.h>
 
-#include "engine/chunk.h"
-#include "engine/io_internal.h"
-#include "engine/tree.h"
+#include "chunk.h"
+#include "io_internal.h"
+#include "tree.h"
 #include "larder/file.h"
 
 #define LRD__MAGIC             "\x89LRD\r\n\x1a\n"
@@ -122,6 +122,9 @@ int lrd__parr_chunk(lrd__parr *p, void *dst);
 int lrd__parr_end(lrd__parr *p, const uint8_t *mapped, bool verify);
 /* Skip the whole payload, checking structure but not chunk data. */
 int lrd__parr_skip(lrd__parr *p);
+/* Point *out at the scratch buffer, grown to hold the n stored bytes of one compressed chunk
+ * (n was checked against the chunk's raw size; earlier contents are not kept). */
+int lrd__parr_scratch(lrd__parr *p, uint64_t n, uint8_t **out);
 void lrd__parr_destroy(lrd__parr *p);
 /* Check that an array of nbytes may be allocated under the options (LRD_ELIMIT). */
 int lrd__parr_limit(const lrd__parr *p, const lrd_load_opts *o, uint64_t bomb_input);

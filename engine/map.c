@@ -9,7 +9,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "engine/value_internal.h"
+#include "value_internal.h"
 
 #define SMALL 8
 

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/dtype_internal.h"
-#include "engine/value_internal.h"
+#include "dtype_internal.h"
+#include "value_internal.h"
 #include "larder/npy.h"
 
 #define MAGIC         "\x93NUMPY"
@@ -27,8 +27,7 @@
 #define GROWTH_DIGITS 21
 #define STREAM_STEP   ((size_t)1 << 20)
 
-/* ---- header parsing ---------------------------------------------------------------------------
- */
+/* ---- header parsing -------------------------------------------------------------------------- */
 
 struct cursor {
 	const char *p, *start, *end;
@@ -260,8 +259,7 @@ int lrd_npy_read_header(const void *buf, size_t len, lrd_npy_header *out)
 	return LRD_OK;
 }
 
-/* ---- loading ------------------------------------------------------------------------------------
- */
+/* ---- loading --------------------------------------------------------------------------------- */
 
 static int check_limit(const lrd_npy_header *h, const lrd_npy_load_opts *opts)
 {
@@ -480,8 +478,7 @@ int lrd_npy_load(const char *path, lrd_value **out, const lrd_npy_load_opts *opt
 	return rc == LRD_OK ? rc : lrd__errctx(rc, "'%s'", path);
 }
 
-/* ---- saving -------------------------------------------------------------------------------------
- */
+/* ---- saving ---------------------------------------------------------------------------------- */
 
 /* Format the header of a into buf (cap >= PREAMBLE_MAX + LRD_NPY_MAX_HEADER); *len gets its
  * size, which is also the data offset. */

@@ -7,7 +7,7 @@
  * follows the payload is read. Layout 1: each header is read and validated before its data; raw
  * chunks go straight to the caller's buffer, compressed ones through one scratch buffer that
  * grows to the largest stored chunk (bounded by the codec's bound of the chunk size). */
-#include "engine/lrdfile.h"
+#include "lrdfile.h"
 
 uint64_t lrd__parr_chunk_raw(const lrd__parr *p, uint64_t i)
 {
@@ -126,14 +126,10 @@ int lrd__parr_chunk(lrd__parr *p, void *dst)
 	p->next++;
 	const void *src = dst;
 	if (c.codec != LRD_CODEC_ID_RAW) {
-		if (c.stored_size > p->scap) {
-			lrd__free(p->scratch);
-			p->scap = 0;
-			if (!(p->scratch = lrd__malloc((size_t)c.stored_size)))
-				return LRD_ENOMEM;
-			p->scap = (size_t)c.stored_size;
-		}
-		src = p->scratch;
+		uint8_t *scratch;
+		if ((rc = lrd__parr_scratch(p, c.stored_size, &scratch)))
+			return rc;
+		src = scratch;
 	}
 	rc = lrd__frd_data(p->f, (void *)src, (size_t)c.stored_size);
 	if (!rc)
@@ -188,6 +184,19 @@ int lrd__parr_skip(lrd__parr *p)
 		}
 	}
 	return rc;
+}
+
+int lrd__parr_scratch(lrd__parr *p, uint64_t n, uint8_t **out)
+{
+	if (n > p->scap) {
+		lrd__free(p->scratch);
+		p->scap = 0;
+		if (!(p->scratch = lrd__malloc((size_t)n)))
+			return LRD_ENOMEM;
+		p->scap = (size_t)n;
+	}
+	*out = p->scratch;
+	return LRD_OK;
 }
 
 void lrd__parr_destroy(lrd__parr *p)

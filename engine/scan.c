@@ -7,7 +7,7 @@
  * Memory: the tree's scalars and one chunk. */
 #include <stdio.h>
 
-#include "engine/load_internal.h"
+#include "load_internal.h"
 
 struct arrinfo {
 	const lrd_value *placeholder;

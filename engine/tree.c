@@ -4,16 +4,15 @@
  * keys: lrd__rd_alloc) or for containers holding items that were decoded. Stateless. */
 #include <stdlib.h>
 
-#include "engine/tree.h"
-#include "engine/value_internal.h"
+#include "tree.h"
+#include "value_internal.h"
 
 static unsigned depth_limit(const lrd__tree_hooks *h)
 {
 	return h && h->max_depth ? h->max_depth : LRD__TREE_MAX_DEPTH;
 }
 
-/* ---- encoding ---------------------------------------------------------------------------------
- */
+/* ---- encoding -------------------------------------------------------------------------------- */
 
 static int put_lenbytes(lrd__wr *w, uint8_t tag, const void *p, size_t n)
 {
@@ -115,8 +114,7 @@ int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h)
 	return lrd__err(LRD_EINVAL, "value of unknown kind %d", (int)lrd_value_kind(v));
 }
 
-/* ---- decoding ---------------------------------------------------------------------------------
- */
+/* ---- decoding -------------------------------------------------------------------------------- */
 
 int lrd__tree_read_array_desc(lrd__rd *r, lrd__array_desc *d)
 {

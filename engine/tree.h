@@ -23,7 +23,7 @@
 #ifndef LRD_ENGINE_TREE_H
 #define LRD_ENGINE_TREE_H
 
-#include "engine/wire.h"
+#include "wire.h"
 #include "larder/value.h"
 
 enum {

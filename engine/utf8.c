@@ -1,6 +1,6 @@
 /* UTF-8 validation for strings and map keys (RFC 3629: shortest form only, no surrogates, no
  * code point above U+10FFFF). Stateless. */
-#include "engine/value_internal.h"
+#include "value_internal.h"
 
 bool lrd__utf8_valid(const void *buf, size_t n)
 {

@@ -9,7 +9,7 @@
  * without recursion. Values carry no locks (see value.h for the threading rule). */
 #include <string.h>
 
-#include "engine/value_internal.h"
+#include "value_internal.h"
 
 lrd_value *lrd__value_alloc(lrd_kind kind, size_t extra)
 {

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/base.h"
+#include "../base/base.h"
 #include "larder/value.h"
 
 /* Alignment of owned array buffers (a cache line; what AVX-512 loads like). */

@@ -6,7 +6,7 @@
  * actually arrived when the input size is unknown). No shared state: one channel, one thread. */
 #include <stdlib.h>
 
-#include "engine/wire.h"
+#include "wire.h"
 
 size_t lrd__varint_put(uint8_t *p, uint64_t v)
 {
@@ -213,8 +213,7 @@ int lrd__rd_alloc(lrd__rd *r, uint64_t n, size_t extra, uint8_t **out)
 	return LRD_OK;
 }
 
-/* ---- memory source ----------------------------------------------------------------------------
- */
+/* ---- memory source --------------------------------------------------------------------------- */
 
 static int memsrc_read(void *ctx, void *p, size_t n)
 {

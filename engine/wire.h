@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "base/base.h"
+#include "../base/base.h"
 
 #define LRD__AVAIL_UNKNOWN UINT64_MAX
 /* Longest LEB128 encoding of a uint64_t. */

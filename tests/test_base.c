@@ -5,7 +5,6 @@
 
 #include <larder.h>
 
-
 Test(base, every_code_has_a_name_and_description)
 {
 #define X(name, value, desc)                                                                       \

@@ -8,7 +8,7 @@
 
 #include <larder.h>
 
-#include "tests/common/common.h"
+#include "common/common.h"
 
 /* Run `larder ARGS`, return its exit status and its stdout (malloc'd) in *out. */
 static int larder(char **out, const char *args)

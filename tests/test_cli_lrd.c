@@ -7,7 +7,7 @@
 
 #include <larder.h>
 
-#include "tests/common/common.h"
+#include "common/common.h"
 
 static char *dir;
 

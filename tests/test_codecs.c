@@ -6,12 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <larder.h>
 
-#include "base/testhook.h"
-#include "tests/common/common.h"
+#include "../base/testhook.h"
+#include "common/common.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -43,20 +42,6 @@ static unsigned char *random_bytes(size_t n)
 	unsigned char *p = malloc(n ? n : 1);
 	cr_assert(p);
 	tc_fill_random(p, n);
-	return p;
-}
-
-static unsigned char *ramp_bytes(size_t n)
-{
-	unsigned char *p = malloc(n ? n : 1);
-	cr_assert(p);
-	int64_t v[512];
-	for (size_t i = 0; i < n; i += sizeof v) {
-		tc_fill_ramp(v, 512);
-		for (size_t k = 0; k < 512; k++)
-			v[k] += (int64_t)i;
-		memcpy(p + i, v, n - i < sizeof v ? n - i : sizeof v);
-	}
 	return p;
 }
 
@@ -139,13 +124,13 @@ Test(codecs, builtins_are_registered_with_joblib_default_levels)
 
 Test(codecs, min_and_max_levels_reach_the_codec)
 {
-	unsigned char *src = ramp_bytes(256 * KiB);
+	unsigned char *src = tc_ramp_bytes(256 * KiB);
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
 		if (c->min_level == c->max_level)
 			continue;
-		/* Only the output can tell. Sizes alone may tie (xz -0 and -9 on a small input), but
-		 * the streams differ: each format records something level-dependent (dictionary
+		/* Only the output can tell. Sizes alone may tie (xz -0 and -9 on a small input),
+		 * but the streams differ: each format records something level-dependent (dictionary
 		 * size, block parameters) or compresses differently. */
 		lrd_codec_params lo = at_level(c->min_level), hi = at_level(c->max_level);
 		size_t lo_len, hi_len;
@@ -179,7 +164,7 @@ Test(codecs, round_trip_incompressible_input_at_default_min_max_level)
 
 Test(codecs, round_trip_8mib_at_default_level)
 {
-	unsigned char *src = ramp_bytes(8 * MiB);
+	unsigned char *src = tc_ramp_bytes(8 * MiB);
 	round_trip_levels(src, 8 * MiB, DEFAULT_LEVEL);
 	free(src);
 }
@@ -194,14 +179,14 @@ Test(codecs, round_trip_8mib_at_default_level)
 
 Test(codecs, round_trip_large_at_min_max_level)
 {
-	unsigned char *src = ramp_bytes(LARGE_AT_EXTREMES);
+	unsigned char *src = tc_ramp_bytes(LARGE_AT_EXTREMES);
 	round_trip_levels(src, LARGE_AT_EXTREMES, MIN_MAX_LEVELS);
 	free(src);
 }
 
 Test(codecs, too_small_output_buffer_gives_ebufsize)
 {
-	unsigned char *src = ramp_bytes(100 * KiB);
+	unsigned char *src = tc_ramp_bytes(100 * KiB);
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
 		size_t clen, out;
@@ -244,7 +229,7 @@ static int decompress_guarded(const lrd_codec *c, const void *z, size_t n, size_
 
 Test(codecs, truncated_input_is_corrupt)
 {
-	unsigned char *src = ramp_bytes(64 * KiB);
+	unsigned char *src = tc_ramp_bytes(64 * KiB);
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
 		size_t clen, out;
@@ -279,7 +264,7 @@ Test(codecs, empty_input_is_corrupt)
 
 Test(codecs, flipped_bits_are_detected_or_harmless)
 {
-	unsigned char *src = ramp_bytes(32 * KiB);
+	unsigned char *src = tc_ramp_bytes(32 * KiB);
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
 		size_t clen, out;
@@ -385,7 +370,7 @@ static int stream_run(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_m
 
 static void stream_round_trip(size_t n, size_t in_step, size_t out_step)
 {
-	unsigned char *src = ramp_bytes(n);
+	unsigned char *src = tc_ramp_bytes(n);
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
 		if (!streams(c))
@@ -420,7 +405,7 @@ Test(codecs, stream_round_trip_with_large_buffers)
 
 Test(codecs, stream_truncated_input_is_corrupt)
 {
-	unsigned char *src = ramp_bytes(50 * KiB);
+	unsigned char *src = tc_ramp_bytes(50 * KiB);
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
 		if (!streams(c))
@@ -436,13 +421,6 @@ Test(codecs, stream_truncated_input_is_corrupt)
 		free(z);
 	}
 	free(src);
-}
-
-static long maxrss_kib(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_maxrss;
 }
 
 Test(codecs, bomb_is_refused_by_limit_without_allocating_it)
@@ -461,9 +439,9 @@ Test(codecs, bomb_is_refused_by_limit_without_allocating_it)
 		free(small);
 		void *big = NULL;
 		size_t biglen = 0;
-		long before = maxrss_kib();
+		long before = tc_maxrss_kib();
 		int rc = lrd_codec_decompress_alloc(c, NULL, z, clen, MiB, &big, &biglen);
-		long grown = maxrss_kib() - before;
+		long grown = tc_maxrss_kib() - before;
 		if (streams(c)) {
 			cr_expect_eq(rc, LRD_ELIMIT, "%s: bomb of %zu bytes: %s", c->name, clen,
 			             lrd_errmsg());
@@ -481,7 +459,7 @@ Test(codecs, bomb_is_refused_by_limit_without_allocating_it)
 
 Test(codecs, decompress_alloc_returns_whole_output_within_limit)
 {
-	unsigned char *src = ramp_bytes(300 * KiB);
+	unsigned char *src = tc_ramp_bytes(300 * KiB);
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
 		if (!streams(c))
@@ -506,7 +484,7 @@ Test(codecs, decompress_alloc_returns_whole_output_within_limit)
 
 Test(codecs, concatenated_members_decode)
 {
-	unsigned char *a = ramp_bytes(40 * KiB), *b = random_bytes(3000);
+	unsigned char *a = tc_ramp_bytes(40 * KiB), *b = random_bytes(3000);
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
 		if (!streams(c))
@@ -740,7 +718,7 @@ Test(codecs, user_codec_registered_at_run_time)
  * run has no failure left to inject: every run must succeed or give LRD_ENOMEM. */
 Test(codecs, allocation_failure_gives_enomem_cleanly)
 {
-	unsigned char *src = ramp_bytes(200 * KiB);
+	unsigned char *src = tc_ramp_bytes(200 * KiB);
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
 		size_t clen, out;

@@ -11,7 +11,7 @@
 
 #include <larder.h>
 
-#include "tests/common/common.h"
+#include "common/common.h"
 
 #define OK(expr)                                                                                   \
 	do {                                                                                       \

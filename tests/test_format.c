@@ -10,9 +10,9 @@
 
 #include <larder.h>
 
-#include "engine/chunk.h"
-#include "engine/tree.h"
-#include "tests/common/common.h"
+#include "../engine/chunk.h"
+#include "../engine/tree.h"
+#include "common/common.h"
 
 #define OK(expr)                                                                                   \
 	do {                                                                                       \
@@ -116,8 +116,7 @@ static int load_fb(struct fb *b, lrd_value **out)
 	return rc;
 }
 
-/* ---- chunk records ------------------------------------------------------------------------------
- */
+/* ---- chunk records --------------------------------------------------------------------------- */
 
 Test(format, chunk_header_encodes_and_validates)
 {
@@ -535,10 +534,9 @@ Test(format, golden_files_load_and_rewrite_identically)
 	lrd_value_free(want);
 }
 
-/* ---- allocation failures ------------------------------------------------------------------------
- */
+/* ---- allocation failures --------------------------------------------------------------------- */
 
-#include "base/testhook.h"
+#include "../base/testhook.h"
 
 Test(format, every_allocation_failure_in_dump_and_load_is_enomem)
 {

@@ -12,7 +12,7 @@
 
 #include <larder.h>
 
-#include "tests/common/common.h"
+#include "common/common.h"
 
 #define PY "/usr/bin/python3 -c "
 #define PY_ZLIB_D                                                                                  \

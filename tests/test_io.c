@@ -6,13 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <larder.h>
 
-#include "tests/common/common.h"
+#include "common/common.h"
 
 #define OK(expr)                                                                                   \
 	do {                                                                                       \
@@ -115,13 +114,6 @@ Test(io, writing_to_a_full_device_is_enospc)
 
 #define BIG ((size_t)256 << 20)
 
-static long maxrss_kib(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_maxrss;
-}
-
 static int fd_write(void *ctx, const void *p, size_t n)
 {
 	return write(*(int *)ctx, p, n) == (ssize_t)n ? LRD_OK : LRD_EIO;
@@ -152,18 +144,18 @@ static long child_peak(const char *path, const char *chunk_codec, int load)
 			lrd_dtype_parse("<i8", &dt);
 			if (lrd_array_new(dt, 1, shape, LRD_ORDER_C, &v) == LRD_OK) {
 				tc_fill_ramp(lrd_array_data(v), BIG / 8);
-				long base = maxrss_kib();
+				long base = tc_maxrss_kib();
 				lrd_dump_opts o = {.chunk_codec = chunk_codec};
 				if (lrd_stream_open_callbacks(&cb, "w", &s) == LRD_OK &&
 				    lrd_dump_stream(v, s, &o) == LRD_OK &&
 				    lrd_stream_close(s) == LRD_OK)
-					grow = maxrss_kib() - base;
+					grow = tc_maxrss_kib() - base;
 			}
 		} else {
-			long base = maxrss_kib();
+			long base = tc_maxrss_kib();
 			if (lrd_stream_open_callbacks(&cb, "r", &s) == LRD_OK &&
 			    lrd_load_stream(s, &v, NULL) == LRD_OK && lrd_array_nbytes(v) == BIG)
-				grow = maxrss_kib() - base;
+				grow = tc_maxrss_kib() - base;
 			lrd_stream_close(s);
 		}
 		lrd_value_free(v);

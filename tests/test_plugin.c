@@ -10,8 +10,8 @@
 
 #include <larder.h>
 
-#include "base/testhook.h"
-#include "tests/common/common.h"
+#include "../base/testhook.h"
+#include "common/common.h"
 
 #define BAD(name) TEST_PLUGIN_DIR "/larder-codec-" name ".so"
 
@@ -41,22 +41,13 @@ Test(plugin, zstd_is_found_in_the_build_tree_without_env)
 	cr_expect_eq(lrd_codec_plugin_failure(0, NULL, NULL, NULL), LRD_ENOTFOUND);
 }
 
-static unsigned char *ramp(size_t n)
-{
-	unsigned char *p = malloc(n);
-	tc_fill_ramp((int64_t *)p, n / 8);
-	for (size_t i = n / 8 * 8; i < n; i++)
-		p[i] = (unsigned char)i;
-	return p;
-}
-
 Test(plugin, zstd_round_trips_one_shot_at_every_level)
 {
 	no_env();
 	const lrd_codec *z = lrd_codec_by_name("zstd");
 	cr_assert(z);
 	size_t n = (1 << 20) + 13;
-	unsigned char *src = ramp(n), *back = malloc(n);
+	unsigned char *src = tc_ramp_bytes(n), *back = malloc(n);
 	size_t cap = lrd_codec_bound(z, n, NULL);
 	unsigned char *dst = malloc(cap);
 	for (int level = 1; level <= 19; level += 6) {
@@ -86,7 +77,7 @@ Test(plugin, zstd_streams_concatenated_frames)
 	const lrd_codec *z = lrd_codec_by_name("zstd");
 	cr_assert(z);
 	size_t n = 300000;
-	unsigned char *src = ramp(n);
+	unsigned char *src = tc_ramp_bytes(n);
 	size_t cap = 2 * lrd_codec_bound(z, n, NULL), clen = 0;
 	unsigned char *dst = calloc(1, cap);
 	for (int member = 0; member < 2; member++) {
@@ -127,7 +118,7 @@ Test(plugin, zstd_output_is_what_the_zstd_tool_reads_and_back)
 	char *raw = tc_path(dir, "raw"), *zst = tc_path(dir, "raw.zst"),
 	     *back = tc_path(dir, "back");
 	size_t n = 500000, clen;
-	unsigned char *src = ramp(n);
+	unsigned char *src = tc_ramp_bytes(n);
 	size_t cap = lrd_codec_bound(z, n, NULL);
 	unsigned char *dst = malloc(cap);
 	cr_assert_eq(lrd_codec_compress(z, NULL, src, n, dst, cap, &clen), LRD_OK);

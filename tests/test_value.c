@@ -16,9 +16,9 @@
 #define NO_LEAKS() ((void)0)
 #endif
 
-#include "base/testhook.h"
-#include "engine/dtype_internal.h"
-#include "engine/value_internal.h"
+#include "../base/testhook.h"
+#include "../engine/dtype_internal.h"
+#include "../engine/value_internal.h"
 
 static lrd_dtype dt(const char *s)
 {
@@ -694,8 +694,7 @@ Test(value, free_handles_very_deep_trees)
 	lrd_value_free(NULL);
 }
 
-/* ---- allocation failures ----------------------------------------------------------------------
- */
+/* ---- allocation failures --------------------------------------------------------------------- */
 
 /* Build a tree touching every allocation path (list and map growth, the map index, strings,
  * bytes, arrays), then clone it; fail each allocation in turn. */

@@ -58,6 +58,10 @@ bool cli_tty(void);
  * advanced past a separate value), 0 if argv[*i] is another option, -1 (message printed) if
  * the value is missing. argv[0] is the subcommand name, used in the message. */
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
+/* Take arg, which is not an option this subcommand knows, as the first free operand of an
+ * "IN OUT" subcommand: 0 when stored in *in or *out; -1 for an unknown option (message printed
+ * with argv0, the subcommand name) or a third operand. */
+int cli_operand2(const char *argv0, const char *arg, const char **in, const char **out);
 /* Parse a decimal integer in [min, max]; 0 on success, -1 otherwise. */
 int cli_parse_long(const char *s, long min, long max, long *out);
 /* Parse a size: a non-negative number, fractions allowed, in units of `unit` bytes unless a

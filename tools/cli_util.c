@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/cli.h"
+#include "cli.h"
 
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
 {
@@ -25,6 +25,19 @@ int cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
 	}
 	*val = argv[++*i];
 	return 1;
+}
+
+int cli_operand2(const char *argv0, const char *arg, const char **in, const char **out)
+{
+	if (arg[0] == '-' && arg[1]) {
+		fprintf(stderr, "larder %s: unknown option '%s'\n", argv0, arg);
+		return -1;
+	}
+	const char **slot = !*in ? in : !*out ? out : NULL;
+	if (!slot)
+		return -1;
+	*slot = arg;
+	return 0;
 }
 
 int cli_parse_long(const char *s, long min, long max, long *out)

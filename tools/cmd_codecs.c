@@ -3,7 +3,7 @@
  * automatic scan refused. `--json` gives the same as one JSON object. */
 #include <string.h>
 
-#include "tools/cli.h"
+#include "cli.h"
 
 static void usage(FILE *f)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/cli.h"
+#include "cli.h"
 
 /* "NAME[:LEVEL]" → name (in place) and level (0 if absent); -1 on a bad level. */
 static int codec_spec(char *spec, int *level)
@@ -56,14 +56,7 @@ int cmd_dump(int argc, char **argv)
 				fprintf(stderr, "larder dump: bad --chunk-size '%s'\n", v ? v : "");
 				return CLI_USAGE;
 			}
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "larder dump: unknown option '%s'\n", argv[i]);
-			return usage(stderr, CLI_USAGE);
-		} else if (!in) {
-			in = argv[i];
-		} else if (!out) {
-			out = argv[i];
-		} else {
+		} else if (cli_operand2(argv[0], argv[i], &in, &out)) {
 			return usage(stderr, CLI_USAGE);
 		}
 	}

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/cli.h"
+#include "cli.h"
 
 static int usage(FILE *f, int code)
 {
@@ -26,14 +26,7 @@ int cmd_load(int argc, char **argv)
 			if (m < 0)
 				return CLI_USAGE;
 			entry = v;
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "larder load: unknown option '%s'\n", argv[i]);
-			return usage(stderr, CLI_USAGE);
-		} else if (!in) {
-			in = argv[i];
-		} else if (!out) {
-			out = argv[i];
-		} else {
+		} else if (cli_operand2(argv[0], argv[i], &in, &out)) {
 			return usage(stderr, CLI_USAGE);
 		}
 	}

@@ -155,7 +155,8 @@ LRD_API size_t lrd_codec_magic_max(void);
 /** The plugin file a codec was loaded from, or NULL for a built-in or lrd_codec_register()ed
  * codec. Static until exit. */
 LRD_API const char *lrd_codec_origin(const lrd_codec *codec);
-/** Number of registered codecs, and the i-th in id order (NULL past the end). */
+/** Number of registered codecs, and the i-th in id order (NULL past the end; the vtable is
+ * static, valid until exit). */
 LRD_API size_t lrd_codec_count(void);
 LRD_API const lrd_codec *lrd_codec_at(size_t i);
 
@@ -187,12 +188,14 @@ LRD_API int lrd_codec_plugin_failure(size_t i, const char **path, int *code, con
 LRD_API int lrd_codec_level(const lrd_codec *codec, const lrd_codec_params *p);
 /** Worst-case compressed size; 0 if n is too large. */
 LRD_API size_t lrd_codec_bound(const lrd_codec *codec, size_t n, const lrd_codec_params *p);
-/** One-shot compression into a caller-owned buffer. Errors: LRD_EBUFSIZE, LRD_ECODEC. */
+/** One-shot compression into a caller-owned buffer. Errors: LRD_EINVAL (NULL codec or out, NULL
+ * src or dst with a nonzero size), LRD_EBUFSIZE (output larger than cap), LRD_ECODEC. */
 LRD_API int lrd_codec_compress(const lrd_codec *codec, const lrd_codec_params *p, const void *src,
                                size_t n, void *dst, size_t cap, size_t *out);
-/** One-shot decompression into a caller-owned buffer. Errors: LRD_EBUFSIZE (output larger
- * than cap), LRD_ECORRUPT (bad, truncated or trailing-garbage input), LRD_ELIMIT (the stream
- * needs more decoder memory than the codec allows), LRD_ENOMEM, LRD_ECODEC. */
+/** One-shot decompression into a caller-owned buffer. Errors: LRD_EINVAL (as for compress),
+ * LRD_EBUFSIZE (output larger than cap), LRD_ECORRUPT (bad, truncated or trailing-garbage
+ * input), LRD_ELIMIT (the stream needs more decoder memory than the codec allows), LRD_ENOMEM,
+ * LRD_ECODEC. */
 LRD_API int lrd_codec_decompress(const lrd_codec *codec, const lrd_codec_params *p, const void *src,
                                  size_t n, void *dst, size_t cap, size_t *out);
 /** Decompress a whole stream of unknown output size into memory that larder allocates, never
@@ -213,7 +216,10 @@ LRD_API int lrd_codec_stream_new(const lrd_codec *codec, const lrd_codec_params 
                                  lrd_codec_mode mode, lrd_codec_stream **out);
 /** One step; see lrd_codec.stream_step. Encoding: call with finish=1 until it returns 1.
  * Decoding: returns 1 once `finish` is set, all input is consumed and the last member ended;
- * input that ends inside a member with finish set gives LRD_ECORRUPT ("truncated"). */
+ * input that ends inside a member with finish set gives LRD_ECORRUPT ("truncated").
+ * io's buffers stay the caller's. Errors: LRD_EINVAL (NULL argument, a position beyond its
+ * size), LRD_ECORRUPT (bad or truncated input), LRD_ELIMIT (decoder memory limit), LRD_ENOMEM,
+ * LRD_ECODEC. */
 LRD_API int lrd_codec_stream_step(lrd_codec_stream *s, lrd_codec_io *io, int finish);
 /** Free a stream; NULL is ignored. */
 LRD_API void lrd_codec_stream_free(lrd_codec_stream *s);

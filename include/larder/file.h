@@ -107,9 +107,14 @@ LRD_API int lrd_load(const char *path, lrd_value **out, const lrd_load_opts *opt
 /** Read from a stream opened for reading. A whole-file compressed or uncompressed stream needs
  * no seek (pipes work); mmap needs a regular file or memory. Errors: as lrd_load. */
 LRD_API int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_opts *opts);
+/** Read from an open FILE* from its current position; f stays the caller's (not closed).
+ * Errors: as lrd_load_stream. */
 LRD_API int lrd_load_file(FILE *f, lrd_value **out, const lrd_load_opts *opts);
+/** Read from an open file descriptor from its current offset; fd stays the caller's (not
+ * closed). Errors: as lrd_load_stream. */
 LRD_API int lrd_load_fd(int fd, lrd_value **out, const lrd_load_opts *opts);
-/** Read from memory (borrowed; with opts->mmap the arrays point into it). */
+/** Read from memory (borrowed; with opts->mmap the arrays point into it, so it must outlive
+ * them). Errors: as lrd_load_stream. */
 LRD_API int lrd_load_memory(const void *data, size_t size, lrd_value **out,
                             const lrd_load_opts *opts);
 
@@ -121,6 +126,8 @@ LRD_API int lrd_load_memory(const void *data, size_t size, lrd_value **out,
  * Errors: LRD_ENOTFOUND (no such entry; the message names the missing component), as lrd_load. */
 LRD_API int lrd_load_entry(const char *path, const char *keypath, lrd_value **out,
                            const lrd_load_opts *opts);
+/** lrd_load_entry from a stream opened for reading (borrowed, not closed). Errors: as
+ * lrd_load_entry. */
 LRD_API int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value **out,
                                   const lrd_load_opts *opts);
 /** Read bytes [offset, offset + n) of the array at keypath into dst (caller memory, n bytes),
@@ -129,6 +136,8 @@ LRD_API int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value 
  * array, or the entry is not an array), LRD_EUNSUPPORTED, as lrd_load_entry. */
 LRD_API int lrd_load_range(const char *path, const char *keypath, uint64_t offset, void *dst,
                            size_t n, const lrd_load_opts *opts);
+/** lrd_load_range from a stream opened for reading (borrowed, not closed). Errors: as
+ * lrd_load_range. */
 LRD_API int lrd_load_range_stream(lrd_stream *s, const char *keypath, uint64_t offset, void *dst,
                                   size_t n, const lrd_load_opts *opts);
 
@@ -172,6 +181,7 @@ LRD_API int lrd_array_reader_next(lrd_array_reader *r, const void **data, size_t
  * stream (LRD_EUNSUPPORTED). May be mixed freely with _next calls.
  * Errors: LRD_EINVAL (range beyond the array), as _next. */
 LRD_API int lrd_array_reader_read(lrd_array_reader *r, uint64_t offset, void *dst, size_t n);
+/** Free the reader and its buffer (the stream stays the caller's). NULL is ignored. */
 LRD_API void lrd_array_reader_free(lrd_array_reader *r);
 
 /* ---- inspection and verification ------------------------------------------------------------- */
@@ -219,7 +229,8 @@ typedef int (*lrd_node_fn)(void *ctx, const lrd_node *node);
  * ("chunk 3 of 'layers/0/weights': checksum mismatch …"). */
 LRD_API int lrd_scan(lrd_stream *s, const lrd_load_opts *opts, lrd_file_info *info, lrd_node_fn fn,
                      void *ctx);
-/** lrd_scan of a path without a callback: LRD_OK if every checksum holds. */
+/** lrd_scan of a path without a callback: LRD_OK if every checksum holds. Errors: as lrd_scan
+ * (LRD_ENOTFOUND or LRD_EIO when the file cannot be opened). */
 LRD_API int lrd_verify(const char *path);
 
 /** Describe the first bytes of a non-larder input ("HDF5", "numpy .npy", "zip (.npz?)",

@@ -1,11 +1,12 @@
 /* Shared test helpers; see common.h. */
-#include "tests/common/common.h"
+#include "common.h"
 
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -62,7 +63,8 @@ uint64_t tc_seed(void)
 {
 	if (!seed) {
 		const char *e = getenv("LARDER_TEST_SEED");
-		seed = e && *e ? strtoull(e, NULL, 0) : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
+		seed = e && *e ? strtoull(e, NULL, 0)
+		               : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
 		if (!seed)
 			seed = 1;
 		state = seed;
@@ -106,6 +108,28 @@ void tc_fill_ramp(int64_t *buf, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		buf[i] = (int64_t)(i * 16) + (int64_t)(tc_rand() % 8);
+}
+
+unsigned char *tc_ramp_bytes(size_t n)
+{
+	unsigned char *p = malloc(n ? n : 1);
+	if (!p)
+		return NULL;
+	int64_t v[512];
+	for (size_t i = 0; i < n; i += sizeof v) {
+		tc_fill_ramp(v, 512);
+		for (size_t k = 0; k < 512; k++)
+			v[k] += (int64_t)i;
+		memcpy(p + i, v, n - i < sizeof v ? n - i : sizeof v);
+	}
+	return p;
+}
+
+long tc_maxrss_kib(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
 }
 
 const char *tc_datadir(void)

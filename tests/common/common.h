@@ -19,8 +19,13 @@ uint64_t tc_seed(void);
 uint64_t tc_rand(void);
 void tc_fill_random(void *buf, size_t n);
 /* Generators of the three benchmark data sets. */
-void tc_fill_floats(double *buf, size_t n);          /* random float64 in [0, 1) */
-void tc_fill_ramp(int64_t *buf, size_t n);           /* smooth int64 ramp + small noise */
+void tc_fill_floats(double *buf, size_t n); /* random float64 in [0, 1) */
+void tc_fill_ramp(int64_t *buf, size_t n);  /* smooth int64 ramp + small noise */
+/* n bytes of tc_fill_ramp data, rising by 4 KiB blocks (malloc'd, at least 1 byte; NULL when
+ * out of memory): compressible but not trivially. */
+unsigned char *tc_ramp_bytes(size_t n);
+/* Peak resident set size of this process so far, in KiB. */
+long tc_maxrss_kib(void);
 /* Directory of committed fixtures: $LARDER_TEST_SRCDIR/data or ./tests/data. */
 const char *tc_datadir(void);
 /* Read a whole file (malloc'd) ; NULL on failure. */

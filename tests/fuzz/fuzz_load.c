@@ -6,7 +6,7 @@
 
 #include <larder.h>
 
-#include "tests/fuzz/fuzz.h"
+#include "fuzz.h"
 
 static int documented(int rc)
 {

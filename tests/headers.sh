@@ -1,0 +1,33 @@
+#!/bin/sh
+# Public headers: each include/larder/*.h, and the umbrella larder.h, must compile on its own as
+# C11 and as C++11 with warnings as errors (CONVENTIONS: self-contained, extern "C", C++-clean).
+# Run by `make check` with CC, CXX and LRD_HEADER_INCLUDES (-I for the source and build include
+# directories) in the environment.
+: "${CC:?}" "${CXX:?}" "${LRD_HEADER_INCLUDES:?}"
+warn="-Wall -Wextra -Werror -pedantic"
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+hdrs=larder.h
+for dir in $LRD_HEADER_INCLUDES; do
+	for h in "${dir#-I}"/larder/*.h; do
+		[ -f "$h" ] && hdrs="$hdrs larder/$(basename "$h")"
+	done
+done
+fail=0 n=0
+for h in $(printf '%s\n' $hdrs | sort -u); do
+	printf '#include "%s"\nint lrd_header_check_%d;\n' "$h" "$n" >"$tmp/t.c"
+	cp "$tmp/t.c" "$tmp/t.cc"
+	for lang in c cc; do
+		if [ $lang = c ]; then cmd="$CC -std=c11"; else cmd="$CXX -std=c++11"; fi
+		if $cmd $warn $LRD_HEADER_INCLUDES -fsyntax-only "$tmp/t.$lang" 2>"$tmp/err"; then
+			echo "ok   $h ($lang)"
+		else
+			echo "FAIL $h ($lang): $cmd $warn $LRD_HEADER_INCLUDES -fsyntax-only"
+			cat "$tmp/err"
+			fail=1
+		fi
+	done
+	n=$((n + 1))
+done
+[ "$n" -gt 1 ] || { echo "no public headers found under $LRD_HEADER_INCLUDES"; exit 99; }
+exit $fail
