@@ -83,7 +83,8 @@ int main(int argc, char **argv)
 			return fail(rc, argv[2]);
 		lrd_value_free(v);
 	} else {
-		fprintf(stderr, "usage: persist_worker dump IN.npy OUT SPEC | load FILE | mmap FILE\n");
+		fprintf(stderr,
+		        "usage: persist_worker dump IN.npy OUT SPEC | load FILE | mmap FILE\n");
 		return 2;
 	}
 	printf("{\"seconds\": %.9f}\n", t);

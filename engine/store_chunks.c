@@ -8,7 +8,7 @@
  * through without copying when whole chunks arrive at once. */
 #include <string.h>
 
-#include "engine/store_internal.h"
+#include "store_internal.h"
 
 int lrd__aref_write(lrd__wr *w, const lrd__aref *a)
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/store_internal.h"
+#include "store_internal.h"
 
 int lrd_store_compact(lrd_store *s, const char *dst)
 {

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/store_internal.h"
-#include "engine/value_internal.h"
+#include "store_internal.h"
+#include "value_internal.h"
 
 #define META_MAGIC "larder"
 

@@ -17,10 +17,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "base/base.h"
-#include "engine/chunk.h"
-#include "engine/tree.h"
-#include "engine/wire.h"
+#include "../base/base.h"
+#include "chunk.h"
+#include "tree.h"
+#include "wire.h"
 #include "larder/store.h"
 
 #define STORE_DEFAULT_MAP   (1ull << 30)

@@ -3,7 +3,7 @@
  * caller's transaction owns a read transaction for its whole life. */
 #include <string.h>
 
-#include "engine/store_internal.h"
+#include "store_internal.h"
 
 struct lrd_store_iter {
 	lrd_txn *t;

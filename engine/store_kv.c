@@ -4,7 +4,7 @@
  * serialises against every other writer: that is its atomicity. */
 #include <string.h>
 
-#include "engine/store_internal.h"
+#include "store_internal.h"
 
 int lrd__kv_key(const char *ns, const void *key, size_t klen, bool allow_empty, uint8_t *buf,
                 size_t *n)

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <time.h>
 
-#include "engine/store_internal.h"
+#include "store_internal.h"
 
 #define GROW_WAIT_SECONDS 10
 #define NEAR_FULL_PERCENT 80

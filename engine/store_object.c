@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "engine/store_internal.h"
-#include "engine/value_internal.h"
+#include "store_internal.h"
+#include "value_internal.h"
 
 int lrd__objhdr_decode(const uint8_t *p, size_t n, lrd__objhdr *h)
 {

@@ -7,7 +7,7 @@
  * has moved past are dropped from the process's page tables (lrd__map_unresident). */
 #include <string.h>
 
-#include "engine/store_internal.h"
+#include "store_internal.h"
 
 struct lrd_store_reader {
 	lrd_txn *t;

@@ -3,7 +3,7 @@
  * (per-codec breakdown), plus LMDB's own environment figures. */
 #include <string.h>
 
-#include "engine/store_internal.h"
+#include "store_internal.h"
 
 int lrd__store_walk(lrd_txn *t, MDB_dbi dbi, int (*fn)(void *ctx, MDB_val *k, MDB_val *v),
                     void *ctx)

@@ -10,7 +10,7 @@
  * make half an object visible. */
 #include <stdlib.h>
 
-#include "engine/store_internal.h"
+#include "store_internal.h"
 
 static _Thread_local const lrd_store *tl_writer;
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/store_internal.h"
+#include "store_internal.h"
 
 struct ref {
 	uint64_t id, nchunks;

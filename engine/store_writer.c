@@ -6,7 +6,7 @@
  * the writer owns its transaction and nothing else is open). */
 #include <string.h>
 
-#include "engine/store_internal.h"
+#include "store_internal.h"
 
 struct lrd_store_writer {
 	lrd_txn *t;

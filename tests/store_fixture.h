@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tests/common/common.h"
+#include "common/common.h"
 
 /* An array of n float64 filled from the seeded generator. */
 static inline lrd_value *fx_floats(size_t n)

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/store_fixture.h"
+#include "store_fixture.h"
 
 #define ROUNDS 200
 
