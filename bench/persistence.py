@@ -125,6 +125,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--codecs", default=None, help="comma-separated labels to run")
+    ap.add_argument("--data", default=",".join(DATASETS), help="comma-separated data sets to run")
     ap.add_argument("--out", default=os.path.join(TOP, "BENCHMARKS.md"))
     ap.add_argument("--from-log", help="rebuild the table from the JSON rows a run printed")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
@@ -141,7 +142,7 @@ def main():
     codecs = [c for c in CODECS if not a.codecs or c[0] in a.codecs.split(",")]
     rows = []
     me = [sys.executable, os.path.abspath(__file__), "--worker"]
-    for ds in DATASETS:
+    for ds in a.data.split(","):
         import numpy as np
         npy = os.path.join(d, "%s.npy" % ds)
         np.save(npy, make_data(ds, nbytes))
