@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base.h"
-#include "testhook.h"
+#include "base/base.h"
+#include "base/testhook.h"
 
 static atomic_long countdown = -1;
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base.h"
+#include "base/base.h"
 
 #define MSG_MAX 512
 static _Thread_local char errmsg[MSG_MAX];

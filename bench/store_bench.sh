@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d /tmp/larder-store-bench-XXXXXX)}
 mkdir -p "$work"
 bench=./bench/store_bench
-export LARDER_PLUGIN_PATH=${LARDER_PLUGIN_PATH:-$PWD/codecs/.libs}
+export LARDER_PLUGIN_PATH=${LARDER_PLUGIN_PATH:-$PWD/codecs/plugins/.libs}
 N=${N:-200000}
 VIEWS=${VIEWS:-1000}
 

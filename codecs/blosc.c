@@ -12,7 +12,7 @@
 #include <blosc.h>
 #include <string.h>
 
-#include "codec_internal.h"
+#include "codecs/codec_internal.h"
 
 /* Header layout (blosc 1.x): version, compressor format version, flags, typesize, then
  * little-endian u32 raw size, block size, compressed size. */

@@ -1,6 +1,6 @@
 /* The table of codecs compiled into liblarder, registered in this order on first use. */
-#include "codec_internal.h"
-#include "stream_codec.h"
+#include "codecs/codec_internal.h"
+#include "codecs/stream_codec.h"
 
 extern const lrd_codec lrd__codec_blosc;
 

@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "stream_codec.h"
+#include "codecs/stream_codec.h"
 
 struct bzstate {
 	bz_stream z;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_internal.h"
+#include "codecs/codec_internal.h"
 
 lrd_codec_params lrd__codec_resolve(const lrd_codec *c, const lrd_codec_params *p)
 {

@@ -4,7 +4,7 @@
 #ifndef LRD_CODEC_INTERNAL_H
 #define LRD_CODEC_INTERNAL_H
 
-#include "../base/base.h"
+#include "base/base.h"
 #include "larder/codec.h"
 
 /* Every built-in codec (codecs/builtin.c holds the table). */

@@ -6,7 +6,7 @@
  * zlib allocates through lrd__malloc so fault injection reaches it. No shared state. */
 #include <zlib.h>
 
-#include "stream_codec.h"
+#include "codecs/stream_codec.h"
 
 #define WBITS_ZLIB 15
 #define WBITS_GZIP (16 + 15)

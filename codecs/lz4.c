@@ -10,7 +10,7 @@
 #include <lz4frame.h>
 #include <string.h>
 
-#include "stream_codec.h"
+#include "codecs/stream_codec.h"
 
 #define IN_STEP ((size_t)64 << 10)
 

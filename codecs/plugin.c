@@ -26,7 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "codec_internal.h"
+#include "codecs/codec_internal.h"
 
 #define PLUGIN_PREFIX     "larder-codec-"
 #define PLUGIN_SUFFIX     ".so"

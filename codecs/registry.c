@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "codec_internal.h"
+#include "codecs/codec_internal.h"
 
 #define MAX_CODECS 256
 

@@ -1,5 +1,5 @@
 /* Shared pieces of the built-in stream codecs; see stream_codec.h. Stateless. */
-#include "stream_codec.h"
+#include "codecs/stream_codec.h"
 
 void *lrd__native_alloc(void *opaque, unsigned items, unsigned size)
 {

@@ -7,7 +7,7 @@
 
 #include <limits.h>
 
-#include "codec_internal.h"
+#include "codecs/codec_internal.h"
 
 /* The built-in stream codecs, listed in codecs/builtin.c's table. */
 extern const lrd_codec lrd__codec_zlib, lrd__codec_gzip; /* deflate.c */

@@ -8,7 +8,7 @@
 #include <lzma.h>
 #include <string.h>
 
-#include "stream_codec.h"
+#include "codecs/stream_codec.h"
 
 /* Enough for every xz preset (-9 needs 65 MiB to decode) and for custom dictionaries up to
  * about 128 MiB; a stream that needs more gives LRD_ELIMIT. */

@@ -8,7 +8,7 @@
 
 #include <larder.h>
 
-#include "common/common.h"
+#include "tests/common/common.h"
 
 static const lrd_codec *blosc(void)
 {

@@ -8,7 +8,7 @@
 
 #include <larder.h>
 
-#include "common/common.h"
+#include "tests/common/common.h"
 
 /* Run `larder ARGS`, return its exit status and its stdout (malloc'd) in *out. */
 static int larder(char **out, const char *args)
@@ -74,7 +74,7 @@ Test(cli, codecs_table_names_the_plugin_file)
 	char *out;
 	cr_assert_eq(larder(&out, "codecs"), 0);
 	cr_expect(strstr(out, "NAME"), "%s", out);
-	cr_expect(strstr(out, "codecs/.libs/larder-codec-zstd.so"), "%s", out);
+	cr_expect(strstr(out, "codecs/plugins/.libs/larder-codec-zstd.so"), "%s", out);
 	free(out);
 }
 

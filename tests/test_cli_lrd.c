@@ -7,7 +7,7 @@
 
 #include <larder.h>
 
-#include "common/common.h"
+#include "tests/common/common.h"
 
 static char *dir;
 

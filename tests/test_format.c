@@ -2,7 +2,7 @@
  * files, and bad input of every kind: truncation at every offset, bit flips, lying lengths and
  * shapes, size mismatches, unknown codecs, newer versions, foreign formats. Each must give a
  * specific error, never a crash, hang or oversized allocation. Linked statically: it checks
- * internal records (engine/chunk.h, engine/tree.h) directly. */
+ * internal records (engine/record/chunk.h, engine/record/tree.h) directly. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +10,9 @@
 
 #include <larder.h>
 
-#include "../engine/chunk.h"
-#include "../engine/tree.h"
-#include "common/common.h"
+#include "engine/record/chunk.h"
+#include "engine/record/tree.h"
+#include "tests/common/common.h"
 
 #define OK(expr)                                                                                   \
 	do {                                                                                       \
@@ -536,7 +536,7 @@ Test(format, golden_files_load_and_rewrite_identically)
 
 /* ---- allocation failures --------------------------------------------------------------------- */
 
-#include "../base/testhook.h"
+#include "base/testhook.h"
 
 Test(format, every_allocation_failure_in_dump_and_load_is_enomem)
 {

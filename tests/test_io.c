@@ -11,7 +11,7 @@
 
 #include <larder.h>
 
-#include "common/common.h"
+#include "tests/common/common.h"
 
 #define OK(expr)                                                                                   \
 	do {                                                                                       \

@@ -9,8 +9,8 @@
 
 #include <larder.h>
 
-#include "../base/testhook.h"
-#include "common/common.h"
+#include "base/testhook.h"
+#include "tests/common/common.h"
 
 #define PYTHON "/usr/bin/python3"
 

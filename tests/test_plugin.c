@@ -10,8 +10,8 @@
 
 #include <larder.h>
 
-#include "../base/testhook.h"
-#include "common/common.h"
+#include "base/testhook.h"
+#include "tests/common/common.h"
 
 #define BAD(name) TEST_PLUGIN_DIR "/larder-codec-" name ".so"
 

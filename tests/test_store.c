@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../base/testhook.h"
-#include "store_fixture.h"
+#include "base/testhook.h"
+#include "tests/common/store_fixture.h"
 
 static char *dir;
 static lrd_store *st;

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store_fixture.h"
+#include "tests/common/store_fixture.h"
 
 #define ROUNDS 200
 

@@ -16,9 +16,9 @@
 #define NO_LEAKS() ((void)0)
 #endif
 
-#include "../base/testhook.h"
-#include "../engine/dtype_internal.h"
-#include "../engine/value_internal.h"
+#include "base/testhook.h"
+#include "engine/value/dtype_internal.h"
+#include "engine/value/value_internal.h"
 
 static lrd_dtype dt(const char *s)
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_codec.h"
+#include "tools/bench_codec.h"
 
 #define MAX_RUNS 9
 

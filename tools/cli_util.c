@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
 {

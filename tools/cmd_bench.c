@@ -6,8 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "bench_codec.h"
-#include "cli.h"
+#include "tools/bench_codec.h"
+#include "tools/cli.h"
 
 #define DEFAULT_CODECS "zlib,lz4,blosc,zstd"
 #define DEFAULT_MIB    64

@@ -3,7 +3,7 @@
  * automatic scan refused. `--json` gives the same as one JSON object. */
 #include <string.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 
 static void usage(FILE *f)
 {

@@ -6,8 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_codec.h"
-#include "cli.h"
+#include "tools/bench_codec.h"
+#include "tools/cli.h"
 
 #define TOUR_BYTES ((size_t)2 << 20)
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 
 /* "NAME[:LEVEL]" → name (in place) and level (0 if absent); -1 on a bad level. */
 static int codec_spec(char *spec, int *level)

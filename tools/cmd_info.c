@@ -5,7 +5,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 
 struct info_ctx {
 	bool json;

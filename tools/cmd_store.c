@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 
 /* 1 if path is a store: a directory holding data.mdb, or a file starting with an LMDB meta
  * page (magic 0xBEEFC0DE after the 16-byte page header). */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 
 /* 1 when the file at path starts with numpy's magic, 0 when not, <0 when unreadable (the
  * .lrd path reports the error then). */

@@ -4,7 +4,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 
 struct counts {
 	uint64_t arrays, chunks;

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_codec.h"
-#include "cli.h"
+#include "tools/bench_codec.h"
+#include "tools/cli.h"
 
 #define STORE_TOUR_BYTES ((size_t)8 << 20)
 

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 
 static const struct cli_cmd commands[] = {
     {"demo", "a short tour of larder on generated data", cmd_demo},

@@ -1,5 +1,5 @@
 /* Shared test helpers; see common.h. */
-#include "common.h"
+#include "tests/common/common.h"
 
 #include <dirent.h>
 #include <stdarg.h>

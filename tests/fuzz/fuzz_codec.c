@@ -11,7 +11,7 @@
 
 #include <larder.h>
 
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
 #define ALLOC_CAP  ((size_t)16 << 20)
 #define SMALL_CAP  ((size_t)4 << 10)

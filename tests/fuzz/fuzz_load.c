@@ -6,7 +6,7 @@
 
 #include <larder.h>
 
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
 static int documented(int rc)
 {

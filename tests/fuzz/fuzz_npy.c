@@ -8,7 +8,7 @@
 
 #include <larder.h>
 
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
 static int documented(int rc)
 {

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../engine/store_internal.h"
-#include "fuzz.h"
+#include "engine/store/store_internal.h"
+#include "tests/fuzz/fuzz.h"
 
 #define FUZZ_MAX_RAW ((uint64_t)1 << 20)
 

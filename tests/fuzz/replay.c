@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
 #ifndef LRD_FUZZ_CORPUS
 #error "define LRD_FUZZ_CORPUS to the target's corpus directory name"

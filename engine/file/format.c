@@ -1,0 +1,243 @@
+/* The frame of a .lrd logical stream (FORMAT.md §2): header and trailer, the meta-checksum
+ * channels, dump option resolution and the recognition of other formats' magic bytes.
+ *
+ * Invariant of the channels: every byte passes through ch (so ch.pos is the logical offset
+ * used for alignment), and exactly the bytes written or read while `hashing` is set enter the
+ * meta checksum; only chunk data is passed with hashing cleared (lrd__fwr_data/lrd__frd_data). */
+#include <stdio.h>
+
+#include "engine/file/file_internal.h"
+#include "larder/version.h"
+
+/* ---- writer ---------------------------------------------------------------------------------- */
+
+static int fwr_write(void *ctx, const void *p, size_t n)
+{
+	lrd__fwr *f = ctx;
+	if (f->hashing)
+		XXH3_64bits_update(f->h, p, n);
+	return lrd__wr_put(f->out, p, n);
+}
+
+int lrd__fwr_init(lrd__fwr *f, lrd__wr *out)
+{
+	*f = (lrd__fwr){.out = out, .hashing = true};
+	f->h = XXH3_createState();
+	if (!f->h)
+		return lrd__err(LRD_ENOMEM, "out of memory for a checksum state");
+	XXH3_64bits_reset(f->h);
+	f->ch = (lrd__wr){.write = fwr_write, .ctx = f};
+	return LRD_OK;
+}
+
+void lrd__fwr_destroy(lrd__fwr *f)
+{
+	if (f->h)
+		XXH3_freeState(f->h);
+	f->h = NULL;
+}
+
+int lrd__fwr_header(lrd__fwr *f)
+{
+	uint8_t h[LRD__FILE_HDR_SIZE] = {0};
+	memcpy(h, LRD__MAGIC, LRD__MAGIC_SIZE);
+	lrd__put_u16(h + 8, LRD_FORMAT_MAJOR);
+	lrd__put_u16(h + 10, LRD_FORMAT_MINOR);
+	snprintf((char *)h + 16, 16, "larder %s", LRD_VERSION_STRING);
+	return lrd__wr_put(&f->ch, h, sizeof h);
+}
+
+int lrd__fwr_data(lrd__fwr *f, const void *p, size_t n)
+{
+	f->hashing = false;
+	int rc = lrd__wr_put(&f->ch, p, n);
+	f->hashing = true;
+	return rc;
+}
+
+int lrd__fwr_trailer(lrd__fwr *f)
+{
+	uint8_t t[LRD__TRAILER_SIZE];
+	lrd__put_u64(t, (uint64_t)XXH3_64bits_digest(f->h));
+	memcpy(t + 8, LRD__END_MAGIC, 8);
+	f->hashing = false;
+	return lrd__wr_put(&f->ch, t, sizeof t);
+}
+
+/* ---- reader ---------------------------------------------------------------------------------- */
+
+static int frd_read(void *ctx, void *p, size_t n)
+{
+	lrd__frd *f = ctx;
+	int rc = lrd__rd_get(f->in, p, n);
+	if (!rc && f->hashing && f->h)
+		XXH3_64bits_update(f->h, p, n);
+	return rc;
+}
+
+static int frd_skip(void *ctx, uint64_t n)
+{
+	lrd__frd *f = ctx;
+	if (f->hashing && f->h)
+		return lrd__err(LRD_EINVAL, "internal: hashed bytes cannot be skipped");
+	return lrd__rd_skip(f->in, n);
+}
+
+int lrd__frd_init(lrd__frd *f, lrd__rd *in, bool hash)
+{
+	*f = (lrd__frd){.in = in, .hashing = true};
+	if (hash) {
+		f->h = XXH3_createState();
+		if (!f->h)
+			return lrd__err(LRD_ENOMEM, "out of memory for a checksum state");
+		XXH3_64bits_reset(f->h);
+	}
+	f->ch = (lrd__rd){.read = frd_read,
+	                  .skip = hash ? NULL : frd_skip,
+	                  .ctx = f,
+	                  .pos = in->pos,
+	                  .avail = in->avail};
+	return LRD_OK;
+}
+
+void lrd__frd_destroy(lrd__frd *f)
+{
+	if (f->h)
+		XXH3_freeState(f->h);
+	f->h = NULL;
+}
+
+int lrd__frd_header(lrd__frd *f, const uint8_t magic[LRD__MAGIC_SIZE], lrd_file_info *info)
+{
+	uint8_t h[LRD__FILE_HDR_SIZE];
+	memcpy(h, magic, LRD__MAGIC_SIZE);
+	if (f->h)
+		XXH3_64bits_update(f->h, h, LRD__MAGIC_SIZE);
+	if (memcmp(h, LRD__MAGIC, LRD__MAGIC_SIZE) != 0)
+		return lrd__err(LRD_EFORMAT, "not a larder file (bad magic)");
+	int rc = lrd__rd_get(&f->ch, h + LRD__MAGIC_SIZE, sizeof h - LRD__MAGIC_SIZE);
+	if (rc)
+		return lrd__errctx(rc, "file header");
+	unsigned major = lrd__get_u16(h + 8), minor = lrd__get_u16(h + 10);
+	if (major > LRD_FORMAT_MAJOR)
+		return lrd__err(LRD_EVERSION,
+		                "format %u.%u is newer than this reader (%d.%d); upgrade larder",
+		                major, minor, LRD_FORMAT_MAJOR, LRD_FORMAT_MINOR);
+	if (major == 0)
+		return lrd__err(LRD_ECORRUPT, "format version 0.%u does not exist", minor);
+	if (info) {
+		info->major = major;
+		info->minor = minor;
+		memcpy(info->writer, h + 16, 16);
+		info->writer[16] = '\0';
+		for (int i = 0; i < 16; i++)
+			if (info->writer[i] && (info->writer[i] < 0x20 || info->writer[i] > 0x7e))
+				info->writer[i] = '?';
+	}
+	return LRD_OK;
+}
+
+int lrd__frd_data(lrd__frd *f, void *p, size_t n)
+{
+	f->hashing = false;
+	int rc = lrd__rd_get(&f->ch, p, n);
+	f->hashing = true;
+	return rc;
+}
+
+int lrd__frd_skipdata(lrd__frd *f, uint64_t n)
+{
+	f->hashing = false;
+	lrd__rd tmp = f->ch;
+	tmp.skip = frd_skip;
+	int rc = lrd__rd_skip(&tmp, n);
+	f->ch.pos = tmp.pos;
+	f->ch.avail = tmp.avail;
+	f->hashing = true;
+	return rc;
+}
+
+int lrd__frd_trailer(lrd__frd *f)
+{
+	uint8_t t[LRD__TRAILER_SIZE];
+	uint64_t sum = f->h ? (uint64_t)XXH3_64bits_digest(f->h) : 0;
+	f->hashing = false;
+	int rc = lrd__rd_get(&f->ch, t, sizeof t);
+	if (rc)
+		return lrd__errctx(rc, "file trailer");
+	if (memcmp(t + 8, LRD__END_MAGIC, 8) != 0)
+		return lrd__err(LRD_ECORRUPT, "file trailer at offset %llu: bad end magic",
+		                (unsigned long long)(f->ch.pos - LRD__TRAILER_SIZE));
+	if (f->h && lrd__get_u64(t) != sum)
+		return lrd__err(LRD_ECHECKSUM,
+		                "meta checksum mismatch: trailer 0x%016llx, file 0x%016llx",
+		                (unsigned long long)lrd__get_u64(t), (unsigned long long)sum);
+	return LRD_OK;
+}
+
+/* ---- options --------------------------------------------------------------------------------- */
+
+static bool is_none(const char *name) { return !strcmp(name, "none") || !strcmp(name, "raw"); }
+
+int lrd__dumpcfg_resolve(const lrd_dump_opts *o, const char *path, lrd__dumpcfg *cfg)
+{
+	lrd_dump_opts d = o ? *o : (lrd_dump_opts){0};
+	*cfg = (lrd__dumpcfg){.chunk_size = d.chunk_size ? d.chunk_size : LRD_CHUNK_SIZE_DEFAULT};
+	if (cfg->chunk_size < LRD_CHUNK_SIZE_MIN || cfg->chunk_size > LRD_CHUNK_SIZE_MAX)
+		return lrd__err(LRD_EINVAL, "chunk size %llu outside [%zu, %zu]",
+		                (unsigned long long)cfg->chunk_size, LRD_CHUNK_SIZE_MIN,
+		                LRD_CHUNK_SIZE_MAX);
+	if (d.codec && !is_none(d.codec)) {
+		cfg->whole = lrd_codec_by_name(d.codec);
+		if (!cfg->whole)
+			return lrd__err(LRD_EINVAL, "unknown codec '%s'", d.codec);
+	} else if (!d.codec && path) {
+		cfg->whole = lrd_codec_by_filename(path);
+	}
+	if (cfg->whole && !(cfg->whole->flags & LRD_CODEC_STREAM))
+		return lrd__err(LRD_EINVAL,
+		                "codec '%s' cannot compress whole files (chunk codec only)",
+		                cfg->whole->name);
+	cfg->whole_p.level = d.level;
+	if (d.chunk_codec && !is_none(d.chunk_codec)) {
+		cfg->chunk = lrd_codec_by_name(d.chunk_codec);
+		if (!cfg->chunk)
+			return lrd__err(LRD_EINVAL, "unknown chunk codec '%s'", d.chunk_codec);
+	}
+	cfg->chunk_p = d.chunk_params;
+	return LRD_OK;
+}
+
+/* ---- other formats --------------------------------------------------------------------------- */
+
+const char *lrd__magic_name(const uint8_t *h, size_t n)
+{
+	static const struct {
+		const char *magic;
+		size_t len;
+		const char *name;
+	} known[] = {
+	    {"\x89HDF\r\n\x1a\n", 8, "HDF5"},
+	    {"\x93NUMPY", 6, "numpy .npy"},
+	    {"PK\x03\x04", 4, "zip (numpy .npz?)"},
+	    {"\x89PNG", 4, "PNG"},
+	    {"\x7f"
+	     "ELF",
+	     4, "ELF executable"},
+	    {"%PDF", 4, "PDF"},
+	    {"SQLite format 3", 15, "SQLite"},
+	    {"CDF\x01", 4, "netCDF"},
+	    {"\x89LRD", 4, "a damaged larder header"},
+	};
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (n >= known[i].len && memcmp(h, known[i].magic, known[i].len) == 0)
+			return known[i].name;
+	if (n >= 2 && h[0] == 0x80 && h[1] >= 2 && h[1] <= 5)
+		return "Python pickle (joblib?)";
+	return NULL;
+}
+
+const char *lrd_magic_describe(const void *head, size_t n)
+{
+	return head ? lrd__magic_name(head, n) : NULL;
+}

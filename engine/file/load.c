@@ -1,0 +1,327 @@
+/* Load (file.h): the reading frame (load_internal.h) and full, mapped and partial loads.
+ *
+ * The frame sniffs the first bytes: the larder magic means the stream is the logical stream;
+ * a codec's magic means it is unwrapped on the fly (never seeking); anything else is named if
+ * recognised. Mapped loads read the tree from a map of the whole file and hand out arrays that
+ * point into it, each holding a reference to the mapping (an atomic count: values may be freed
+ * from any thread); the loader's own reference is dropped when it returns. */
+#include <stdio.h>
+
+#include "engine/file/load_internal.h"
+#include "engine/value/value_internal.h"
+
+void lrd__mapref_release(void *ctx)
+{
+	lrd__mapref *m = ctx;
+	if (m && atomic_fetch_sub(&m->refs, 1) == 1) {
+		lrd__stream_unmap(&m->m);
+		lrd__free(m);
+	}
+}
+
+static int not_larder(const lrd__framer *fr, const uint8_t *h, size_t n)
+{
+	char hex[3 * 8 + 1] = "";
+	for (size_t i = 0, at = 0; i < n && i < 8; i++)
+		at += (size_t)snprintf(hex + at, sizeof hex - at, i ? " %02x" : "%02x", h[i]);
+	const char *what = lrd__magic_name(h, n);
+	if (fr->whole)
+		return lrd__err(LRD_EFORMAT,
+		                "%s stream holding a non-larder payload (starts with %s%s%s%s)",
+		                fr->whole->name, n ? hex : "nothing", what ? ": " : "",
+		                what ? what : "", what ? "?" : "");
+	if (n == 0)
+		return lrd__err(LRD_EFORMAT, "not a larder file: %s is empty",
+		                lrd__stream_name(fr->s));
+	return lrd__err(LRD_EFORMAT, "not a larder file: starts with %s%s%s%s", hex,
+	                what ? " (" : "", what ? what : "", what ? "?)" : "");
+}
+
+int lrd__framer_open(lrd__framer *fr, lrd_stream *s, unsigned flags)
+{
+	*fr = (lrd__framer){.s = s};
+	const uint8_t *head;
+	size_t n, want = lrd_codec_magic_max();
+	int rc;
+	if (!s)
+		return lrd__err(LRD_EINVAL, "load: NULL stream");
+	if ((rc = lrd__stream_peek(s, want > LRD__MAGIC_SIZE ? want : LRD__MAGIC_SIZE, &head, &n)))
+		return rc;
+	int64_t size = lrd__stream_size(s);
+	fr->bomb_input = size > 0 ? (uint64_t)size : 0;
+	if (n < LRD__MAGIC_SIZE || memcmp(head, LRD__MAGIC, LRD__MAGIC_SIZE) != 0)
+		fr->whole = lrd_codec_sniff(head, n);
+	if (fr->whole && !(fr->whole->flags & LRD_CODEC_STREAM))
+		fr->whole = NULL;
+	if (!fr->whole && (n < LRD__MAGIC_SIZE || memcmp(head, LRD__MAGIC, LRD__MAGIC_SIZE) != 0))
+		return not_larder(fr, head, n);
+	if (fr->whole && (flags & LRD__FR_MMAP))
+		return lrd__err(LRD_EINVAL,
+		                "%s is a %s-compressed file: it cannot be memory-mapped; "
+		                "load it without mmap or decompress it first",
+		                lrd__stream_name(s), fr->whole->name);
+	if (fr->whole && (flags & LRD__FR_SEEK))
+		return lrd__err(LRD_EUNSUPPORTED,
+		                "%s is a %s-compressed file: partial reads need an "
+		                "uncompressed or per-chunk compressed file",
+		                lrd__stream_name(s), fr->whole->name);
+	if ((flags & LRD__FR_SEEK) && !lrd__stream_seekable(s))
+		return lrd__err(LRD_EUNSUPPORTED,
+		                "%s cannot seek: partial reads need a file or memory",
+		                lrd__stream_name(s));
+	if (fr->whole) {
+		if ((rc = lrd__unwrap_new(s, fr->whole, &fr->u)))
+			return rc;
+		fr->in = lrd__unwrap_reader(fr->u);
+		fr->info.codec = fr->whole->name;
+	} else if (flags & LRD__FR_MMAP) {
+		if (!(fr->map = lrd__calloc(1, sizeof *fr->map)))
+			return LRD_ENOMEM;
+		atomic_init(&fr->map->refs, 1);
+		if ((rc = lrd__stream_map(s, &fr->map->m)))
+			return rc;
+		fr->in = lrd__memsrc_reader(&fr->ms, fr->map->m.data, fr->map->m.size);
+	} else {
+		fr->in = lrd__stream_reader(s);
+	}
+	uint8_t magic[LRD__MAGIC_SIZE];
+	rc = lrd__rd_get(&fr->in, magic, sizeof magic);
+	if (rc == LRD_ECORRUPT && fr->whole)
+		return not_larder(fr, magic, 0);
+	if (rc)
+		return rc;
+	if (memcmp(magic, LRD__MAGIC, LRD__MAGIC_SIZE) != 0)
+		return not_larder(fr, magic, sizeof magic);
+	if ((rc = lrd__frd_init(&fr->f, &fr->in, flags & LRD__FR_HASH)))
+		return rc;
+	return lrd__frd_header(&fr->f, magic, &fr->info);
+}
+
+int lrd__framer_finish(lrd__framer *fr)
+{
+	int rc = lrd__frd_trailer(&fr->f);
+	if (rc)
+		return rc;
+	if (fr->u)
+		return lrd__unwrap_finish(fr->u);
+	if (fr->in.avail != LRD__AVAIL_UNKNOWN) {
+		if (fr->in.avail)
+			return lrd__err(LRD_ECORRUPT,
+			                "%llu bytes of trailing data after the larder file",
+			                (unsigned long long)fr->in.avail);
+		return LRD_OK;
+	}
+	uint8_t b;
+	size_t got;
+	rc = lrd__stream_read_some(fr->s, &b, 1, &got);
+	if (!rc && got)
+		rc = lrd__err(LRD_ECORRUPT, "trailing data after the larder file");
+	return rc;
+}
+
+void lrd__framer_close(lrd__framer *fr)
+{
+	lrd__frd_destroy(&fr->f);
+	lrd__unwrap_free(fr->u);
+	lrd__mapref_release(fr->map);
+	*fr = (lrd__framer){0};
+}
+
+int lrd__keypath_split(const char *keypath, char **buf, const char ***parts, size_t *n)
+{
+	*buf = NULL;
+	*parts = NULL;
+	*n = 0;
+	if (!keypath || !*keypath)
+		return LRD_OK;
+	size_t count = 1;
+	for (const char *p = keypath; *p; p++)
+		count += *p == '/';
+	if (!(*buf = lrd__strdup(keypath)) || !(*parts = lrd__calloc(count, sizeof **parts))) {
+		lrd__free(*buf);
+		*buf = NULL;
+		return LRD_ENOMEM;
+	}
+	char *save = *buf;
+	for (size_t i = 0; i < count; i++) {
+		(*parts)[i] = save;
+		char *slash = strchr(save, '/');
+		if (slash) {
+			*slash = '\0';
+			save = slash + 1;
+		}
+	}
+	*n = count;
+	return LRD_OK;
+}
+
+/* ---- the array hook of loads ----------------------------------------------------------------- */
+
+struct loader {
+	lrd__framer *fr;
+	const lrd_load_opts *o;
+	char what[64];
+};
+
+static int load_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+{
+	struct loader *L = ctx;
+	lrd__parr p;
+	(void)r;
+	snprintf(L->what, sizeof L->what, "at offset %llu", (unsigned long long)L->fr->f.ch.pos);
+	int rc = lrd__parr_begin(&p, &L->fr->f, d, L->o, L->fr->bomb_input, L->what);
+	if (rc || !out) {
+		if (!rc)
+			rc = lrd__parr_skip(&p);
+		lrd__parr_destroy(&p);
+		return rc;
+	}
+	lrd_value *a = NULL;
+	if (L->fr->map && p.layout == LRD__LAYOUT_CONTIGUOUS) {
+		const uint8_t *data = L->fr->map->m.data + p.start;
+		p.next = p.nchunks;
+		if (!(rc = lrd__frd_skipdata(&L->fr->f, d->nbytes)) &&
+		    !(rc = lrd__parr_end(&p, data, L->o && L->o->verify)) &&
+		    !(rc = lrd__array_new_mapped(d->dtype, d->ndim, d->shape, d->order, data,
+		                                 (size_t)d->nbytes, lrd__mapref_release, L->fr->map,
+		                                 &a)))
+			atomic_fetch_add(&L->fr->map->refs, 1);
+	} else if (!(rc = lrd__array_new_uninit(d->dtype, d->ndim, d->shape, d->order, &a))) {
+		uint8_t *data = lrd_array_data(a);
+		for (uint64_t i = 0; !rc && i < p.nchunks; i++)
+			rc = lrd__parr_chunk(&p, data + i * p.cs);
+		if (!rc)
+			rc = lrd__parr_end(&p, NULL, false);
+	}
+	lrd__parr_destroy(&p);
+	if (rc) {
+		lrd_value_free(a);
+		return rc;
+	}
+	*out = a;
+	return LRD_OK;
+}
+
+static unsigned load_flags(const lrd_load_opts *o) { return o && o->mmap ? LRD__FR_MMAP : 0; }
+
+int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_opts *opts)
+{
+	if (!out)
+		return lrd__err(LRD_EINVAL, "load: NULL output");
+	*out = NULL;
+	lrd__framer fr;
+	int rc = lrd__framer_open(&fr, s, LRD__FR_HASH | load_flags(opts));
+	if (!rc) {
+		struct loader L = {.fr = &fr, .o = opts};
+		lrd__tree_hooks h = {
+		    .array_in = load_array, .ctx = &L, .max_depth = opts ? opts->max_depth : 0};
+		rc = lrd__tree_decode(&fr.f.ch, &h, out);
+		if (!rc)
+			rc = lrd__framer_finish(&fr);
+	}
+	lrd__framer_close(&fr);
+	if (rc) {
+		lrd_value_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value **out,
+                          const lrd_load_opts *opts)
+{
+	if (!out)
+		return lrd__err(LRD_EINVAL, "load: NULL output");
+	*out = NULL;
+	char *buf;
+	const char **parts;
+	size_t n;
+	lrd__framer fr;
+	int rc = lrd__keypath_split(keypath, &buf, &parts, &n);
+	if (rc)
+		return rc;
+	if (!(rc = lrd__framer_open(&fr, s, LRD__FR_SEEK | load_flags(opts)))) {
+		struct loader L = {.fr = &fr, .o = opts};
+		lrd__tree_hooks h = {
+		    .array_in = load_array, .ctx = &L, .max_depth = opts ? opts->max_depth : 0};
+		rc = lrd__tree_decode_path(&fr.f.ch, &h, parts, n, out);
+	}
+	lrd__framer_close(&fr);
+	lrd__free(parts);
+	lrd__free(buf);
+	return rc;
+}
+
+/* ---- the other entry points: open a stream, run, close --------------------------------------- */
+
+typedef int (*load_fn)(lrd_stream *s, void *args);
+
+static int with_stream(int rc, lrd_stream **s, load_fn fn, void *args)
+{
+	if (rc)
+		return rc;
+	rc = fn(*s, args);
+	lrd_stream_close(*s);
+	return rc;
+}
+
+struct load_args {
+	lrd_value **out;
+	const lrd_load_opts *o;
+	const char *keypath;
+};
+
+static int run_load(lrd_stream *s, void *args)
+{
+	struct load_args *a = args;
+	return lrd_load_stream(s, a->out, a->o);
+}
+
+static int run_entry(lrd_stream *s, void *args)
+{
+	struct load_args *a = args;
+	return lrd_load_entry_stream(s, a->keypath, a->out, a->o);
+}
+
+int lrd_load(const char *path, lrd_value **out, const lrd_load_opts *opts)
+{
+	lrd_stream *s = NULL;
+	struct load_args a = {out, opts, NULL};
+	if (out)
+		*out = NULL;
+	int rc = lrd_stream_open_path(path, "r", &s);
+	return with_stream(rc, &s, run_load, &a);
+}
+
+int lrd_load_file(FILE *f, lrd_value **out, const lrd_load_opts *opts)
+{
+	lrd_stream *s = NULL;
+	struct load_args a = {out, opts, NULL};
+	int rc = lrd_stream_open_file(f, "r", &s);
+	return with_stream(rc, &s, run_load, &a);
+}
+
+int lrd_load_fd(int fd, lrd_value **out, const lrd_load_opts *opts)
+{
+	lrd_stream *s = NULL;
+	struct load_args a = {out, opts, NULL};
+	int rc = lrd_stream_open_fd(fd, "r", &s);
+	return with_stream(rc, &s, run_load, &a);
+}
+
+int lrd_load_memory(const void *data, size_t size, lrd_value **out, const lrd_load_opts *opts)
+{
+	lrd_stream *s = NULL;
+	struct load_args a = {out, opts, NULL};
+	int rc = lrd_stream_open_memory(data, size, &s);
+	return with_stream(rc, &s, run_load, &a);
+}
+
+int lrd_load_entry(const char *path, const char *keypath, lrd_value **out,
+                   const lrd_load_opts *opts)
+{
+	lrd_stream *s = NULL;
+	struct load_args a = {out, opts, keypath};
+	int rc = lrd_stream_open_path(path, "r", &s);
+	return with_stream(rc, &s, run_entry, &a);
+}

@@ -1,0 +1,47 @@
+/* The reading side of a logical stream, shared by load, partial load, scan and the array
+ * reader: magic sniffing, the whole-file codec layer, optional mapping, the meta-checksum
+ * channel and the header; and the end-of-input checks. Not installed. */
+#ifndef LRD_ENGINE_LOAD_INTERNAL_H
+#define LRD_ENGINE_LOAD_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "engine/file/file_internal.h"
+
+/* A mapping shared by the arrays that point into it; freed with the last of them. */
+typedef struct lrd__mapref {
+	lrd__mapping m;
+	atomic_long refs;
+} lrd__mapref;
+
+typedef struct lrd__framer {
+	lrd_stream *s;
+	const lrd_codec *whole; /* whole-file codec, or NULL */
+	lrd__unwrap *u;
+	lrd__mapref *map; /* mapped input, or NULL */
+	lrd__memsrc ms;
+	lrd__rd in;
+	lrd__frd f;          /* read the root value through f.ch */
+	uint64_t bomb_input; /* physical input size if known, else 0 */
+	lrd_file_info info;
+} lrd__framer;
+
+enum {
+	LRD__FR_HASH = 1, /* verify the meta checksum (whole-file reads) */
+	LRD__FR_MMAP = 2, /* map the input (LRD_EINVAL if whole-file compressed) */
+	LRD__FR_SEEK = 4, /* random access needed (LRD_EUNSUPPORTED if impossible) */
+};
+
+int lrd__framer_open(lrd__framer *fr, lrd_stream *s, unsigned flags);
+/* After the root value: trailer, then nothing may follow. */
+int lrd__framer_finish(lrd__framer *fr);
+void lrd__framer_close(lrd__framer *fr);
+
+/* Release one reference to a mapping (the release callback of mapped arrays). */
+void lrd__mapref_release(void *ctx);
+
+/* Split "a/b/0" into components (pointers into *buf, which the caller frees with lrd__free).
+ * "" or NULL gives zero components. */
+int lrd__keypath_split(const char *keypath, char **buf, const char ***parts, size_t *n);
+
+#endif

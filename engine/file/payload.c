@@ -1,0 +1,208 @@
+/* The array payload reader (file_internal.h; FORMAT.md §5): validates an array's payload prefix
+ * against the input and the limits, then yields its chunks verified and decompressed, skips
+ * it, or checks its chunk table.
+ *
+ * Layout 0 read sequentially: chunk data goes straight into the caller's buffer and is
+ * checksummed there; the sums wait (8 bytes per chunk of >= 4 KiB) until the chunk table that
+ * follows the payload is read. Layout 1: each header is read and validated before its data; raw
+ * chunks go straight to the caller's buffer, compressed ones through one scratch buffer that
+ * grows to the largest stored chunk (bounded by the codec's bound of the chunk size). */
+#include "engine/file/file_internal.h"
+
+uint64_t lrd__parr_chunk_raw(const lrd__parr *p, uint64_t i)
+{
+	return i + 1 < p->nchunks ? p->cs : p->d.nbytes - i * p->cs;
+}
+
+int lrd__parr_limit(const lrd__parr *p, const lrd_load_opts *o, uint64_t bomb_input)
+{
+	uint64_t n = p->d.nbytes;
+	if (o && o->max_array_bytes && n > o->max_array_bytes)
+		return lrd__err(LRD_ELIMIT, "array %s of %llu bytes exceeds the limit of %llu",
+		                p->what, (unsigned long long)n,
+		                (unsigned long long)o->max_array_bytes);
+	if (n > (uint64_t)PTRDIFF_MAX)
+		return lrd__err(LRD_ELIMIT, "array %s of %llu bytes cannot be addressed", p->what,
+		                (unsigned long long)n);
+	bool raw_known =
+	    p->layout == LRD__LAYOUT_CONTIGUOUS && p->f->ch.avail != LRD__AVAIL_UNKNOWN;
+	if (!raw_known && bomb_input && !(o && o->max_array_bytes) &&
+	    n > LRD__BOMB_BASE + (uint64_t)LRD__BOMB_RATIO * bomb_input)
+		return lrd__err(
+		    LRD_ELIMIT,
+		    "array %s of %llu bytes from %llu input bytes exceeds the default "
+		    "decompression limit; set lrd_load_opts.max_array_bytes to allow it",
+		    p->what, (unsigned long long)n, (unsigned long long)bomb_input);
+	return LRD_OK;
+}
+
+int lrd__parr_begin(lrd__parr *p, lrd__frd *f, const lrd__array_desc *d, const lrd_load_opts *o,
+                    uint64_t bomb_input, const char *what)
+{
+	*p = (lrd__parr){.f = f, .d = *d, .what = what};
+	uint64_t cs;
+	int rc;
+	if ((rc = lrd__rd_u8(&f->ch, &p->layout)) || (rc = lrd__rd_varint(&f->ch, &cs)))
+		return rc;
+	if (p->layout > LRD__LAYOUT_CHUNKED)
+		return lrd__err(LRD_ECORRUPT, "array %s: unknown payload layout %u", what,
+		                p->layout);
+	if (cs < LRD_CHUNK_SIZE_MIN || cs > LRD_CHUNK_SIZE_MAX)
+		return lrd__err(LRD_ECORRUPT, "array %s: chunk size %llu outside [%zu, %zu]", what,
+		                (unsigned long long)cs, LRD_CHUNK_SIZE_MIN, LRD_CHUNK_SIZE_MAX);
+	p->cs = cs;
+	p->nchunks = d->nbytes / cs + (d->nbytes % cs != 0);
+	uint64_t avail = f->ch.avail;
+	if (p->layout == LRD__LAYOUT_CONTIGUOUS) {
+		if ((rc = lrd__rd_pad(&f->ch, LRD__ALIGNMENT)))
+			return rc;
+		avail = f->ch.avail;
+		if (avail != LRD__AVAIL_UNKNOWN &&
+		    (d->nbytes > avail || p->nchunks > (avail - d->nbytes) / LRD__CHUNK_HDR_SIZE))
+			return lrd__err(LRD_ECORRUPT,
+			                "array %s declares %llu bytes in %llu chunks but only %llu "
+			                "bytes remain",
+			                what, (unsigned long long)d->nbytes,
+			                (unsigned long long)p->nchunks, (unsigned long long)avail);
+	} else if (avail != LRD__AVAIL_UNKNOWN && p->nchunks > avail / LRD__CHUNK_HDR_SIZE) {
+		return lrd__err(LRD_ECORRUPT,
+		                "array %s declares %llu chunks but only %llu bytes remain", what,
+		                (unsigned long long)p->nchunks, (unsigned long long)avail);
+	}
+	p->start = f->ch.pos;
+	return lrd__parr_limit(p, o, bomb_input);
+}
+
+/* Layout 1: read and validate chunk header i. */
+static int read_chunk_header(lrd__parr *p, lrd__chunk *c)
+{
+	uint8_t hb[LRD__CHUNK_HDR_SIZE];
+	uint64_t raw = lrd__parr_chunk_raw(p, p->next);
+	int rc = lrd__rd_get(&p->f->ch, hb, sizeof hb);
+	if (!rc)
+		rc = lrd__chunk_decode(hb, raw, p->f->ch.avail, c);
+	if (!rc && c->raw_size != raw)
+		rc = lrd__err(LRD_ECORRUPT, "raw size %llu, but the array needs %llu here",
+		              (unsigned long long)c->raw_size, (unsigned long long)raw);
+	if (!rc && c->codec != LRD_CODEC_ID_RAW && c->stored_size >= c->raw_size)
+		rc = lrd__err(LRD_ECORRUPT,
+		              "compressed chunk of %llu stored bytes is not smaller than "
+		              "its %llu raw bytes",
+		              (unsigned long long)c->stored_size, (unsigned long long)c->raw_size);
+	if (!rc)
+		rc = lrd__rd_pad(&p->f->ch, LRD__ALIGNMENT);
+	if (rc)
+		return lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)p->next, p->what);
+	p->stored_bytes += c->stored_size;
+	if (c->codec < 32)
+		p->codec_ids |= 1u << c->codec;
+	return LRD_OK;
+}
+
+int lrd__parr_chunk(lrd__parr *p, void *dst)
+{
+	uint64_t i = p->next;
+	size_t raw = (size_t)lrd__parr_chunk_raw(p, i);
+	int rc;
+	if (i >= p->nchunks)
+		return lrd__err(LRD_EINVAL, "internal: chunk %llu of %llu", (unsigned long long)i,
+		                (unsigned long long)p->nchunks);
+	if (p->layout == LRD__LAYOUT_CONTIGUOUS) {
+		p->next++;
+		p->stored_bytes += raw;
+		p->codec_ids |= 1u;
+		if (!dst)
+			return lrd__frd_skipdata(p->f, raw);
+		if (!p->sums && !(p->sums = lrd__malloc((size_t)p->nchunks * sizeof *p->sums)))
+			return LRD_ENOMEM;
+		if ((rc = lrd__frd_data(p->f, dst, raw)))
+			return lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what);
+		p->sums[i] = lrd__checksum(dst, raw);
+		return LRD_OK;
+	}
+	lrd__chunk c;
+	if ((rc = read_chunk_header(p, &c)))
+		return rc;
+	p->next++;
+	const void *src = dst;
+	if (c.codec != LRD_CODEC_ID_RAW) {
+		uint8_t *scratch;
+		if ((rc = lrd__parr_scratch(p, c.stored_size, &scratch)))
+			return rc;
+		src = scratch;
+	}
+	rc = lrd__frd_data(p->f, (void *)src, (size_t)c.stored_size);
+	if (!rc)
+		rc = c.codec == LRD_CODEC_ID_RAW ? lrd__chunk_verify(&c, src)
+		                                 : lrd__chunk_decompress(&c, src, dst, raw);
+	return rc ? lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what) : LRD_OK;
+}
+
+int lrd__parr_end(lrd__parr *p, const uint8_t *mapped, bool verify)
+{
+	if (p->layout != LRD__LAYOUT_CONTIGUOUS)
+		return LRD_OK;
+	for (uint64_t i = 0; i < p->nchunks; i++) {
+		uint8_t hb[LRD__CHUNK_HDR_SIZE];
+		lrd__chunk c = {0};
+		uint64_t raw = lrd__parr_chunk_raw(p, i);
+		int rc = lrd__rd_get(&p->f->ch, hb, sizeof hb);
+		if (!rc)
+			rc = lrd__chunk_decode(hb, raw, raw, &c);
+		if (!rc && (c.codec != LRD_CODEC_ID_RAW || c.raw_size != raw))
+			rc = lrd__err(LRD_ECORRUPT,
+			              "table entry says %s chunk of %llu bytes, expected raw %llu",
+			              c.codec ? "a compressed" : "a",
+			              (unsigned long long)c.raw_size, (unsigned long long)raw);
+		if (!rc && p->sums && p->sums[i] != c.checksum)
+			rc = lrd__err(
+			    LRD_ECHECKSUM, "checksum mismatch: table 0x%016llx, data 0x%016llx",
+			    (unsigned long long)c.checksum, (unsigned long long)p->sums[i]);
+		if (!rc && mapped && verify)
+			rc = lrd__chunk_verify(&c, mapped + i * p->cs);
+		if (rc)
+			return lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what);
+	}
+	return LRD_OK;
+}
+
+int lrd__parr_skip(lrd__parr *p)
+{
+	int rc = LRD_OK;
+	if (p->layout == LRD__LAYOUT_CONTIGUOUS) {
+		p->stored_bytes = p->d.nbytes;
+		p->codec_ids |= p->nchunks ? 1u : 0u;
+		p->next = p->nchunks;
+		rc = lrd__frd_skipdata(p->f, p->d.nbytes);
+		return rc ? rc : lrd__parr_end(p, NULL, false);
+	}
+	while (!rc && p->next < p->nchunks) {
+		lrd__chunk c;
+		if (!(rc = read_chunk_header(p, &c))) {
+			p->next++;
+			rc = lrd__frd_skipdata(p->f, c.stored_size);
+		}
+	}
+	return rc;
+}
+
+int lrd__parr_scratch(lrd__parr *p, uint64_t n, uint8_t **out)
+{
+	if (n > p->scap) {
+		lrd__free(p->scratch);
+		p->scap = 0;
+		if (!(p->scratch = lrd__malloc((size_t)n)))
+			return LRD_ENOMEM;
+		p->scap = (size_t)n;
+	}
+	*out = p->scratch;
+	return LRD_OK;
+}
+
+void lrd__parr_destroy(lrd__parr *p)
+{
+	lrd__free(p->sums);
+	lrd__free(p->scratch);
+	p->sums = NULL;
+	p->scratch = NULL;
+}

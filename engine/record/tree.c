@@ -1,0 +1,356 @@
+/* Value tree encoding and strict decoding (tree.h). One recursive walker serves decoding and
+ * skipping (out == NULL), so both accept exactly the same inputs. Recursion depth is bounded by
+ * the hooks' depth limit; allocation happens only for bytes that were actually read (strings,
+ * keys: lrd__rd_alloc) or for containers holding items that were decoded. Stateless. */
+#include <stdlib.h>
+
+#include "engine/record/tree.h"
+#include "engine/value/value_internal.h"
+
+static unsigned depth_limit(const lrd__tree_hooks *h)
+{
+	return h && h->max_depth ? h->max_depth : LRD__TREE_MAX_DEPTH;
+}
+
+/* ---- encoding -------------------------------------------------------------------------------- */
+
+static int put_lenbytes(lrd__wr *w, uint8_t tag, const void *p, size_t n)
+{
+	int rc = tag ? lrd__wr_u8(w, tag) : LRD_OK;
+	if (!rc)
+		rc = lrd__wr_varint(w, n);
+	return rc ? rc : lrd__wr_put(w, p, n);
+}
+
+static int put_fixed64(lrd__wr *w, uint8_t tag, uint64_t bits)
+{
+	uint8_t b[9] = {tag};
+	lrd__put_u64(b + 1, bits);
+	return lrd__wr_put(w, b, sizeof b);
+}
+
+int lrd__tree_array_header(lrd__wr *w, lrd_dtype dt, lrd_order order, unsigned ndim,
+                           const uint64_t *shape)
+{
+	char ts[32];
+	int rc = lrd_dtype_format(dt, ts, sizeof ts);
+	if (rc)
+		return rc;
+	if (ndim > LRD_MAX_NDIM)
+		return lrd__err(LRD_EINVAL, "array with %u dimensions (max %d)", ndim,
+		                LRD_MAX_NDIM);
+	rc = put_lenbytes(w, LRD__TAG_ARRAY, ts, strlen(ts));
+	if (!rc)
+		rc = lrd__wr_u8(w, order == LRD_ORDER_F ? 1 : 0);
+	if (!rc)
+		rc = lrd__wr_u8(w, (uint8_t)ndim);
+	for (unsigned i = 0; !rc && i < ndim; i++)
+		rc = lrd__wr_varint(w, shape[i]);
+	return rc;
+}
+
+int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h)
+{
+	if (!v)
+		return lrd__err(LRD_EINVAL, "encoding a NULL value");
+	const void *p;
+	size_t n;
+	int rc = LRD_OK;
+	switch (lrd_value_kind(v)) {
+	case LRD_NIL:
+		return lrd__wr_u8(w, LRD__TAG_NIL);
+	case LRD_BOOL: {
+		bool b = false;
+		lrd_value_get_bool(v, &b);
+		return lrd__wr_u8(w, b ? LRD__TAG_TRUE : LRD__TAG_FALSE);
+	}
+	case LRD_INT: {
+		int64_t i = 0;
+		lrd_value_get_int(v, &i);
+		return put_fixed64(w, LRD__TAG_INT, (uint64_t)i);
+	}
+	case LRD_FLOAT: {
+		double d = 0;
+		uint64_t bits;
+		lrd_value_get_float(v, &d);
+		memcpy(&bits, &d, sizeof bits);
+		return put_fixed64(w, LRD__TAG_FLOAT, bits);
+	}
+	case LRD_STR:
+		p = lrd_value_str(v, &n);
+		return put_lenbytes(w, LRD__TAG_STR, p, n);
+	case LRD_BYTES:
+		p = lrd_value_bytes(v, &n);
+		return put_lenbytes(w, LRD__TAG_BYTES, p, n);
+	case LRD_LIST:
+		n = lrd_value_len(v);
+		rc = lrd__wr_u8(w, LRD__TAG_LIST);
+		if (!rc)
+			rc = lrd__wr_varint(w, n);
+		for (size_t i = 0; !rc && i < n; i++)
+			rc = lrd__tree_encode(lrd_list_at(v, i), w, h);
+		return rc;
+	case LRD_MAP:
+		n = lrd_value_len(v);
+		rc = lrd__wr_u8(w, LRD__TAG_MAP);
+		if (!rc)
+			rc = lrd__wr_varint(w, n);
+		for (size_t i = 0; !rc && i < n; i++) {
+			const char *k = lrd_map_key_at(v, i);
+			rc = put_lenbytes(w, 0, k, strlen(k));
+			if (!rc)
+				rc = lrd__tree_encode(lrd_map_value_at(v, i), w, h);
+		}
+		return rc;
+	case LRD_ARRAY:
+		rc = lrd__tree_array_header(w, lrd_array_dtype(v), lrd_array_order(v),
+		                            lrd_array_ndim(v), lrd_array_shape(v));
+		if (rc)
+			return rc;
+		if (!h || !h->array_out)
+			return lrd__err(LRD_EUNSUPPORTED, "this container cannot hold arrays");
+		return h->array_out(h->ctx, v, w);
+	}
+	return lrd__err(LRD_EINVAL, "value of unknown kind %d", (int)lrd_value_kind(v));
+}
+
+/* ---- decoding -------------------------------------------------------------------------------- */
+
+int lrd__tree_read_array_desc(lrd__rd *r, lrd__array_desc *d)
+{
+	uint64_t tlen;
+	char ts[17];
+	uint8_t ord, ndim;
+	int rc = lrd__rd_varint(r, &tlen);
+	if (rc)
+		return rc;
+	if (tlen == 0 || tlen > 16)
+		return lrd__err(LRD_ECORRUPT, "array typestr of %llu bytes",
+		                (unsigned long long)tlen);
+	if ((rc = lrd__rd_get(r, ts, (size_t)tlen)) || (rc = lrd__rd_u8(r, &ord)) ||
+	    (rc = lrd__rd_u8(r, &ndim)))
+		return rc;
+	ts[tlen] = '\0';
+	if (memchr(ts, '\0', (size_t)tlen))
+		return lrd__err(LRD_EDTYPE, "array typestr contains NUL");
+	*d = (lrd__array_desc){.order = ord ? LRD_ORDER_F : LRD_ORDER_C, .ndim = ndim, .count = 1};
+	if ((rc = lrd_dtype_parse(ts, &d->dtype)))
+		return rc;
+	if (ord > 1)
+		return lrd__err(LRD_ECORRUPT, "array order byte %u", ord);
+	if (ndim > LRD_MAX_NDIM)
+		return lrd__err(LRD_ECORRUPT, "array with %u dimensions (max %d)", ndim,
+		                LRD_MAX_NDIM);
+	bool overflow = false;
+	for (unsigned i = 0; i < ndim; i++) {
+		if ((rc = lrd__rd_varint(r, &d->shape[i])))
+			return rc;
+		overflow |= __builtin_mul_overflow(d->count, d->shape[i], &d->count);
+	}
+	if (overflow || __builtin_mul_overflow(d->count, (uint64_t)d->dtype.itemsize, &d->nbytes))
+		return lrd__err(LRD_ECORRUPT, "array shape overflows 64-bit byte counts");
+	if (d->count == 0)
+		d->nbytes = 0;
+	return LRD_OK;
+}
+
+/* Read a length-prefixed string into a NUL-terminated buffer; NUL inside is refused. */
+static int read_text(lrd__rd *r, char **out, size_t *len, const char *what)
+{
+	uint64_t n;
+	int rc = lrd__rd_varint(r, &n);
+	if (rc)
+		return rc;
+	if ((rc = lrd__rd_alloc(r, n, 1, (uint8_t **)out)))
+		return lrd__errctx(rc, "%s of %llu bytes", what, (unsigned long long)n);
+	*len = (size_t)n;
+	if (memchr(*out, '\0', *len)) {
+		lrd__free(*out);
+		*out = NULL;
+		return lrd__err(LRD_ECORRUPT, "%s contains a NUL byte", what);
+	}
+	return LRD_OK;
+}
+
+/* A str or bytes whose n bytes the input is known to hold: read straight into the value, one
+ * allocation and one copy. */
+static int decode_blob_known(lrd__rd *r, uint8_t tag, size_t n, lrd_value **out)
+{
+	lrd_kind kind = tag == LRD__TAG_STR ? LRD_STR : LRD_BYTES;
+	int rc = lrd__blob_new_uninit(kind, n, out);
+	if (rc)
+		return rc;
+	char *p = (*out)->u.s.p;
+	if (!(rc = lrd__rd_get(r, p, n)) && kind == LRD_STR && !lrd__utf8_valid(p, n))
+		rc = lrd__err(LRD_ECORRUPT, "string of %zu bytes is not valid UTF-8", n);
+	if (rc) {
+		lrd_value_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static int walk(lrd__rd *r, const lrd__tree_hooks *h, unsigned depth, lrd_value **out);
+
+static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned depth,
+                     lrd_value **out)
+{
+	uint8_t b8[8];
+	uint64_t n;
+	int rc;
+	switch (tag) {
+	case LRD__TAG_NIL:
+		return out ? lrd_value_new_nil(out) : LRD_OK;
+	case LRD__TAG_FALSE:
+	case LRD__TAG_TRUE:
+		return out ? lrd_value_new_bool(tag == LRD__TAG_TRUE, out) : LRD_OK;
+	case LRD__TAG_INT:
+	case LRD__TAG_FLOAT:
+		if ((rc = lrd__rd_get(r, b8, 8)) || !out)
+			return rc;
+		n = lrd__get_u64(b8);
+		if (tag == LRD__TAG_INT)
+			return lrd_value_new_int((int64_t)n, out);
+		double f;
+		memcpy(&f, &n, sizeof f);
+		return lrd_value_new_float(f, out);
+	case LRD__TAG_STR:
+	case LRD__TAG_BYTES: {
+		if ((rc = lrd__rd_varint(r, &n)))
+			return rc;
+		if (!out)
+			return lrd__rd_skip(r, n);
+		if (r->avail != LRD__AVAIL_UNKNOWN && n <= r->avail)
+			return decode_blob_known(r, tag, (size_t)n, out);
+		uint8_t *p;
+		if ((rc = lrd__rd_alloc(r, n, 1, &p)))
+			return rc;
+		rc = tag == LRD__TAG_STR ? lrd_value_new_str((char *)p, (size_t)n, out)
+		                         : lrd_value_new_bytes(p, (size_t)n, out);
+		lrd__free(p);
+		if (rc == LRD_EINVAL)
+			rc = lrd__err(LRD_ECORRUPT, "string of %llu bytes is not valid UTF-8",
+			              (unsigned long long)n);
+		return rc;
+	}
+	case LRD__TAG_LIST:
+	case LRD__TAG_MAP:
+		break;
+	case LRD__TAG_ARRAY: {
+		lrd__array_desc d;
+		if ((rc = lrd__tree_read_array_desc(r, &d)))
+			return rc;
+		if (!h || !h->array_in)
+			return lrd__err(LRD_ECORRUPT, "array where this container allows none");
+		return h->array_in(h->ctx, &d, r, out);
+	}
+	default:
+		return lrd__err(LRD_ECORRUPT, "unknown value tag 0x%02x at offset %llu", tag,
+		                (unsigned long long)(r->pos - 1));
+	}
+	if (depth >= depth_limit(h))
+		return lrd__err(LRD_ECORRUPT, "values nested deeper than %u", depth_limit(h));
+	if ((rc = lrd__rd_varint(r, &n)))
+		return rc;
+	lrd_value *c = NULL;
+	if (out && (rc = tag == LRD__TAG_LIST ? lrd_value_new_list(&c) : lrd_value_new_map(&c)))
+		return rc;
+	for (uint64_t i = 0; i < n && !rc; i++) {
+		char *key = NULL;
+		size_t klen;
+		lrd_value *item = NULL;
+		if (tag == LRD__TAG_MAP) {
+			if ((rc = read_text(r, &key, &klen, "map key")))
+				break;
+		}
+		rc = walk(r, h, depth + 1, out ? &item : NULL);
+		if (!rc && c && tag == LRD__TAG_LIST) {
+			rc = lrd_list_append(c, item);
+		} else if (!rc && c) {
+			size_t before = lrd_value_len(c);
+			rc = lrd_map_set(c, key, item);
+			if (rc == LRD_EINVAL)
+				rc = lrd__err(LRD_ECORRUPT, "map key '%.40s' is not valid UTF-8",
+				              key);
+			else if (!rc && lrd_value_len(c) == before)
+				rc = lrd__err(LRD_ECORRUPT, "map key '%.40s' appears twice", key);
+		}
+		lrd__free(key);
+	}
+	if (rc) {
+		lrd_value_free(c);
+		return rc;
+	}
+	if (out)
+		*out = c;
+	return LRD_OK;
+}
+
+static int walk(lrd__rd *r, const lrd__tree_hooks *h, unsigned depth, lrd_value **out)
+{
+	uint8_t tag;
+	int rc = lrd__rd_u8(r, &tag);
+	return rc ? rc : walk_body(r, h, tag, depth, out);
+}
+
+int lrd__tree_decode(lrd__rd *r, const lrd__tree_hooks *h, lrd_value **out)
+{
+	*out = NULL;
+	return walk(r, h, 0, out);
+}
+
+int lrd__tree_skip(lrd__rd *r, const lrd__tree_hooks *h) { return walk(r, h, 0, NULL); }
+
+static int parse_index(const char *s, uint64_t *idx)
+{
+	char *end;
+	if (!*s || *s < '0' || *s > '9')
+		return -1;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end)
+		return -1;
+	*idx = v;
+	return 0;
+}
+
+int lrd__tree_decode_path(lrd__rd *r, const lrd__tree_hooks *h, const char *const *path,
+                          size_t npath, lrd_value **out)
+{
+	*out = NULL;
+	unsigned depth = 0;
+	for (size_t k = 0; k < npath; k++, depth++) {
+		uint8_t tag;
+		uint64_t n, want = 0;
+		int rc = lrd__rd_u8(r, &tag);
+		if (rc)
+			return rc;
+		if (depth >= depth_limit(h))
+			return lrd__err(LRD_ECORRUPT, "values nested deeper than %u",
+			                depth_limit(h));
+		if (tag != LRD__TAG_MAP && tag != LRD__TAG_LIST)
+			return lrd__err(LRD_ENOTFOUND, "'%s': not inside a map or list", path[k]);
+		if (tag == LRD__TAG_LIST && parse_index(path[k], &want))
+			return lrd__err(LRD_ENOTFOUND, "'%s': a list needs a decimal index",
+			                path[k]);
+		if ((rc = lrd__rd_varint(r, &n)))
+			return rc;
+		bool found = false;
+		for (uint64_t i = 0; i < n && !found; i++) {
+			if (tag == LRD__TAG_MAP) {
+				char *key;
+				size_t klen;
+				if ((rc = read_text(r, &key, &klen, "map key")))
+					return rc;
+				found = strcmp(key, path[k]) == 0;
+				lrd__free(key);
+			} else {
+				found = i == want;
+			}
+			if (!found && (rc = walk(r, h, depth + 1, NULL)))
+				return rc;
+		}
+		if (!found)
+			return lrd__err(LRD_ENOTFOUND, "'%s': no such entry", path[k]);
+	}
+	return walk(r, h, depth, out);
+}

@@ -1,0 +1,87 @@
+/* The byte encoding of a value tree, shared by .lrd files and the store. Not installed.
+ *
+ * Encoding (FORMAT.md, "Value tree"): one tag byte, then the body.
+ *
+ *   0x00 nil     (no body)
+ *   0x01 false   (no body)        0x02 true (no body)
+ *   0x03 int     8 bytes, two's complement, little endian
+ *   0x04 float   8 bytes, IEEE 754 binary64 bits, little endian
+ *   0x05 str     varint length, then that many bytes of UTF-8 (no NUL terminator)
+ *   0x06 bytes   varint length, then the bytes
+ *   0x07 list    varint count, then count values
+ *   0x08 map     varint count, then count × (varint key length, UTF-8 key, value), in order
+ *   0x09 array   varint typestr length (1..16), ASCII numpy typestr ("<f8"); u8 order (0 C,
+ *                1 Fortran); u8 ndim (0..32); ndim varint extents; then the payload, whose
+ *                encoding belongs to the container (the hooks below)
+ *
+ * varint = unsigned LEB128, at most 10 bytes. Decoding is strict: unknown tags, invalid UTF-8,
+ * NUL in keys, repeated keys, trailing nonzero bits, element counts whose byte size overflows,
+ * and nesting deeper than the depth limit are LRD_ECORRUPT (LRD_EDTYPE for a bad typestr);
+ * every length is checked against the bytes left before anything is allocated, and no count is
+ * used to preallocate. The meaning of these functions and of the hooks is fixed: the store
+ * depends on them. */
+#ifndef LRD_ENGINE_TREE_H
+#define LRD_ENGINE_TREE_H
+
+#include "engine/record/wire.h"
+#include "larder/value.h"
+
+enum {
+	LRD__TAG_NIL = 0x00,
+	LRD__TAG_FALSE = 0x01,
+	LRD__TAG_TRUE = 0x02,
+	LRD__TAG_INT = 0x03,
+	LRD__TAG_FLOAT = 0x04,
+	LRD__TAG_STR = 0x05,
+	LRD__TAG_BYTES = 0x06,
+	LRD__TAG_LIST = 0x07,
+	LRD__TAG_MAP = 0x08,
+	LRD__TAG_ARRAY = 0x09,
+};
+
+/* Default nesting limit (containers inside containers) for decoding. */
+#define LRD__TREE_MAX_DEPTH 64
+
+/* An array's description as decoded from the tree, before its payload. */
+typedef struct lrd__array_desc {
+	lrd_dtype dtype;
+	lrd_order order;
+	unsigned ndim;
+	uint64_t shape[LRD_MAX_NDIM];
+	uint64_t count;  /* product of shape (1 for ndim 0) */
+	uint64_t nbytes; /* count * itemsize, checked not to overflow 64 bits */
+} lrd__array_desc;
+
+/* How a container writes and reads array payloads. */
+typedef struct lrd__tree_hooks {
+	/* Emit the payload of arr after its header (files: the chunks in line; the store: a
+	 * reference to its chunk database). */
+	int (*array_out)(void *ctx, const lrd_value *arr, lrd__wr *w);
+	/* Read the payload of the array described by d. out != NULL: build the array value into
+	 * *out (owned by the caller). out == NULL: skip the payload without building anything. */
+	int (*array_in)(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out);
+	void *ctx;
+	unsigned max_depth; /* 0: LRD__TREE_MAX_DEPTH */
+} lrd__tree_hooks;
+
+/* Encode v. Errors: those of the writer and of array_out; LRD_EINVAL for a NULL value. */
+int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h);
+/* Write the array header (tag, dtype, order, ndim, shape) of arr; array_out writes the rest.
+ * Exposed for writers that produce an array without an lrd_value (lrd_array_writer). */
+int lrd__tree_array_header(lrd__wr *w, lrd_dtype dt, lrd_order order, unsigned ndim,
+                           const uint64_t *shape);
+
+/* Decode one value into *out (owned by the caller; NULL on failure). */
+int lrd__tree_decode(lrd__rd *r, const lrd__tree_hooks *h, lrd_value **out);
+/* Skip one value without building it (arrays through array_in with out == NULL). */
+int lrd__tree_skip(lrd__rd *r, const lrd__tree_hooks *h);
+/* Decode only the value at a path: each component is a map key, or a decimal index into a
+ * list. Siblings are skipped, not built. npath 0 decodes the whole value. LRD_ENOTFOUND (with
+ * the missing component named) when the path leads nowhere; the reader is then left
+ * mid-value. */
+int lrd__tree_decode_path(lrd__rd *r, const lrd__tree_hooks *h, const char *const *path,
+                          size_t npath, lrd_value **out);
+/* Read an array header whose tag byte was already consumed. */
+int lrd__tree_read_array_desc(lrd__rd *r, lrd__array_desc *d);
+
+#endif

@@ -1,0 +1,137 @@
+/* Byte-level building blocks shared by the file format and the store: little-endian integers,
+ * LEB128 varints, and the two sequential byte channels every encoder and decoder in engine/
+ * uses — a writer (lrd__wr) and a reader (lrd__rd) — with growable-memory and fixed-memory
+ * implementations. Not installed.
+ *
+ * Meaning fixed for other modules: a writer never seeks; `pos` counts bytes written through
+ * it. A reader reads exactly what is asked or fails; `avail` is the number of bytes left in the
+ * input when known (UINT64_MAX when not, e.g. a pipe), and decoders check every declared length
+ * against it before allocating. */
+#ifndef LRD_ENGINE_WIRE_H
+#define LRD_ENGINE_WIRE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "base/base.h"
+
+#define LRD__AVAIL_UNKNOWN UINT64_MAX
+/* Longest LEB128 encoding of a uint64_t. */
+#define LRD__VARINT_MAX 10
+
+static inline void lrd__put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static inline void lrd__put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void lrd__put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t lrd__get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Little-endian hosts load the field whole (compilers do not always fuse the byte loop). */
+static inline uint32_t lrd__get_u32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+static inline uint64_t lrd__get_u64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+#else
+static inline uint32_t lrd__get_u32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+static inline uint64_t lrd__get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+#endif
+
+/* Encode v as LEB128 into p (room for LRD__VARINT_MAX bytes); returns the length. */
+size_t lrd__varint_put(uint8_t *p, uint64_t v);
+
+/* ---- writer --------------------------------------------------------------------------------- */
+
+typedef struct lrd__wr {
+	/* Write all n bytes or return a negative LRD_E* code with a message. */
+	int (*write)(void *ctx, const void *p, size_t n);
+	void *ctx;
+	uint64_t pos; /* bytes written so far, maintained by lrd__wr_put */
+} lrd__wr;
+
+int lrd__wr_put(lrd__wr *w, const void *p, size_t n);
+int lrd__wr_u8(lrd__wr *w, uint8_t v);
+int lrd__wr_varint(lrd__wr *w, uint64_t v);
+/* Write zero bytes until pos is a multiple of align (a power of two). */
+int lrd__wr_pad(lrd__wr *w, uint64_t align);
+
+/* A growable memory buffer as a writer: data is lrd__malloc'd, owned by the membuf. */
+typedef struct lrd__membuf {
+	uint8_t *data;
+	size_t size, cap;
+} lrd__membuf;
+
+lrd__wr lrd__membuf_writer(lrd__membuf *m);
+/* Append n bytes; LRD_ENOMEM/LRD_ELIMIT. */
+int lrd__membuf_append(lrd__membuf *m, const void *p, size_t n);
+void lrd__membuf_free(lrd__membuf *m);
+
+/* ---- reader --------------------------------------------------------------------------------- */
+
+typedef struct lrd__rd {
+	/* Read exactly n bytes; input that ends first is LRD_ECORRUPT ("truncated"). */
+	int (*read)(void *ctx, void *p, size_t n);
+	/* Skip n bytes; optional (NULL: lrd__rd_skip reads and discards). */
+	int (*skip)(void *ctx, uint64_t n);
+	void *ctx;
+	uint64_t pos;   /* bytes consumed so far, maintained by the lrd__rd_* helpers */
+	uint64_t avail; /* bytes left in the input, or LRD__AVAIL_UNKNOWN */
+} lrd__rd;
+
+/* All of these keep pos/avail current and fail with LRD_ECORRUPT on truncation. */
+int lrd__rd_get(lrd__rd *r, void *p, size_t n);
+int lrd__rd_skip(lrd__rd *r, uint64_t n);
+int lrd__rd_u8(lrd__rd *r, uint8_t *v);
+/* LEB128; more than 10 bytes or a value above 2^64-1 is LRD_ECORRUPT. */
+int lrd__rd_varint(lrd__rd *r, uint64_t *v);
+/* Skip padding up to the next multiple of align; nonzero padding is LRD_ECORRUPT. */
+int lrd__rd_pad(lrd__rd *r, uint64_t align);
+/* true if n more bytes may be present (always true when avail is unknown). */
+static inline bool lrd__rd_has(const lrd__rd *r, uint64_t n)
+{
+	return r->avail == LRD__AVAIL_UNKNOWN || n <= r->avail;
+}
+/* Read n bytes into a fresh lrd__malloc'd buffer (plus `extra` zero bytes after them, for a
+ * terminator). n is first checked against avail; when avail is unknown the buffer grows as
+ * bytes actually arrive, so a lying length never allocates more than twice what was read. */
+int lrd__rd_alloc(lrd__rd *r, uint64_t n, size_t extra, uint8_t **out);
+
+/* A reader over fixed memory (borrowed; must outlive the reader). */
+typedef struct lrd__memsrc {
+	const uint8_t *data;
+	size_t size, off;
+} lrd__memsrc;
+
+lrd__rd lrd__memsrc_reader(lrd__memsrc *m, const void *data, size_t size);
+
+#endif

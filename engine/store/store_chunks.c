@@ -1,0 +1,251 @@
+/* Array chunks in the store: the chunk database's records, array ids, the reference an
+ * object's tree holds for each array, and the chunk writer that cuts a byte stream into
+ * compressed, checksummed chunks.
+ *
+ * Invariants: chunk keys are array id ‖ index, both big-endian, so one array's chunks are
+ * contiguous and in order; an array id is never reused (meta "next_id" only grows); the chunk
+ * writer holds at most one chunk of input and one compressed chunk in memory, and passes input
+ * through without copying when whole chunks arrive at once. */
+#include <string.h>
+
+#include "engine/store/store_internal.h"
+
+int lrd__aref_write(lrd__wr *w, const lrd__aref *a)
+{
+	int rc = lrd__wr_varint(w, a->id);
+	if (!rc)
+		rc = lrd__wr_varint(w, a->chunk_size);
+	return rc ? rc : lrd__wr_varint(w, a->nchunks);
+}
+
+int lrd__aref_read(lrd__rd *r, const lrd__array_desc *d, lrd__aref *a)
+{
+	int rc = lrd__rd_varint(r, &a->id);
+	if (!rc)
+		rc = lrd__rd_varint(r, &a->chunk_size);
+	if (!rc)
+		rc = lrd__rd_varint(r, &a->nchunks);
+	if (rc)
+		return rc;
+	if (a->chunk_size == 0 || a->chunk_size > LRD__CHUNK_MAX_RAW)
+		return lrd__err(LRD_ECORRUPT, "array chunk size %llu out of range",
+		                (unsigned long long)a->chunk_size);
+	uint64_t want = d->nbytes / a->chunk_size + (d->nbytes % a->chunk_size != 0);
+	if (a->nchunks != want)
+		return lrd__err(LRD_ECORRUPT, "array of %llu bytes in %llu chunks of %llu",
+		                (unsigned long long)d->nbytes, (unsigned long long)a->nchunks,
+		                (unsigned long long)a->chunk_size);
+	return LRD_OK;
+}
+
+uint64_t lrd__aref_chunk_raw(const lrd__aref *a, uint64_t nbytes, uint64_t i)
+{
+	uint64_t off = i * a->chunk_size;
+	return nbytes - off < a->chunk_size ? nbytes - off : a->chunk_size;
+}
+
+int lrd__store_new_id(lrd_txn *t, uint64_t *id)
+{
+	MDB_val k = {7, "next_id"}, v;
+	int rc = mdb_get(t->t, t->s->meta, &k, &v);
+	if (rc)
+		return lrd__mdb_err(rc, "reading the next array id");
+	if (v.mv_size != 8)
+		return lrd__err(LRD_ECORRUPT, "store metadata: next_id has %zu bytes", v.mv_size);
+	*id = lrd__get_u64(v.mv_data);
+	uint8_t b[8];
+	lrd__put_u64(b, *id + 1);
+	v = (MDB_val){8, b};
+	rc = mdb_put(t->t, t->s->meta, &k, &v, 0);
+	return rc ? lrd__mdb_err(rc, "writing the next array id") : LRD_OK;
+}
+
+static void chunk_key(uint8_t k[STORE_CHUNK_KEY], uint64_t id, uint64_t idx)
+{
+	lrd__be64(k, id);
+	lrd__be64(k + 8, idx);
+}
+
+int lrd__chunk_put(lrd_txn *t, uint64_t id, uint64_t idx, const lrd__chunk *hdr, const void *stored)
+{
+	uint8_t kb[STORE_CHUNK_KEY];
+	chunk_key(kb, id, idx);
+	MDB_val k = {sizeof kb, kb}, v = {STORE_CHUNK_PREFIX + (size_t)hdr->stored_size, NULL};
+	int rc = mdb_put(t->t, t->s->chunks, &k, &v, MDB_RESERVE);
+	if (rc)
+		return lrd__mdb_err(rc, "storing a chunk");
+	uint8_t *p = v.mv_data;
+	lrd__chunk_encode(hdr, p);
+	memset(p + LRD__CHUNK_HDR_SIZE, 0, STORE_CHUNK_PREFIX - LRD__CHUNK_HDR_SIZE);
+	if (hdr->stored_size)
+		memcpy(p + STORE_CHUNK_PREFIX, stored, (size_t)hdr->stored_size);
+	/* with a writable map the bytes are in the file's pages now: don't keep them resident */
+	if ((t->s->flags & LRD_STORE_WRITEMAP) && hdr->stored_size >= STORE_RELEASE_MIN)
+		lrd__map_unresident(p, STORE_CHUNK_PREFIX + (size_t)hdr->stored_size);
+	return LRD_OK;
+}
+
+int lrd__chunk_get(lrd_txn *t, uint64_t id, uint64_t idx, uint64_t raw, lrd__chunk *hdr,
+                   const void **stored)
+{
+	uint8_t kb[STORE_CHUNK_KEY];
+	chunk_key(kb, id, idx);
+	MDB_val k = {sizeof kb, kb}, v;
+	int rc = mdb_get(t->t, t->s->chunks, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return lrd__err(LRD_ECORRUPT, "chunk missing");
+	if (rc)
+		return lrd__mdb_err(rc, "reading a chunk");
+	if (v.mv_size < STORE_CHUNK_PREFIX)
+		return lrd__err(LRD_ECORRUPT, "chunk record of %zu bytes", v.mv_size);
+	rc = lrd__chunk_decode(v.mv_data, raw, v.mv_size - STORE_CHUNK_PREFIX, hdr);
+	if (rc)
+		return rc;
+	if (hdr->raw_size != raw)
+		return lrd__err(LRD_ECORRUPT, "chunk holds %llu bytes, expected %llu",
+		                (unsigned long long)hdr->raw_size, (unsigned long long)raw);
+	if (hdr->stored_size != v.mv_size - STORE_CHUNK_PREFIX)
+		return lrd__err(LRD_ECORRUPT, "chunk record has %zu bytes, header says %llu",
+		                v.mv_size - STORE_CHUNK_PREFIX,
+		                (unsigned long long)hdr->stored_size);
+	*stored = (const uint8_t *)v.mv_data + STORE_CHUNK_PREFIX;
+	return LRD_OK;
+}
+
+int lrd__chunks_drop(lrd_txn *t, uint64_t id, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t kb[STORE_CHUNK_KEY];
+		chunk_key(kb, id, i);
+		MDB_val k = {sizeof kb, kb};
+		int rc = mdb_del(t->t, t->s->chunks, &k, NULL);
+		if (rc && rc != MDB_NOTFOUND)
+			return lrd__mdb_err(rc, "deleting a chunk");
+	}
+	return LRD_OK;
+}
+
+int lrd__put_resolve(lrd_store *s, const lrd_put_options *o, size_t itemsize,
+                     const lrd_codec **codec, lrd_codec_params *params, size_t *chunk_size)
+{
+	*codec = s->codec;
+	*params = s->params;
+	*chunk_size = s->chunk_size;
+	if (o && o->codec) {
+		if (!strcmp(o->codec, "raw") || !strcmp(o->codec, "none")) {
+			*codec = NULL;
+		} else if (!(*codec = lrd_codec_by_name(o->codec))) {
+			return lrd__err(LRD_ECODEC, "unknown codec '%s'", o->codec);
+		} else if (!((*codec)->flags & LRD_CODEC_CHUNK)) {
+			return lrd__err(LRD_ECODEC, "codec '%s' is not a chunk codec", o->codec);
+		}
+	}
+	if (o && o->params)
+		*params = *o->params;
+	if (o && o->chunk_size) {
+		if (o->chunk_size > STORE_MAX_CHUNK)
+			return lrd__err(LRD_EINVAL, "chunk size %zu exceeds 1 GiB", o->chunk_size);
+		*chunk_size = o->chunk_size;
+	}
+	if (params->typesize == 0)
+		params->typesize = itemsize ? itemsize : 1;
+	return LRD_OK;
+}
+
+int lrd__cw_init(lrd__cwriter *cw, lrd_txn *t, const lrd_put_options *o, size_t itemsize,
+                 uint64_t nbytes)
+{
+	memset(cw, 0, sizeof *cw);
+	cw->t = t;
+	cw->nbytes = nbytes;
+	size_t cs;
+	int rc = lrd__put_resolve(t->s, o, itemsize, &cw->codec, &cw->params, &cs);
+	if (rc)
+		return rc;
+	/* Keep chunks whole elements so that each decompresses to a run of items. */
+	if (itemsize > 1 && cs > itemsize)
+		cs -= cs % itemsize;
+	cw->ref.chunk_size = cs;
+	if (nbytes == 0)
+		return LRD_OK;
+	if (nbytes < cs)
+		cs = (size_t)nbytes;
+	cw->buf = lrd__malloc(cs);
+	if (cw->codec) {
+		cw->scap = lrd__chunk_scratch_size(cw->codec, cs, &cw->params);
+		cw->scratch = cw->scap ? lrd__malloc(cw->scap) : NULL;
+	}
+	if (!cw->buf || (cw->codec && !cw->scratch)) {
+		lrd__cw_free(cw);
+		return LRD_ENOMEM;
+	}
+	return lrd__store_new_id(t, &cw->ref.id);
+}
+
+static int put_chunk(lrd__cwriter *cw, const void *p, size_t n)
+{
+	lrd__chunk hdr;
+	const void *stored;
+	int rc =
+	    lrd__chunk_compress(cw->codec, &cw->params, p, n, cw->scratch, cw->scap, &hdr, &stored);
+	if (!rc)
+		rc = lrd__chunk_put(cw->t, cw->ref.id, cw->ref.nchunks, &hdr, stored);
+	if (rc)
+		return lrd__errctx(rc, "chunk %llu", (unsigned long long)cw->ref.nchunks);
+	cw->ref.nchunks++;
+	cw->raw += n;
+	cw->stored += STORE_CHUNK_PREFIX + hdr.stored_size;
+	return LRD_OK;
+}
+
+int lrd__cw_write(lrd__cwriter *cw, const void *p, size_t n)
+{
+	if (n > cw->nbytes - cw->written)
+		return lrd__err(LRD_EINVAL, "%zu bytes written past the array's end (%llu bytes)",
+		                (size_t)(n - (cw->nbytes - cw->written)),
+		                (unsigned long long)cw->nbytes);
+	const uint8_t *src = p;
+	size_t cs = (size_t)cw->ref.chunk_size;
+	cw->written += n;
+	while (n > 0) {
+		if (cw->fill == 0 && n >= cs) {
+			int rc = put_chunk(cw, src, cs);
+			if (rc)
+				return rc;
+			src += cs, n -= cs;
+			continue;
+		}
+		size_t room = cs - cw->fill, take = n < room ? n : room;
+		/* the buffer is sized min(chunk, array), and the array's end is a chunk boundary */
+		memcpy(cw->buf + cw->fill, src, take);
+		cw->fill += take, src += take, n -= take;
+		if (cw->fill == cs) {
+			int rc = put_chunk(cw, cw->buf, cs);
+			if (rc)
+				return rc;
+			cw->fill = 0;
+		}
+	}
+	return LRD_OK;
+}
+
+int lrd__cw_finish(lrd__cwriter *cw)
+{
+	if (cw->written != cw->nbytes)
+		return lrd__err(LRD_EINVAL, "array of %llu bytes ended after %llu",
+		                (unsigned long long)cw->nbytes, (unsigned long long)cw->written);
+	if (cw->fill) {
+		int rc = put_chunk(cw, cw->buf, cw->fill);
+		if (rc)
+			return rc;
+		cw->fill = 0;
+	}
+	return LRD_OK;
+}
+
+void lrd__cw_free(lrd__cwriter *cw)
+{
+	lrd__free(cw->buf);
+	lrd__free(cw->scratch);
+	cw->buf = cw->scratch = NULL;
+}

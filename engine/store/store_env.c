@@ -1,0 +1,397 @@
+/* Opening and closing a store: the LMDB environment, its four sub-databases and the metadata
+ * that makes it a larder store (magic, format version, recorded defaults).
+ *
+ * Invariants: a store handle exists only with all four dbis open and the format checked; a
+ * failed open closes whatever it opened. The fork generation is bumped in every child by a
+ * pthread_atfork handler, so a handle used after fork() is detected without a syscall per call. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/store/store_internal.h"
+#include "engine/value/value_internal.h"
+
+#define META_MAGIC "larder"
+
+unsigned lrd__fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void in_child(void) { lrd__fork_gen++; }
+static void install_atfork(void) { pthread_atfork(NULL, NULL, in_child); }
+
+int lrd__mdb_err(int rc, const char *what)
+{
+	int code;
+	switch (rc) {
+	case MDB_NOTFOUND:
+		code = LRD_ENOTFOUND;
+		break;
+	case MDB_KEYEXIST:
+		code = LRD_EEXIST;
+		break;
+	case MDB_MAP_FULL:
+	case MDB_MAP_RESIZED:
+		code = LRD_EMAPFULL;
+		break;
+	case MDB_READERS_FULL:
+	case MDB_DBS_FULL:
+	case MDB_TXN_FULL:
+		code = LRD_ELIMIT;
+		break;
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+	case MDB_INCOMPATIBLE:
+		code = LRD_EFORMAT;
+		break;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+		code = LRD_ECORRUPT;
+		break;
+	case ENOMEM:
+		code = LRD_ENOMEM;
+		break;
+	case ENOSPC:
+		code = LRD_ENOSPC;
+		break;
+	case EACCES:
+	case EROFS:
+		code = LRD_EREADONLY;
+		break;
+	case ENOENT:
+		code = LRD_ENOTFOUND;
+		break;
+	default:
+		code = LRD_EIO;
+	}
+	return lrd__err(code, "%s: %s", what, mdb_strerror(rc));
+}
+
+int lrd__store_check(const lrd_store *s)
+{
+	if (!s)
+		return lrd__err(LRD_EINVAL, "store is NULL");
+	if (s->fork_gen != lrd__fork_gen)
+		return lrd__err(LRD_EINVAL,
+		                "store opened before fork(): open it again in this process");
+	return LRD_OK;
+}
+
+static int meta_get(MDB_txn *t, MDB_dbi dbi, const char *name, MDB_val *v)
+{
+	MDB_val k = {strlen(name), (void *)name};
+	return mdb_get(t, dbi, &k, v);
+}
+
+static int meta_put(MDB_txn *t, MDB_dbi dbi, const char *name, const void *p, size_t n)
+{
+	MDB_val k = {strlen(name), (void *)name}, v = {n, (void *)p};
+	return mdb_put(t, dbi, &k, &v, 0);
+}
+
+/* Initialise a new store's metadata inside t. */
+static int meta_create(lrd_store *s, MDB_txn *t, const lrd_store_options *o)
+{
+	uint8_t b[8];
+	int rc = meta_put(t, s->meta, "magic", META_MAGIC, strlen(META_MAGIC));
+	lrd__put_u64(b, LRD_STORE_FORMAT_VERSION);
+	if (!rc)
+		rc = meta_put(t, s->meta, "format", b, 4);
+	lrd__put_u64(b, 1);
+	if (!rc)
+		rc = meta_put(t, s->meta, "next_id", b, 8);
+	const char *codec = o && o->codec ? o->codec : "raw";
+	if (!rc)
+		rc = meta_put(t, s->meta, "codec", codec, strlen(codec));
+	lrd__put_u64(b, o && o->chunk_size ? o->chunk_size : STORE_DEFAULT_CHUNK);
+	if (!rc)
+		rc = meta_put(t, s->meta, "chunk_size", b, 8);
+	s->writemap_recorded = o && (o->flags & LRD_STORE_WRITEMAP);
+	if (!rc && s->writemap_recorded)
+		rc = meta_put(t, s->meta, "writemap", "1", 1);
+	return rc ? lrd__mdb_err(rc, "writing store metadata") : LRD_OK;
+}
+
+static int resolve_codec(const char *name, const lrd_codec **out)
+{
+	*out = NULL;
+	if (!name || !strcmp(name, "raw") || !strcmp(name, "none"))
+		return LRD_OK;
+	*out = lrd_codec_by_name(name);
+	if (!*out)
+		return lrd__err(LRD_ECODEC, "unknown codec '%s'", name);
+	if (!((*out)->flags & LRD_CODEC_CHUNK))
+		return lrd__err(LRD_ECODEC, "codec '%s' is not a chunk codec", name);
+	return LRD_OK;
+}
+
+/* Check an existing store's metadata and adopt its recorded defaults where opts leave them. */
+static int meta_check(lrd_store *s, MDB_txn *t, const char *path, const lrd_store_options *o)
+{
+	MDB_val v;
+	if (meta_get(t, s->meta, "magic", &v) || v.mv_size != strlen(META_MAGIC) ||
+	    memcmp(v.mv_data, META_MAGIC, v.mv_size))
+		return lrd__err(LRD_EFORMAT, "'%s' is an LMDB environment but not a larder store",
+		                path);
+	if (meta_get(t, s->meta, "format", &v) || v.mv_size != 4)
+		return lrd__err(LRD_EFORMAT, "'%s': store format version missing", path);
+	const uint8_t *f = v.mv_data;
+	uint32_t ver =
+	    (uint32_t)f[0] | (uint32_t)f[1] << 8 | (uint32_t)f[2] << 16 | (uint32_t)f[3] << 24;
+	if (ver > LRD_STORE_FORMAT_VERSION)
+		return lrd__err(LRD_EVERSION,
+		                "'%s': store format version %u is newer than this larder's (%u)",
+		                path, ver, LRD_STORE_FORMAT_VERSION);
+	s->writemap_recorded = meta_get(t, s->meta, "writemap", &v) == 0;
+	char name[64] = "raw";
+	if (!(o && o->codec) && meta_get(t, s->meta, "codec", &v) == 0 && v.mv_size < sizeof name) {
+		memcpy(name, v.mv_data, v.mv_size);
+		name[v.mv_size] = 0;
+	}
+	if (!(o && o->chunk_size) && meta_get(t, s->meta, "chunk_size", &v) == 0 &&
+	    v.mv_size == 8) {
+		uint64_t cs = lrd__get_u64(v.mv_data);
+		if (cs && cs <= STORE_MAX_CHUNK)
+			s->chunk_size = (size_t)cs;
+	}
+	return resolve_codec(o && o->codec ? o->codec : name, &s->codec);
+}
+
+static int open_dbis(lrd_store *s, const char *path, const lrd_store_options *o)
+{
+	bool rdonly = s->flags & LRD_STORE_RDONLY;
+	MDB_txn *t;
+	int rc = mdb_txn_begin(s->env, NULL, rdonly ? MDB_RDONLY : 0, &t);
+	if (rc)
+		return lrd__mdb_err(rc, "beginning the open transaction");
+	MDB_dbi meta;
+	rc = mdb_dbi_open(t, "meta", 0, &meta);
+	bool fresh = false;
+	if (rc == MDB_NOTFOUND && !rdonly) {
+		MDB_stat st;
+		MDB_dbi main;
+		/* A new store is an empty environment; anything else without "meta" is foreign. */
+		if (mdb_dbi_open(t, NULL, 0, &main) == 0 && mdb_stat(t, main, &st) == 0 &&
+		    st.ms_entries == 0) {
+			fresh = true;
+			rc = mdb_dbi_open(t, "meta", MDB_CREATE, &meta);
+		}
+	}
+	if (rc) {
+		mdb_txn_abort(t);
+		if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
+			return lrd__err(LRD_EFORMAT,
+			                "'%s' is an LMDB environment but not a larder store", path);
+		return lrd__mdb_err(rc, "opening the metadata");
+	}
+	s->meta = meta;
+	unsigned cf = rdonly ? 0 : MDB_CREATE;
+	if ((rc = mdb_dbi_open(t, "objects", cf, &s->objects)) ||
+	    (rc = mdb_dbi_open(t, "chunks", cf, &s->chunks)) ||
+	    (rc = mdb_dbi_open(t, "kv", cf, &s->kv))) {
+		mdb_txn_abort(t);
+		return rc == MDB_NOTFOUND && !fresh
+		           ? lrd__err(LRD_EFORMAT, "'%s': store is missing a sub-database", path)
+		           : lrd__mdb_err(rc, "opening the sub-databases");
+	}
+	int err = fresh ? meta_create(s, t, o) : meta_check(s, t, path, o);
+	if (!err && fresh)
+		err = resolve_codec(o ? o->codec : NULL, &s->codec);
+	if (err) {
+		mdb_txn_abort(t);
+		return err;
+	}
+	rc = mdb_txn_commit(t);
+	return rc ? lrd__mdb_err(rc, "committing the open transaction") : LRD_OK;
+}
+
+/* An existing directory holds a store when LMDB's data file is in it: an empty directory
+ * must not become a store under LRD_STORE_NOCREATE. */
+static bool dir_has_store(const char *path)
+{
+	struct stat st;
+	char buf[4096];
+	int n = snprintf(buf, sizeof buf, "%s/data.mdb", path);
+	if (n < 0 || (size_t)n >= sizeof buf)
+		return true; /* too long to check here: let mdb_env_open decide */
+	return stat(buf, &st) == 0;
+}
+
+static int check_path(const char *path, unsigned flags)
+{
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		bool dir = S_ISDIR(st.st_mode);
+		if (dir && (flags & LRD_STORE_NOSUBDIR))
+			return lrd__err(LRD_EINVAL,
+			                "'%s' is a directory (LRD_STORE_NOSUBDIR given)", path);
+		if (!dir && !(flags & LRD_STORE_NOSUBDIR))
+			return lrd__err(LRD_EFORMAT, "'%s' is a file, not a store directory", path);
+		if (dir && (flags & (LRD_STORE_NOCREATE | LRD_STORE_RDONLY)) &&
+		    !dir_has_store(path))
+			return lrd__err(LRD_ENOTFOUND, "no store at '%s'", path);
+		return LRD_OK;
+	}
+	if (errno != ENOENT)
+		return lrd__err(LRD_EIO, "'%s': %s", path, strerror(errno));
+	if (flags & (LRD_STORE_NOCREATE | LRD_STORE_RDONLY))
+		return lrd__err(LRD_ENOTFOUND, "no store at '%s'", path);
+	if (!(flags & LRD_STORE_NOSUBDIR) && mkdir(path, 0777) != 0 && errno != EEXIST)
+		return lrd__err(LRD_EIO, "creating '%s': %s", path, strerror(errno));
+	return LRD_OK;
+}
+
+static uint64_t round_map(uint64_t n)
+{
+	return (n + STORE_MAP_ROUND - 1) / STORE_MAP_ROUND * STORE_MAP_ROUND;
+}
+
+static void store_free(lrd_store *s)
+{
+	if (s->env)
+		mdb_env_close(s->env);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	lrd__free(s);
+}
+
+/* Create and open the LMDB environment, clear stale reader slots, open the databases. */
+static int env_open(lrd_store *s, const char *path, const lrd_store_options *o, uint64_t map)
+{
+	unsigned ef = MDB_NOTLS | MDB_NORDAHEAD;
+	if (o->flags & LRD_STORE_RDONLY)
+		ef |= MDB_RDONLY;
+	if (o->flags & LRD_STORE_NOSYNC)
+		ef |= MDB_NOSYNC;
+	if (o->flags & LRD_STORE_NOSUBDIR)
+		ef |= MDB_NOSUBDIR;
+	if ((o->flags & LRD_STORE_WRITEMAP) && !(o->flags & LRD_STORE_RDONLY))
+		ef |= MDB_WRITEMAP;
+	int mrc = mdb_env_create(&s->env);
+	if (!mrc)
+		mrc = mdb_env_set_maxdbs(s->env, 8);
+	if (!mrc && o->max_readers)
+		mrc = mdb_env_set_maxreaders(s->env, o->max_readers);
+	if (!mrc)
+		mrc = mdb_env_set_mapsize(s->env, map);
+	if (!mrc)
+		mrc = mdb_env_open(s->env, path, ef, o->mode ? o->mode : 0644);
+	if (mrc) {
+		if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH)
+			return lrd__err(LRD_EFORMAT, "'%s' is not an LMDB store: %s", path,
+			                mdb_strerror(mrc));
+		return lrd__mdb_err(mrc, path);
+	}
+	/* An existing store may be larger than asked; LMDB adopts the larger size, check the cap.
+	 */
+	MDB_envinfo info;
+	mdb_env_info(s->env, &info);
+	if (s->map_max && info.me_mapsize > s->map_max)
+		s->map_max = info.me_mapsize;
+	int dead = 0;
+	mdb_reader_check(s->env, &dead);
+	return open_dbis(s, path, o);
+}
+
+int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **out)
+{
+	if (out)
+		*out = NULL;
+	if (!path || !*path || !out)
+		return lrd__err(LRD_EINVAL, "lrd_store_open: NULL or empty argument");
+	lrd_store_options o = opts ? *opts : (lrd_store_options){0};
+	if (o.chunk_size > STORE_MAX_CHUNK)
+		return lrd__err(LRD_EINVAL, "chunk size %zu exceeds 1 GiB", o.chunk_size);
+	uint64_t map = round_map(o.map_size ? o.map_size : STORE_DEFAULT_MAP);
+	if (o.map_max) {
+		if (o.map_size && o.map_size > o.map_max)
+			return lrd__err(LRD_EINVAL, "map_size exceeds map_max");
+		if (map > o.map_max)
+			map = o.map_max;
+	}
+	int rc = check_path(path, o.flags);
+	if (rc)
+		return rc;
+	pthread_once(&atfork_once, install_atfork);
+
+	lrd_store *s = lrd__calloc(1, sizeof *s);
+	if (!s)
+		return LRD_ENOMEM;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->flags = o.flags;
+	s->map_max = o.map_max;
+	s->fork_gen = lrd__fork_gen;
+	s->chunk_size = o.chunk_size ? o.chunk_size : STORE_DEFAULT_CHUNK;
+	s->params = o.params;
+
+	rc = env_open(s, path, &o, map);
+	if (rc == LRD_OK && !(o.flags & LRD_STORE_RDONLY) &&
+	    !(s->flags & LRD_STORE_WRITEMAP) != !s->writemap_recorded) {
+		/* LMDB forbids mixing writers with and without MDB_WRITEMAP: follow the store */
+		mdb_env_close(s->env);
+		s->env = NULL;
+		o.flags ^= LRD_STORE_WRITEMAP;
+		s->flags = o.flags;
+		rc = env_open(s, path, &o, map);
+	}
+	if (rc) {
+		store_free(s);
+		return rc;
+	}
+	*out = s;
+	return LRD_OK;
+}
+
+void lrd_store_close(lrd_store *s)
+{
+	if (!s)
+		return;
+	if (s->fork_gen != lrd__fork_gen) {
+		/* The parent's environment: leave its handles, locks and map alone. */
+		lrd__free(s);
+		return;
+	}
+	store_free(s);
+}
+
+int lrd_store_sync(lrd_store *s)
+{
+	int rc = lrd__store_check(s);
+	if (rc)
+		return rc;
+	if (s->flags & LRD_STORE_RDONLY)
+		return LRD_OK;
+	int mrc = mdb_env_sync(s->env, 1);
+	return mrc ? lrd__mdb_err(mrc, "sync") : LRD_OK;
+}
+
+int lrd_store_map_size(lrd_store *s, uint64_t *size, uint64_t *max)
+{
+	int rc = lrd__store_check(s);
+	if (rc)
+		return rc;
+	MDB_envinfo info;
+	mdb_env_info(s->env, &info);
+	if (size)
+		*size = info.me_mapsize;
+	if (max)
+		*max = s->map_max;
+	return LRD_OK;
+}
+
+int lrd__store_key_check(const char *key, size_t *len)
+{
+	if (!key)
+		return lrd__err(LRD_EINVAL, "key is NULL");
+	size_t n = strnlen(key, LRD_STORE_MAX_KEY + 1);
+	if (n == 0)
+		return lrd__err(LRD_EINVAL, "key is empty");
+	if (n > LRD_STORE_MAX_KEY)
+		return lrd__err(LRD_EINVAL, "key is longer than %u bytes", LRD_STORE_MAX_KEY);
+	if (!lrd__utf8_valid(key, n))
+		return lrd__err(LRD_EINVAL, "key is not valid UTF-8");
+	*len = n;
+	return LRD_OK;
+}

@@ -1,0 +1,207 @@
+/* Internal interface of the LMDB store, shared by engine/store_*.c. Not installed.
+ *
+ * Sub-databases of the environment:
+ *   meta    "format" → u32 LE format version; "magic" → "larder"; "next_id" → u64 LE;
+ *           "codec" → default codec name; "chunk_size" → u64 LE; "writemap" → "1" if the
+ *           store was created with LRD_STORE_WRITEMAP (every writer then uses it)
+ *   objects object key (UTF-8, no NUL) → object record (store_object.c)
+ *   chunks  array id u64 BE ‖ chunk index u64 BE → chunk record (store_chunks.c)
+ *   kv      namespace ‖ 0x00 ‖ key → raw value
+ */
+#ifndef LRD_STORE_INTERNAL_H
+#define LRD_STORE_INTERNAL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+#include "engine/record/chunk.h"
+#include "engine/record/tree.h"
+#include "engine/record/wire.h"
+#include "larder/store.h"
+
+#define STORE_DEFAULT_MAP   (1ull << 30)
+#define STORE_DEFAULT_CHUNK ((size_t)4 << 20)
+#define STORE_MAX_CHUNK     ((size_t)1 << 30)
+#define STORE_MAP_ROUND     (1ull << 20)
+/* Chunks at least this large are dropped from the resident set once written or passed. */
+#define STORE_RELEASE_MIN ((size_t)1 << 20)
+
+struct lrd_store {
+	MDB_env *env;
+	MDB_dbi meta, objects, chunks, kv;
+	unsigned flags;         /* lrd_store_flags */
+	bool writemap_recorded; /* the store was created with LRD_STORE_WRITEMAP */
+	uint64_t map_max;       /* 0: no cap */
+	unsigned fork_gen;      /* lrd__fork_gen at open */
+	/* Map resizing needs no open transaction in this process: `active` counts them, `resizing`
+	 * holds new ones back while a resize waits for it to drop to zero. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned active;
+	bool resizing;
+	atomic_bool grow_pending; /* an explicit txn hit MAP_FULL: grow before the next write */
+	/* defaults for arrays */
+	const lrd_codec *codec; /* NULL: raw */
+	lrd_codec_params params;
+	size_t chunk_size;
+};
+
+struct lrd_txn {
+	lrd_store *s;
+	MDB_txn *t;
+	bool write;
+	int poisoned; /* first fatal error inside a write txn (LRD_EMAPFULL, LRD_EIO), or 0 */
+	bool partial; /* the running call has modified the txn: a failure now must poison it */
+};
+
+/* Process generation, bumped in the child at fork(); a store opened in an older one refuses. */
+extern unsigned lrd__fork_gen;
+
+/* Map an LMDB return code to an LRD code with a message "<what>: <mdb_strerror>". */
+int lrd__mdb_err(int rc, const char *what);
+/* LRD_OK, or LRD_EINVAL when s is NULL or was opened before a fork(). */
+int lrd__store_check(const lrd_store *s);
+
+/* Transaction bookkeeping (store_txn.c). */
+int lrd__txn_begin(lrd_store *s, bool write, lrd_txn **out);
+/* Resolve the txn argument of an API call: the caller's txn (checked: same store, write if
+ * needed, not poisoned) or a new implicit one (*own = true). */
+int lrd__txn_use(lrd_store *s, lrd_txn *txn, bool write, lrd_txn **use, bool *own);
+/* End an implicit txn: commit if rc == 0, else abort; returns the final code. With an explicit
+ * txn, records a MAP_FULL/IO error that poisons it. */
+int lrd__txn_done(lrd_txn *use, bool own, int rc);
+/* Record an error inside an explicit write txn if it poisons it; returns rc. */
+int lrd__txn_poison(lrd_txn *t, int rc);
+/* Run op(s, txn, ctx) in an implicit write txn, retrying once after growing the map on
+ * LRD_EMAPFULL; with an explicit txn, just run it. `need` is the byte size known in advance
+ * (0: unknown), used to grow ahead. */
+int lrd__store_write(lrd_store *s, lrd_txn *txn, uint64_t need, int (*op)(lrd_txn *t, void *ctx),
+                     void *ctx);
+
+/* Map growth (store_map.c). Grow so that `need` more bytes fit with margin; waits for open
+ * transactions of this process to end. LRD_EMAPFULL when the cap is reached. */
+int lrd__map_grow(lrd_store *s, uint64_t need);
+/* Grow ahead if need bytes don't fit comfortably; only when no transaction is open. */
+void lrd__map_reserve(lrd_store *s, uint64_t need);
+/* Drop the page-table entries of the whole pages inside [p, p+n) of the map, keeping their
+ * contents (the map is a shared file mapping: a later access faults them back in from the page
+ * cache, dirty data included). Bounds the resident set of long streams. */
+void lrd__map_unresident(const void *p, size_t n);
+/* The part of mdb_txn_begin that handles MDB_MAP_RESIZED: adopt the other process's size. */
+int lrd__map_follow(lrd_store *s);
+
+/* Call fn on every entry of dbi in key order; stops at fn's first error (store_stat.c). */
+int lrd__store_walk(lrd_txn *t, MDB_dbi dbi, int (*fn)(void *ctx, MDB_val *k, MDB_val *v),
+                    void *ctx);
+
+/* Keys. */
+/* Build namespace ‖ 0 ‖ key into buf (LRD_STORE_MAX_KEY bytes); checks lengths. */
+int lrd__kv_key(const char *ns, const void *key, size_t klen, bool allow_empty, uint8_t *buf,
+                size_t *n);
+int lrd__store_key_check(const char *key, size_t *len);
+
+/* Object deletion shared by put and del (store_object.c). */
+int lrd__object_drop(lrd_txn *t, const char *key, size_t klen);
+
+/* ---- chunks (store_chunks.c) ---------------------------------------------------------------
+ * A chunk record is the 32-byte chunk header (engine/record/chunk.h), 16 zero bytes, then the
+ * stored bytes: in an LMDB overflow page (16-byte page header) the data then starts 64-byte
+ * aligned, which lets raw chunks be viewed in place as arrays of any dtype. */
+#define STORE_CHUNK_PREFIX 48
+#define STORE_CHUNK_KEY    16
+
+/* An array's reference in an object's tree, in place of its payload: three varints. */
+typedef struct lrd__aref {
+	uint64_t id;         /* array id: the first half of its chunk keys */
+	uint64_t chunk_size; /* raw bytes per chunk (the last may be shorter) */
+	uint64_t nchunks;
+} lrd__aref;
+
+int lrd__aref_write(lrd__wr *w, const lrd__aref *a);
+/* Read and check against the array's description (chunk count matches its byte size). */
+int lrd__aref_read(lrd__rd *r, const lrd__array_desc *d, lrd__aref *a);
+/* Raw size of chunk i of an array of nbytes. */
+uint64_t lrd__aref_chunk_raw(const lrd__aref *a, uint64_t nbytes, uint64_t i);
+
+/* Allocate a fresh array id (meta "next_id") inside a write txn. */
+int lrd__store_new_id(lrd_txn *t, uint64_t *id);
+/* Store one chunk record; MDB errors mapped. */
+int lrd__chunk_put(lrd_txn *t, uint64_t id, uint64_t idx, const lrd__chunk *hdr,
+                   const void *stored);
+/* Fetch and decode chunk idx of array id, expecting raw size `raw`: *stored points into the
+ * map. Missing or malformed: LRD_ECORRUPT. */
+int lrd__chunk_get(lrd_txn *t, uint64_t id, uint64_t idx, uint64_t raw, lrd__chunk *hdr,
+                   const void **stored);
+/* Delete chunks 0..n-1 of array id (missing ones are ignored). */
+int lrd__chunks_drop(lrd_txn *t, uint64_t id, uint64_t n);
+
+/* Cuts a byte stream into chunks, compresses, checksums and stores them; used by lrd_store_put
+ * for arrays inside values and by lrd_store_writer. Memory: one chunk and one scratch. */
+typedef struct lrd__cwriter {
+	lrd_txn *t;
+	const lrd_codec *codec;
+	lrd_codec_params params;
+	lrd__aref ref;
+	uint8_t *buf, *scratch;
+	size_t fill, scap;
+	uint64_t raw, stored; /* totals, stored counting chunk records */
+	uint64_t nbytes;      /* the array's byte size; more is refused */
+	uint64_t written;
+} lrd__cwriter;
+
+/* Resolve put options against the store defaults (codec, params with typesize, chunk size). */
+int lrd__put_resolve(lrd_store *s, const lrd_put_options *o, size_t itemsize,
+                     const lrd_codec **codec, lrd_codec_params *params, size_t *chunk_size);
+int lrd__cw_init(lrd__cwriter *cw, lrd_txn *t, const lrd_put_options *o, size_t itemsize,
+                 uint64_t nbytes);
+int lrd__cw_write(lrd__cwriter *cw, const void *p, size_t n);
+/* Store the last partial chunk; LRD_EINVAL if fewer than nbytes were written. */
+int lrd__cw_finish(lrd__cwriter *cw);
+void lrd__cw_free(lrd__cwriter *cw);
+
+/* ---- object records (store_object.c) --------------------------------------------------------
+ * objects[key] = 48-byte header, then the value tree (engine/record/tree.h) whose arrays carry an
+ * lrd__aref as payload:
+ *   0 u8 version (1)  1 u8 root kind  2 u16 0  4 u32 0
+ *   8 u64 raw bytes  16 u64 stored bytes  24 u64 arrays  32 u64 chunks
+ *   40 u64 XXH3-64 of the tree bytes          (all little endian) */
+#define STORE_OBJ_HDR     48
+#define STORE_OBJ_VERSION 1
+
+typedef struct lrd__objhdr {
+	uint8_t kind;
+	uint64_t raw, stored, arrays, chunks, checksum;
+} lrd__objhdr;
+
+/* Fetch and check the record of key: header decoded, tree checksum verified; *tree and *tlen
+ * point into the map. LRD_ENOTFOUND (no message) if absent; LRD_ECORRUPT/LRD_ECHECKSUM naming
+ * the key. */
+int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h,
+                      const uint8_t **tree, size_t *tlen);
+/* Decode the tree of an object record into *out; arrays mapped when mapped_ok and possible. */
+int lrd__object_decode(lrd_txn *t, const char *key, const uint8_t *tree, size_t tlen,
+                       bool mapped_ok, lrd_value **out);
+/* Decode a record's header from the bytes of the value (n of them). */
+int lrd__objhdr_decode(const uint8_t *p, size_t n, lrd__objhdr *h);
+/* Write the record of key: header from h (checksum computed) and tree bytes. */
+int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h, const uint8_t *tree,
+                      size_t tlen);
+
+/* Big-endian u64, for chunk keys (sorted by array, then chunk index). */
+static inline void lrd__be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+static inline uint64_t lrd__rbe64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+#endif

@@ -1,0 +1,372 @@
+/* Objects: a value under a UTF-8 key. The record (store_internal.h) holds the value tree with a
+ * reference in place of each array's payload; the arrays' chunks are stored first, in the same
+ * write transaction, so a record never points at chunks that are not there. Replacing or
+ * deleting an object deletes its old chunks in that same transaction: readers, who see whole
+ * snapshots, find either the old object or the new one.
+ *
+ * Reading builds arrays either as LRD_BUF_MAPPED views into the map (explicit transaction, one
+ * raw chunk, aligned) or as owned copies, allocated only after every chunk header has been
+ * found and checked to add up to the array's size. */
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/store/store_internal.h"
+#include "engine/value/value_internal.h"
+
+int lrd__objhdr_decode(const uint8_t *p, size_t n, lrd__objhdr *h)
+{
+	if (n < STORE_OBJ_HDR)
+		return lrd__err(LRD_ECORRUPT, "object record of %zu bytes", n);
+	if (p[0] != STORE_OBJ_VERSION)
+		return lrd__err(p[0] > STORE_OBJ_VERSION ? LRD_EVERSION : LRD_ECORRUPT,
+		                "object record version %u", p[0]);
+	if (lrd__get_u16(p + 2) || lrd__get_u32(p + 4) || p[1] > LRD_ARRAY)
+		return lrd__err(LRD_ECORRUPT, "object record header has bad fields");
+	h->kind = p[1];
+	h->raw = lrd__get_u64(p + 8);
+	h->stored = lrd__get_u64(p + 16);
+	h->arrays = lrd__get_u64(p + 24);
+	h->chunks = lrd__get_u64(p + 32);
+	h->checksum = lrd__get_u64(p + 40);
+	return LRD_OK;
+}
+
+int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h,
+                      const uint8_t **tree, size_t *tlen)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	int rc = mdb_get(t->t, t->s->objects, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return LRD_ENOTFOUND;
+	if (rc)
+		return lrd__errctx(lrd__mdb_err(rc, "reading"), "object '%s'", key);
+	if ((rc = lrd__objhdr_decode(v.mv_data, v.mv_size, h)) != LRD_OK)
+		return lrd__errctx(rc, "object '%s'", key);
+	*tree = (const uint8_t *)v.mv_data + STORE_OBJ_HDR;
+	*tlen = v.mv_size - STORE_OBJ_HDR;
+	if (lrd__checksum(*tree, *tlen) != h->checksum)
+		return lrd__err(LRD_ECHECKSUM, "object '%s': header checksum mismatch", key);
+	return LRD_OK;
+}
+
+int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h, const uint8_t *tree,
+                      size_t tlen)
+{
+	MDB_val k = {klen, (void *)key}, v = {STORE_OBJ_HDR + tlen, NULL};
+	int rc = mdb_put(t->t, t->s->objects, &k, &v, MDB_RESERVE);
+	if (rc)
+		return lrd__mdb_err(rc, "storing the object record");
+	uint8_t *p = v.mv_data;
+	h->checksum = lrd__checksum(tree, tlen);
+	memset(p, 0, 8);
+	p[0] = STORE_OBJ_VERSION;
+	p[1] = h->kind;
+	lrd__put_u64(p + 8, h->raw);
+	lrd__put_u64(p + 16, h->stored);
+	lrd__put_u64(p + 24, h->arrays);
+	lrd__put_u64(p + 32, h->chunks);
+	lrd__put_u64(p + 40, h->checksum);
+	memcpy(p + STORE_OBJ_HDR, tree, tlen);
+	return LRD_OK;
+}
+
+/* ---- dropping an object: a tree walk that deletes every array's chunks ---------------------- */
+
+static int drop_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+{
+	lrd__aref a;
+	int rc = lrd__aref_read(r, d, &a);
+	return rc ? rc : lrd__chunks_drop(ctx, a.id, a.nchunks);
+}
+
+int lrd__object_drop(lrd_txn *t, const char *key, size_t klen)
+{
+	lrd__objhdr h;
+	const uint8_t *tree;
+	size_t tlen;
+	int rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
+	if (rc)
+		return rc;
+	t->partial = true;
+	if (h.arrays) {
+		/* tree points into the map, which the deletions below may change: copy it */
+		uint8_t *copy = lrd__malloc(tlen);
+		if (!copy)
+			return LRD_ENOMEM;
+		memcpy(copy, tree, tlen);
+		lrd__memsrc m;
+		lrd__rd r = lrd__memsrc_reader(&m, copy, tlen);
+		lrd__tree_hooks hk = {.array_in = drop_array, .ctx = t};
+		rc = lrd__tree_skip(&r, &hk);
+		lrd__free(copy);
+		if (rc)
+			return lrd__errctx(rc, "deleting object '%s'", key);
+	}
+	MDB_val k = {klen, (void *)key};
+	int mrc = mdb_del(t->t, t->s->objects, &k, NULL);
+	return mrc ? lrd__mdb_err(mrc, "deleting the object record") : LRD_OK;
+}
+
+/* ---- put ------------------------------------------------------------------------------------ */
+
+struct put_ctx {
+	const char *key;
+	size_t klen;
+	const lrd_value *v;
+	const lrd_put_options *opts;
+	lrd_txn *t;
+	lrd__objhdr h;
+	lrd__membuf tree;
+};
+
+static int put_array(void *ctx, const lrd_value *arr, lrd__wr *w)
+{
+	struct put_ctx *pc = ctx;
+	lrd__cwriter cw;
+	size_t n = lrd_array_nbytes(arr);
+	int rc = lrd__cw_init(&cw, pc->t, pc->opts, lrd_array_dtype(arr).itemsize, n);
+	if (!rc)
+		rc = lrd__cw_write(&cw, lrd_array_cdata(arr), n);
+	if (!rc)
+		rc = lrd__cw_finish(&cw);
+	if (!rc)
+		rc = lrd__aref_write(w, &cw.ref);
+	pc->h.arrays++;
+	pc->h.chunks += cw.ref.nchunks;
+	pc->h.raw += cw.raw;
+	pc->h.stored += cw.stored;
+	lrd__cw_free(&cw);
+	return rc ? lrd__errctx(rc, "array %llu", (unsigned long long)pc->h.arrays - 1) : LRD_OK;
+}
+
+static int put_op(lrd_txn *t, void *ctx)
+{
+	struct put_ctx *pc = ctx;
+	pc->t = t;
+	pc->h = (lrd__objhdr){.kind = (uint8_t)lrd_value_kind(pc->v)};
+	pc->tree.size = 0;
+	MDB_val k = {pc->klen, (void *)pc->key}, old;
+	int rc = mdb_get(t->t, t->s->objects, &k, &old);
+	if (rc == 0) {
+		if (pc->opts && pc->opts->no_overwrite)
+			return lrd__err(LRD_EEXIST, "object '%s' exists", pc->key);
+		if ((rc = lrd__object_drop(t, pc->key, pc->klen)) != LRD_OK)
+			return rc;
+	} else if (rc != MDB_NOTFOUND) {
+		return lrd__mdb_err(rc, "reading");
+	}
+	t->partial = true;
+	lrd__wr w = lrd__membuf_writer(&pc->tree);
+	lrd__tree_hooks hk = {.array_out = put_array, .ctx = pc};
+	if ((rc = lrd__tree_encode(pc->v, &w, &hk)) != LRD_OK)
+		return rc;
+	pc->h.raw += pc->tree.size;
+	pc->h.stored += STORE_OBJ_HDR + pc->tree.size;
+	return lrd__object_store(t, pc->key, pc->klen, &pc->h, pc->tree.data, pc->tree.size);
+}
+
+/* Byte size of the arrays of a value, to grow the map ahead of the write. */
+static uint64_t value_bytes(const lrd_value *v)
+{
+	switch (lrd_value_kind(v)) {
+	case LRD_ARRAY:
+		return lrd_array_nbytes(v);
+	case LRD_LIST:
+	case LRD_MAP: {
+		uint64_t sum = 0;
+		for (size_t i = 0, n = lrd_value_len(v); i < n; i++)
+			sum += value_bytes(lrd_value_kind(v) == LRD_LIST ? lrd_list_at(v, i)
+			                                                 : lrd_map_value_at(v, i));
+		return sum;
+	}
+	case LRD_STR:
+	case LRD_BYTES: {
+		size_t n = 0;
+		if (lrd_value_kind(v) == LRD_STR)
+			lrd_value_str(v, &n);
+		else
+			lrd_value_bytes(v, &n);
+		return n;
+	}
+	default:
+		return 8;
+	}
+}
+
+int lrd_store_put(lrd_store *s, lrd_txn *txn, const char *key, const lrd_value *v,
+                  const lrd_put_options *opts)
+{
+	struct put_ctx pc = {.key = key, .v = v, .opts = opts};
+	int rc = lrd__store_key_check(key, &pc.klen);
+	if (rc)
+		return rc;
+	if (!v)
+		return lrd__err(LRD_EINVAL, "put of a NULL value");
+	rc = lrd__store_write(s, txn, value_bytes(v), put_op, &pc);
+	lrd__membuf_free(&pc.tree);
+	return rc ? lrd__errctx(rc, "put '%s'", key) : LRD_OK;
+}
+
+/* ---- get ------------------------------------------------------------------------------------ */
+
+struct get_ctx {
+	lrd_txn *t;
+	const char *key;
+	bool mapped_ok;
+	uint64_t array; /* index of the array being read, for messages */
+};
+
+static size_t align_of(lrd_dtype dt)
+{
+	size_t a = dt.itemsize;
+	if (dt.kind == 'S' || dt.kind == 'b' || a == 0)
+		return 1;
+	if (dt.kind == 'c')
+		a /= 2;
+	return a > 8 ? 8 : a;
+}
+
+static int get_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+{
+	struct get_ctx *gc = ctx;
+	lrd__aref a;
+	int rc = lrd__aref_read(r, d, &a);
+	if (rc || !out)
+		return rc;
+	lrd__chunk hdr;
+	const void *stored;
+	/* check that every chunk is there with its size before allocating the array */
+	for (uint64_t i = 0; i < a.nchunks; i++) {
+		rc = lrd__chunk_get(gc->t, a.id, i, lrd__aref_chunk_raw(&a, d->nbytes, i), &hdr,
+		                    &stored);
+		if (rc)
+			return lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i,
+			                   gc->key);
+		if (a.nchunks == 1 && gc->mapped_ok && hdr.codec == LRD_CODEC_ID_RAW &&
+		    (uintptr_t)stored % align_of(d->dtype) == 0) {
+			if ((rc = lrd__chunk_verify(&hdr, stored)) != LRD_OK)
+				return lrd__errctx(rc, "chunk 0 of '%s'", gc->key);
+			return lrd__array_new_mapped(d->dtype, d->ndim, d->shape, d->order, stored,
+			                             (size_t)d->nbytes, NULL, NULL, out);
+		}
+	}
+	lrd_value *arr;
+	if ((rc = lrd__array_new_uninit(d->dtype, d->ndim, d->shape, d->order, &arr)) != LRD_OK)
+		return rc;
+	uint8_t *dst = lrd_array_data(arr);
+	for (uint64_t i = 0; i < a.nchunks; i++) {
+		uint64_t raw = lrd__aref_chunk_raw(&a, d->nbytes, i);
+		rc = lrd__chunk_get(gc->t, a.id, i, raw, &hdr, &stored);
+		if (!rc)
+			rc = lrd__chunk_decompress(&hdr, stored, dst + i * a.chunk_size,
+			                           (size_t)raw);
+		if (rc) {
+			lrd_value_free(arr);
+			return lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i,
+			                   gc->key);
+		}
+	}
+	*out = arr;
+	return LRD_OK;
+}
+
+int lrd__object_decode(lrd_txn *t, const char *key, const uint8_t *tree, size_t tlen,
+                       bool mapped_ok, lrd_value **out)
+{
+	struct get_ctx gc = {.t = t, .key = key, .mapped_ok = mapped_ok};
+	lrd__memsrc m;
+	lrd__rd r = lrd__memsrc_reader(&m, tree, tlen);
+	lrd__tree_hooks hk = {.array_in = get_array, .ctx = &gc};
+	int rc = lrd__tree_decode(&r, &hk, out);
+	if (!rc && r.avail != 0) {
+		lrd_value_free(*out);
+		*out = NULL;
+		rc = lrd__err(LRD_ECORRUPT, "%llu bytes after the value",
+		              (unsigned long long)r.avail);
+	}
+	return rc;
+}
+
+int lrd_store_get(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out)
+{
+	size_t klen;
+	if (out)
+		*out = NULL;
+	int rc = lrd__store_key_check(key, &klen);
+	if (rc || !out)
+		return rc ? rc : lrd__err(LRD_EINVAL, "lrd_store_get: out is NULL");
+	lrd_txn *t;
+	bool own;
+	if ((rc = lrd__txn_use(s, txn, false, &t, &own)) != LRD_OK)
+		return rc;
+	lrd__objhdr h;
+	const uint8_t *tree;
+	size_t tlen;
+	rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
+	if (!rc)
+		rc = lrd__object_decode(t, key, tree, tlen, !own && !t->write, out);
+	if (rc && rc != LRD_ENOTFOUND && !strstr(lrd_errmsg(), key))
+		lrd__errctx(rc, "object '%s'", key);
+	return lrd__txn_done(t, own, rc);
+}
+
+/* ---- del, exists, info ---------------------------------------------------------------------- */
+
+struct del_ctx {
+	const char *key;
+	size_t klen;
+};
+
+static int del_op(lrd_txn *t, void *ctx)
+{
+	struct del_ctx *dc = ctx;
+	int rc = lrd__object_drop(t, dc->key, dc->klen);
+	return rc == LRD_ENOTFOUND ? lrd__err(rc, "no object '%s'", dc->key) : rc;
+}
+
+int lrd_store_del(lrd_store *s, lrd_txn *txn, const char *key)
+{
+	struct del_ctx dc = {.key = key};
+	int rc = lrd__store_key_check(key, &dc.klen);
+	return rc ? rc : lrd__store_write(s, txn, 0, del_op, &dc);
+}
+
+int lrd_store_exists(lrd_store *s, lrd_txn *txn, const char *key)
+{
+	size_t klen;
+	int rc = lrd__store_key_check(key, &klen);
+	if (rc)
+		return rc;
+	lrd_txn *t;
+	bool own;
+	if ((rc = lrd__txn_use(s, txn, false, &t, &own)) != LRD_OK)
+		return rc;
+	MDB_val k = {klen, (void *)key}, v;
+	int mrc = mdb_get(t->t, s->objects, &k, &v);
+	rc = mrc == 0 ? 1 : mrc == MDB_NOTFOUND ? 0 : lrd__mdb_err(mrc, "reading");
+	int drc = lrd__txn_done(t, own, rc < 0 ? rc : LRD_OK);
+	return rc < 0 ? rc : drc ? drc : rc;
+}
+
+int lrd_store_info(lrd_store *s, lrd_txn *txn, const char *key, lrd_object_info *info)
+{
+	size_t klen;
+	int rc = lrd__store_key_check(key, &klen);
+	if (rc || !info)
+		return rc ? rc : lrd__err(LRD_EINVAL, "lrd_store_info: info is NULL");
+	lrd_txn *t;
+	bool own;
+	if ((rc = lrd__txn_use(s, txn, false, &t, &own)) != LRD_OK)
+		return rc;
+	lrd__objhdr h;
+	const uint8_t *tree;
+	size_t tlen;
+	rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
+	if (!rc)
+		*info = (lrd_object_info){.kind = (lrd_kind)h.kind,
+		                          .raw_bytes = h.raw,
+		                          .stored_bytes = h.stored,
+		                          .arrays = h.arrays,
+		                          .chunks = h.chunks};
+	return lrd__txn_done(t, own, rc);
+}

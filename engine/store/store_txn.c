@@ -1,0 +1,195 @@
+/* Transactions: explicit lrd_txn_* and the implicit ones behind single calls.
+ *
+ * Every transaction of the process is counted in s->active (under s->mu) so that the map can be
+ * resized while none is open (store_map.c); a resize in progress holds new transactions back.
+ * A thread-local pointer remembers the store on which this thread holds a write transaction so
+ * that a second write on the same thread fails with LRD_EBUSY instead of deadlocking on LMDB's
+ * writer lock. An explicit write transaction that hits MAP_FULL (or an I/O error) is poisoned:
+ * LMDB forbids further use, every later call returns the same code, and commit aborts it. So is
+ * one in which a call failed after it had begun modifying (t->partial): committing it would
+ * make half an object visible. */
+#include <stdlib.h>
+
+#include "engine/store/store_internal.h"
+
+static _Thread_local const lrd_store *tl_writer;
+
+static void enter(lrd_store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	while (s->resizing)
+		pthread_cond_wait(&s->cv, &s->mu);
+	s->active++;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void leave(lrd_store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	if (--s->active == 0 && s->resizing)
+		pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int lrd__txn_begin(lrd_store *s, bool write, lrd_txn **out)
+{
+	*out = NULL;
+	int rc = lrd__store_check(s);
+	if (rc)
+		return rc;
+	if (write && (s->flags & LRD_STORE_RDONLY))
+		return lrd__err(LRD_EREADONLY, "store is open read-only");
+	if (write && tl_writer == s)
+		return lrd__err(LRD_EBUSY,
+		                "this thread already holds a write transaction on this store");
+	if (write && s->grow_pending) {
+		lrd__map_grow(s, 0);
+		lrd__errclear();
+	} else if (write) {
+		lrd__map_reserve(s, 0); /* other processes may have filled the map since */
+	}
+	lrd_txn *t = lrd__calloc(1, sizeof *t);
+	if (!t)
+		return LRD_ENOMEM;
+	t->s = s;
+	t->write = write;
+	for (int attempt = 0;; attempt++) {
+		enter(s);
+		int mrc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->t);
+		if (mrc == 0)
+			break;
+		leave(s);
+		if (mrc != MDB_MAP_RESIZED || attempt > 0 || (rc = lrd__map_follow(s)) != LRD_OK) {
+			lrd__free(t);
+			return rc ? rc : lrd__mdb_err(mrc, "beginning a transaction");
+		}
+	}
+	if (write)
+		tl_writer = s;
+	*out = t;
+	return LRD_OK;
+}
+
+static void txn_end(lrd_txn *t)
+{
+	lrd_store *s = t->s;
+	bool write = t->write;
+	if (write && tl_writer == s)
+		tl_writer = NULL;
+	leave(s);
+	lrd__free(t);
+	if (write)
+		lrd__map_reserve(s, 0);
+}
+
+int lrd_txn_begin(lrd_store *s, unsigned flags, lrd_txn **out)
+{
+	if (!out)
+		return lrd__err(LRD_EINVAL, "lrd_txn_begin: out is NULL");
+	return lrd__txn_begin(s, flags & LRD_TXN_WRITE, out);
+}
+
+int lrd_txn_commit(lrd_txn *t)
+{
+	if (!t)
+		return lrd__err(LRD_EINVAL, "lrd_txn_commit: txn is NULL");
+	int rc = t->poisoned;
+	if (rc) {
+		mdb_txn_abort(t->t);
+		if (rc == LRD_EMAPFULL)
+			t->s->grow_pending = true;
+		lrd__err(rc, "transaction aborted: an earlier call in it failed (%s)",
+		         lrd_strerror(rc));
+	} else {
+		int mrc = mdb_txn_commit(t->t);
+		if (mrc) {
+			rc = lrd__mdb_err(mrc, "committing");
+			if (mrc == MDB_MAP_FULL)
+				t->s->grow_pending = true;
+		}
+	}
+	txn_end(t);
+	return rc;
+}
+
+void lrd_txn_abort(lrd_txn *t)
+{
+	if (!t)
+		return;
+	mdb_txn_abort(t->t);
+	if (t->poisoned == LRD_EMAPFULL)
+		t->s->grow_pending = true;
+	txn_end(t);
+}
+
+bool lrd_txn_is_write(const lrd_txn *t) { return t && t->write; }
+
+int lrd__txn_poison(lrd_txn *t, int rc)
+{
+	if (t->write && !t->poisoned && (rc == LRD_EMAPFULL || rc == LRD_EIO || rc == LRD_ENOSPC))
+		t->poisoned = rc;
+	return rc;
+}
+
+int lrd__txn_use(lrd_store *s, lrd_txn *txn, bool write, lrd_txn **use, bool *own)
+{
+	*own = false;
+	*use = txn;
+	if (!txn)
+		return (*own = true, lrd__txn_begin(s, write, use));
+	int rc = lrd__store_check(s);
+	if (rc)
+		return rc;
+	if (txn->s != s)
+		return lrd__err(LRD_EINVAL, "transaction belongs to another store");
+	if (write && !txn->write)
+		return lrd__err(LRD_EINVAL, "a write needs a write transaction");
+	if (txn->poisoned)
+		return lrd__err(txn->poisoned, "transaction failed earlier (%s): abort it",
+		                lrd_strerror(txn->poisoned));
+	return LRD_OK;
+}
+
+int lrd__txn_done(lrd_txn *use, bool own, int rc)
+{
+	if (!own)
+		return lrd__txn_poison(use, rc);
+	if (rc == LRD_OK || !use->write) {
+		int crc = lrd_txn_commit(use);
+		return rc ? rc : crc;
+	}
+	lrd_txn_abort(use);
+	return rc;
+}
+
+int lrd__store_write(lrd_store *s, lrd_txn *txn, uint64_t need, int (*op)(lrd_txn *t, void *ctx),
+                     void *ctx)
+{
+	lrd_txn *t;
+	bool own;
+	int rc;
+	if (txn) {
+		if ((rc = lrd__txn_use(s, txn, true, &t, &own)) != LRD_OK)
+			return rc;
+		/* a call that fails halfway must not leave half an object for the caller to commit
+		 */
+		txn->partial = false;
+		rc = op(txn, ctx);
+		if (rc && txn->partial && !txn->poisoned)
+			txn->poisoned = rc;
+		return lrd__txn_poison(txn, rc);
+	}
+	if ((rc = lrd__store_check(s)) != LRD_OK)
+		return rc;
+	if (need)
+		lrd__map_reserve(s, need);
+	for (int attempt = 0;; attempt++) {
+		if ((rc = lrd__txn_begin(s, true, &t)) != LRD_OK)
+			return rc;
+		rc = lrd__txn_done(t, true, op(t, ctx));
+		if (rc != LRD_EMAPFULL || attempt == 4)
+			return rc;
+		if ((rc = lrd__map_grow(s, need)) != LRD_OK)
+			return rc;
+	}
+}

@@ -1,0 +1,111 @@
+/* Internal view of values for engine code: the value struct, array constructors used by
+ * loaders and the store (uninitialised owned buffers, mapped buffers with a release callback),
+ * size computation of shapes, map insertion with an explicit key length and UTF-8 validation.
+ * Not installed; memo/ and parallel/ must not include it. */
+#ifndef LRD_VALUE_INTERNAL_H
+#define LRD_VALUE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "larder/value.h"
+
+/* Alignment of owned array buffers (a cache line; what AVX-512 loads like). */
+#define LRD__ALIGN 64
+
+struct lrd__array {
+	lrd_dtype dt;
+	unsigned ndim;
+	lrd_order order;
+	lrd_bufkind bufkind;
+	uint64_t count;
+	size_t nbytes;
+	uint64_t *shape; /* ndim extents, stored in the same allocation as the value; NULL if 0-d */
+	void *data;      /* never NULL when nbytes > 0 */
+	void *block;     /* owned: the allocation data lies in */
+	void (*release)(void *ctx); /* mapped: called once by lrd_value_free */
+	void *ctx;
+};
+
+struct lrd__map_entry {
+	char *key; /* NUL-terminated, valid UTF-8, no embedded NUL */
+	size_t keylen;
+	uint64_t hash;
+	lrd_value *item;
+};
+
+struct lrd_value {
+	lrd_kind kind;
+	lrd_value *parent; /* the list or map holding this value, NULL for a root */
+	union {
+		bool b;
+		int64_t i;
+		double f;
+		struct {
+			char *p; /* str: NUL-terminated; bytes: never NULL */
+			size_t len;
+		} s;
+		struct {
+			lrd_value **items;
+			size_t len, cap;
+		} list;
+		struct {
+			struct lrd__map_entry *ent; /* insertion order */
+			size_t len, cap;
+			size_t *slots; /* open-addressing index: entry number + 1, 0 empty; NULL
+			                  while small */
+			size_t nslots;
+		} map;
+		struct lrd__array a;
+	} u;
+};
+
+/* Element count and byte size of a shape. Every extent counts at least 1 for the overflow
+ * check (so strides fit too), and the byte size must not exceed PTRDIFF_MAX.
+ * Errors: LRD_EDTYPE (invalid dt), LRD_EINVAL (ndim > 32, shape NULL with ndim > 0),
+ * LRD_ELIMIT (overflow). */
+int lrd__array_size(lrd_dtype dt, unsigned ndim, const uint64_t *shape, uint64_t *count,
+                    size_t *nbytes);
+
+/* Like lrd_array_new but the owned, 64-byte aligned buffer is left uninitialised, for loaders
+ * that fill every byte. */
+int lrd__array_new_uninit(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_order order,
+                          lrd_value **out);
+
+/* An array over read-only mapped memory (LRD_BUF_MAPPED). `size` must equal the array's byte
+ * size. release(ctx), if not NULL, is called exactly once when the value is freed. On failure
+ * release is not called: the caller still owns the mapping. */
+int lrd__array_new_mapped(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_order order,
+                          const void *data, size_t size, void (*release)(void *ctx), void *ctx,
+                          lrd_value **out);
+
+/* lrd_map_set with a key of explicit length (not NUL-terminated). LRD_EINVAL if the key holds
+ * a NUL byte or is not valid UTF-8. Ownership of item as for lrd_map_set. */
+int lrd__map_set_n(lrd_value *map, const char *key, size_t keylen, lrd_value *item);
+
+/* A str or bytes value of n bytes, left for the caller to fill (u.s.p[0..n)), NUL-terminated.
+ * The caller validates UTF-8 for a str (engine/value.c). */
+int lrd__blob_new_uninit(lrd_kind kind, size_t n, lrd_value **out);
+
+/* A value of `kind` with everything else zero (engine/value.c). */
+lrd_value *lrd__value_alloc(lrd_kind kind, size_t extra);
+
+/* Checks run before `container` (expected of `kind`) takes `item`. On failure returns the error
+ * and frees item, unless item is NULL, already in a tree, or container itself or one of its
+ * ancestors (freeing it then would free a value someone else owns). */
+int lrd__adopt_check(lrd_value *container, lrd_kind kind, lrd_value *item, const char *what);
+
+/* Array parts of the tree operations (engine/array.c). */
+void lrd__array_release(lrd_value *a);
+bool lrd__array_equal(const lrd_value *a, const lrd_value *b);
+int lrd__array_clone(const lrd_value *a, lrd_value **out);
+
+/* Map parts (engine/map.c): free the keys and the index, not the items. */
+void lrd__map_release(lrd_value *m);
+
+/* true if p[0..n) is valid UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
+bool lrd__utf8_valid(const void *p, size_t n);
+
+#endif
