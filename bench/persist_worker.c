@@ -27,7 +27,7 @@ static int fail(int rc, const char *what)
 }
 
 /* Parse SPEC into dump options; the strings point into spec, which is modified. */
-static int parse_spec(char *spec, lrd_dump_opts *o)
+static int parse_spec(char *spec, lrd_dump_options *o)
 {
 	if (strcmp(spec, "raw") == 0) {
 		o->codec = "none";
@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 		lrd_value *v;
 		if ((rc = lrd_npy_load(argv[2], &v, NULL)))
 			return fail(rc, argv[2]);
-		lrd_dump_opts o = {0};
+		lrd_dump_options o = {0};
 		parse_spec(argv[4], &o);
 		t = now();
 		rc = lrd_dump(v, argv[3], &o);
@@ -75,9 +75,10 @@ int main(int argc, char **argv)
 			return fail(rc, argv[3]);
 	} else if (argc == 3 && (strcmp(argv[1], "load") == 0 || strcmp(argv[1], "mmap") == 0)) {
 		/* The bench loads files it wrote itself: no decompression-bomb guard (zeros reach
-		 * ratios of 10^6 with xz, past the default guard of lrd_load_opts.max_array_bytes).
+		 * ratios of 10^6 with xz, past the default guard of
+		 * lrd_load_options.max_array_bytes).
 		 */
-		lrd_load_opts o = {.mmap = argv[1][0] == 'm', .max_array_bytes = UINT64_MAX};
+		lrd_load_options o = {.mmap = argv[1][0] == 'm', .max_array_bytes = UINT64_MAX};
 		lrd_value *v;
 		t = now();
 		rc = lrd_load(argv[2], &v, &o);

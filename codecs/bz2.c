@@ -89,8 +89,8 @@ static int bz2_new(const lrd_codec_params *p, lrd_codec_mode mode, void **state)
 	s->z.bzalloc = bz_alloc;
 	s->z.bzfree = lrd__native_free;
 	s->mode = mode;
-	int r = mode == LRD_ENCODE ? BZ2_bzCompressInit(&s->z, p->level, 0, 0)
-	                           : BZ2_bzDecompressInit(&s->z, 0, 0);
+	int r = mode == LRD_CODEC_ENCODE ? BZ2_bzCompressInit(&s->z, p->level, 0, 0)
+	                                 : BZ2_bzDecompressInit(&s->z, 0, 0);
 	if (r != BZ_OK) {
 		lrd__free(s);
 		return bzerr(r);
@@ -102,7 +102,7 @@ static int bz2_new(const lrd_codec_params *p, lrd_codec_mode mode, void **state)
 static int bz2_step(void *state, lrd_codec_io *io, int finish)
 {
 	struct bzstate *s = state;
-	bool enc = s->mode == LRD_ENCODE;
+	bool enc = s->mode == LRD_CODEC_ENCODE;
 	if (s->done)
 		return 1;
 	for (;;) {
@@ -139,7 +139,7 @@ static void bz2_free(void *state)
 	struct bzstate *s = state;
 	if (!s)
 		return;
-	if (s->mode == LRD_ENCODE)
+	if (s->mode == LRD_CODEC_ENCODE)
 		BZ2_bzCompressEnd(&s->z);
 	else
 		BZ2_bzDecompressEnd(&s->z);

@@ -96,7 +96,7 @@ struct lrd_codec_stream {
 static int stream_create(const lrd_codec *c, const lrd_codec_params *r, lrd_codec_mode mode,
                          lrd_codec_stream **out)
 {
-	if (!c || !out || (mode != LRD_ENCODE && mode != LRD_DECODE))
+	if (!c || !out || (mode != LRD_CODEC_ENCODE && mode != LRD_CODEC_DECODE))
 		return lrd__err(LRD_EINVAL, "lrd_codec_stream_new: bad argument");
 	*out = NULL;
 	if (!(c->flags & LRD_CODEC_STREAM))
@@ -175,7 +175,7 @@ int lrd_codec_stream_step(lrd_codec_stream *s, lrd_codec_io *io, int finish)
 	if (!s || !io || io->src_pos > io->src_size || io->dst_pos > io->dst_size ||
 	    (!io->src && io->src_size) || (!io->dst && io->dst_size))
 		return lrd__err(LRD_EINVAL, "lrd_codec_stream_step: bad argument");
-	if (s->mode == LRD_DECODE)
+	if (s->mode == LRD_CODEC_DECODE)
 		return decode_step(s, io, finish);
 	return s->codec->stream_step(s->state, io, finish);
 }
@@ -227,7 +227,7 @@ int lrd_codec_decompress_alloc(const lrd_codec *c, const lrd_codec_params *p, co
 	if (limit == 0 || limit > SIZE_MAX / 2)
 		limit = SIZE_MAX / 2;
 	lrd_codec_stream *s;
-	int rc = lrd_codec_stream_new(c, p, LRD_DECODE, &s);
+	int rc = lrd_codec_stream_new(c, p, LRD_CODEC_DECODE, &s);
 	if (rc)
 		return rc;
 	size_t cap = n < limit / 4 ? (n < 4096 ? 4096 : n * 4) : limit;

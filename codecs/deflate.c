@@ -69,7 +69,7 @@ static int deflate_new(const lrd_codec_params *p, lrd_codec_mode mode, void **st
 	s->z.zfree = lrd__native_free;
 	s->mode = mode;
 	s->name = name;
-	int zr = mode == LRD_ENCODE
+	int zr = mode == LRD_CODEC_ENCODE
 	             ? deflateInit2(&s->z, p->level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY)
 	             : inflateInit2(&s->z, wbits);
 	if (zr != Z_OK) {
@@ -94,7 +94,7 @@ static int gzip_new(const lrd_codec_params *p, lrd_codec_mode mode, void **state
 static int deflate_step(void *state, lrd_codec_io *io, int finish)
 {
 	struct zstate *s = state;
-	bool enc = s->mode == LRD_ENCODE;
+	bool enc = s->mode == LRD_CODEC_ENCODE;
 	if (s->done)
 		return 1;
 	for (;;) {
@@ -128,7 +128,7 @@ static void deflate_free(void *state)
 	struct zstate *s = state;
 	if (!s)
 		return;
-	if (s->mode == LRD_ENCODE)
+	if (s->mode == LRD_CODEC_ENCODE)
 		deflateEnd(&s->z);
 	else
 		inflateEnd(&s->z);

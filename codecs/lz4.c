@@ -52,7 +52,7 @@ static int lz4err(const struct lz4state *s, size_t code)
 	const char *name = LZ4F_getErrorName(code);
 	if (strstr(name, "allocation"))
 		return lrd__err(LRD_ENOMEM, "lz4: out of memory (liblz4: %s)", name);
-	if (s->mode == LRD_DECODE)
+	if (s->mode == LRD_CODEC_DECODE)
 		return lrd__err(LRD_ECORRUPT, "lz4: corrupt frame (liblz4: %s)", name);
 	return lrd__err(LRD_ECODEC, "lz4: liblz4 error (%s)", name);
 }
@@ -76,7 +76,7 @@ static int lz4_new(const lrd_codec_params *p, lrd_codec_mode mode, void **state)
 	s->mode = mode;
 	s->prefs = prefs_for(p->level);
 	size_t r;
-	if (mode == LRD_ENCODE) {
+	if (mode == LRD_CODEC_ENCODE) {
 		s->cap = LZ4F_compressBound(IN_STEP, &s->prefs);
 		s->buf = lrd__malloc(s->cap);
 		if (!s->buf) {
@@ -159,7 +159,7 @@ static int lz4_step(void *state, lrd_codec_io *io, int finish)
 	struct lz4state *s = state;
 	if (s->done)
 		return 1;
-	return s->mode == LRD_ENCODE ? encode_step(s, io, finish) : decode_step(s, io);
+	return s->mode == LRD_CODEC_ENCODE ? encode_step(s, io, finish) : decode_step(s, io);
 }
 
 LRD__STREAM_ONESHOT(lz4, lrd__codec_lz4)

@@ -21,12 +21,12 @@ extern const lrd_codec lrd__codec_lz4;                   /* lz4.c */
 	static int prefix##_compress(const lrd_codec_params *p, const void *src, size_t n,         \
 	                             void *dst, size_t cap, size_t *out)                           \
 	{                                                                                          \
-		return lrd__codec_oneshot(&(codec), p, LRD_ENCODE, src, n, dst, cap, out);         \
+		return lrd__codec_oneshot(&(codec), p, LRD_CODEC_ENCODE, src, n, dst, cap, out);   \
 	}                                                                                          \
 	static int prefix##_decompress(const lrd_codec_params *p, const void *src, size_t n,       \
 	                               void *dst, size_t cap, size_t *out)                         \
 	{                                                                                          \
-		return lrd__codec_oneshot(&(codec), p, LRD_DECODE, src, n, dst, cap, out);         \
+		return lrd__codec_oneshot(&(codec), p, LRD_CODEC_DECODE, src, n, dst, cap, out);   \
 	}
 
 /* Bytes a library taking `unsigned int` lengths may be offered in one call. */

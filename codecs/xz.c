@@ -103,7 +103,7 @@ static int lzerr(const struct xzstate *s, lzma_ret r)
 	case LZMA_FORMAT_ERROR:
 	case LZMA_DATA_ERROR:
 	case LZMA_OPTIONS_ERROR:
-		if (s->mode == LRD_DECODE)
+		if (s->mode == LRD_CODEC_DECODE)
 			return lrd__err(LRD_ECORRUPT, "%s: corrupt stream (liblzma: %s)", s->name,
 			                lzname(r));
 		/* fall through */
@@ -130,7 +130,7 @@ static int lz_new(const lrd_codec_params *p, lrd_codec_mode mode, void **state, 
 	s->mode = mode;
 	s->name = fmt == FMT_XZ ? "xz" : "lzma";
 	lzma_ret r;
-	if (mode == LRD_DECODE) {
+	if (mode == LRD_CODEC_DECODE) {
 		/* LZMA_CONCATENATED: liblzma itself reads concatenated streams and the stream
 		 * padding (zero bytes) between them, which `xz -d` accepts and the wrapper
 		 * cannot tell from garbage. */
@@ -167,7 +167,7 @@ static int lzma_new(const lrd_codec_params *p, lrd_codec_mode mode, void **state
 static int lz_step(void *state, lrd_codec_io *io, int finish)
 {
 	struct xzstate *s = state;
-	bool enc = s->mode == LRD_ENCODE;
+	bool enc = s->mode == LRD_CODEC_ENCODE;
 	if (s->done)
 		return 1;
 	for (;;) {

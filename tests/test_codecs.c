@@ -351,7 +351,7 @@ static int stream_run(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_m
 			rc = LRD_OK;
 			break;
 		}
-		if (rc == 1 && mode == LRD_ENCODE) {
+		if (rc == 1 && mode == LRD_CODEC_ENCODE) {
 			rc = lrd_error_set(LRD_ECODEC, "%s: encoder ended before its input",
 			                   c->name);
 			break;
@@ -377,11 +377,13 @@ static void stream_round_trip(size_t n, size_t in_step, size_t out_step)
 			continue;
 		unsigned char *z, *back, *back1 = malloc(n);
 		size_t zlen, blen, b1len;
-		int rc = stream_run(c, NULL, LRD_ENCODE, src, n, in_step, out_step, &z, &zlen);
+		int rc =
+		    stream_run(c, NULL, LRD_CODEC_ENCODE, src, n, in_step, out_step, &z, &zlen);
 		cr_assert_eq(rc, LRD_OK, "%s: stream encode: %s", c->name, lrd_errmsg());
 		cr_expect_leq(zlen, lrd_codec_bound(c, n, NULL), "%s: stream output above bound",
 		              c->name);
-		rc = stream_run(c, NULL, LRD_DECODE, z, zlen, in_step, out_step, &back, &blen);
+		rc =
+		    stream_run(c, NULL, LRD_CODEC_DECODE, z, zlen, in_step, out_step, &back, &blen);
 		cr_assert_eq(rc, LRD_OK, "%s: stream decode: %s", c->name, lrd_errmsg());
 		cr_assert(blen == n && memcmp(back, src, n) == 0, "%s: stream round trip differs",
 		          c->name);
@@ -413,7 +415,7 @@ Test(codecs, stream_truncated_input_is_corrupt)
 		size_t clen, len;
 		unsigned char *z = compress_all(c, NULL, src, 50 * KiB, &clen), *out;
 		for (size_t cut = 0; cut < clen; cut += 1 + clen / 50) {
-			int rc = stream_run(c, NULL, LRD_DECODE, z, cut, 7, 13, &out, &len);
+			int rc = stream_run(c, NULL, LRD_CODEC_DECODE, z, cut, 7, 13, &out, &len);
 			cr_expect_eq(rc, LRD_ECORRUPT, "%s: stream cut to %zu of %zu: %s", c->name,
 			             cut, clen, lrd_errmsg());
 			free(out);
@@ -709,7 +711,8 @@ Test(codecs, user_codec_registered_at_run_time)
 	             LRD_ECORRUPT);
 	cr_expect_eq(lrd_codec_decompress(&xor_codec, NULL, z, len, buf, 4999, &out), LRD_EBUFSIZE);
 	lrd_codec_stream *s;
-	cr_expect_eq(lrd_codec_stream_new(&xor_codec, NULL, LRD_DECODE, &s), LRD_EUNSUPPORTED);
+	cr_expect_eq(lrd_codec_stream_new(&xor_codec, NULL, LRD_CODEC_DECODE, &s),
+	             LRD_EUNSUPPORTED);
 	free(z);
 	free(src);
 }
@@ -742,8 +745,8 @@ Test(codecs, allocation_failure_gives_enomem_cleanly)
 			lrd_free(all);
 			lrd_codec_stream *s = NULL;
 			lrd__alloc_failafter(k);
-			rcs[3] =
-			    streams(c) ? lrd_codec_stream_new(c, NULL, LRD_ENCODE, &s) : LRD_OK;
+			rcs[3] = streams(c) ? lrd_codec_stream_new(c, NULL, LRD_CODEC_ENCODE, &s)
+			                    : LRD_OK;
 			lrd_codec_stream_free(s);
 			lrd__alloc_failafter(-1);
 			bool all_ok = true;

@@ -85,7 +85,7 @@ static lrd_value *sample_tree(void)
 	return root;
 }
 
-static void roundtrip_memory(const lrd_dump_opts *dopts)
+static void roundtrip_memory(const lrd_dump_options *dopts)
 {
 	lrd_value *v = sample_tree(), *back;
 	void *buf;
@@ -101,7 +101,7 @@ static void roundtrip_memory(const lrd_dump_opts *dopts)
 Test(dump, every_kind_and_dtype_round_trips_through_memory)
 {
 	roundtrip_memory(NULL);
-	lrd_dump_opts o = {.chunk_size = 16384};
+	lrd_dump_options o = {.chunk_size = 16384};
 	roundtrip_memory(&o);
 }
 
@@ -110,10 +110,10 @@ Test(dump, every_codec_round_trips_whole_file_and_per_chunk)
 	for (size_t i = 0; i < lrd_codec_count(); i++) {
 		const lrd_codec *c = lrd_codec_at(i);
 		if (c->flags & LRD_CODEC_STREAM) {
-			lrd_dump_opts o = {.codec = c->name, .chunk_size = 16384};
+			lrd_dump_options o = {.codec = c->name, .chunk_size = 16384};
 			roundtrip_memory(&o);
 		}
-		lrd_dump_opts o = {.chunk_codec = c->name, .chunk_size = 16384};
+		lrd_dump_options o = {.chunk_codec = c->name, .chunk_size = 16384};
 		roundtrip_memory(&o);
 	}
 }
@@ -190,7 +190,7 @@ Test(dump, callbacks_without_seek_round_trip_with_short_reads)
 		if (codecs[i] && !lrd_codec_by_name(codecs[i]))
 			continue;
 		b.size = b.off = 0;
-		lrd_dump_opts o = {.codec = codecs[i]};
+		lrd_dump_options o = {.codec = codecs[i]};
 		OK(lrd_stream_open_callbacks(&cb, "w", &s));
 		OK(lrd_dump_stream(v, s, &o));
 		OK(lrd_stream_close(s));
@@ -212,7 +212,7 @@ Test(dump, a_real_pipe_carries_a_dump)
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(fds[0]);
-		lrd_dump_opts o = {.codec = lrd_codec_by_name("gzip") ? "gzip" : NULL};
+		lrd_dump_options o = {.codec = lrd_codec_by_name("gzip") ? "gzip" : NULL};
 		_exit(lrd_dump_fd(v, fds[1], &o) == LRD_OK ? 0 : 1);
 	}
 	close(fds[1]);
@@ -230,8 +230,8 @@ Test(dump, mmap_load_gives_aligned_mapped_arrays)
 {
 	char *dir = tc_tmpdir(), *p = tc_path(dir, "m.lrd");
 	lrd_value *v = sample_tree(), *back;
-	OK(lrd_dump(v, p, &(lrd_dump_opts){.chunk_size = 16384}));
-	OK(lrd_load(p, &back, &(lrd_load_opts){.mmap = true, .verify = true}));
+	OK(lrd_dump(v, p, &(lrd_dump_options){.chunk_size = 16384}));
+	OK(lrd_load(p, &back, &(lrd_load_options){.mmap = true, .verify = true}));
 	cr_assert(lrd_value_equal(v, back));
 	lrd_value *big = lrd_map_get(lrd_map_get(back, "arrays"), "big");
 	cr_assert_eq(lrd_array_bufkind(big), LRD_BUF_MAPPED);
@@ -255,7 +255,7 @@ Test(dump, mmap_of_a_whole_file_compressed_file_is_einval)
 	char *dir = tc_tmpdir(), *p = tc_path(dir, "m.lrd.gz");
 	lrd_value *v = sample_tree(), *back;
 	OK(lrd_dump(v, p, NULL));
-	cr_assert_eq(lrd_load(p, &back, &(lrd_load_opts){.mmap = true}), LRD_EINVAL);
+	cr_assert_eq(lrd_load(p, &back, &(lrd_load_options){.mmap = true}), LRD_EINVAL);
 	cr_assert(strstr(lrd_errmsg(), "gzip"), "%s", lrd_errmsg());
 	lrd_value_free(v);
 	tc_rmtree(dir);
@@ -268,7 +268,7 @@ Test(dump, entry_and_range_load_without_the_rest)
 	char *dir = tc_tmpdir(), *p = tc_path(dir, "e.lrd");
 	lrd_value *v = sample_tree(), *e;
 	for (int chunked = 0; chunked < 2; chunked++) {
-		lrd_dump_opts o = {.chunk_size = 16384, .chunk_codec = chunked ? "lz4" : NULL};
+		lrd_dump_options o = {.chunk_size = 16384, .chunk_codec = chunked ? "lz4" : NULL};
 		if (o.chunk_codec && !lrd_codec_by_name(o.chunk_codec))
 			continue;
 		OK(lrd_dump(v, p, &o));
@@ -308,16 +308,16 @@ Test(dump, array_writer_and_reader_stream_out_of_core)
 		int64_t *ramp = malloc(nbytes);
 		tc_fill_ramp(ramp, nbytes / 8);
 		OK(lrd_stream_open_membuf(&s));
-		lrd_dump_opts o = {.chunk_size = 4096, .chunk_codec = cc[k]};
+		lrd_dump_options o = {.chunk_size = 4096, .chunk_codec = cc[k]};
 		OK(lrd_array_writer_new(s, dt, 2, shape, LRD_ORDER_C, &o, &w));
 		for (size_t off = 0; off < nbytes;) {
 			size_t step = 1 + tc_rand() % 9000;
 			if (step > nbytes - off)
 				step = nbytes - off;
-			OK(lrd_array_writer_push(w, (char *)ramp + off, step));
+			OK(lrd_array_writer_write(w, (char *)ramp + off, step));
 			off += step;
 		}
-		cr_assert_eq(lrd_array_writer_push(w, ramp, 1), LRD_EINVAL);
+		cr_assert_eq(lrd_array_writer_write(w, ramp, 1), LRD_EINVAL);
 		OK(lrd_array_writer_finish(w));
 		lrd_array_writer_free(w);
 		void *file;
@@ -336,10 +336,10 @@ Test(dump, array_writer_and_reader_stream_out_of_core)
 		OK(lrd_stream_open_memory(file, fsize, &s));
 		OK(lrd_array_reader_new(s, NULL, &r));
 		uint64_t total;
-		lrd_array_reader_desc(r, NULL, NULL, NULL, NULL, &total);
+		lrd_array_reader_describe(r, NULL, NULL, NULL, NULL, &total);
 		cr_assert_eq(total, nbytes);
 		unsigned char sample[3000];
-		OK(lrd_array_reader_read(r, 100001, sample, sizeof sample));
+		OK(lrd_array_reader_read_range(r, 100001, sample, sizeof sample));
 		cr_assert(memcmp(sample, (char *)ramp + 100001, sizeof sample) == 0);
 		size_t at = 0;
 		const void *chunk;

@@ -212,7 +212,7 @@ Test(format, tree_decoding_is_strict)
 /* ---- whole files
  * --------------------------------------------------------------------------------- */
 
-static void *small_file(size_t *n, const lrd_dump_opts *o)
+static void *small_file(size_t *n, const lrd_dump_options *o)
 {
 	lrd_value *root, *v, *a;
 	lrd_dtype dt;
@@ -236,7 +236,7 @@ Test(format, truncation_at_every_offset_is_corrupt)
 	const char *chunk_codecs[] = {NULL, "zlib"};
 	for (int k = 0; k < 2; k++) {
 		size_t n;
-		lrd_dump_opts o = {.chunk_size = 4096, .chunk_codec = chunk_codecs[k]};
+		lrd_dump_options o = {.chunk_size = 4096, .chunk_codec = chunk_codecs[k]};
 		uint8_t *f = small_file(&n, &o);
 		lrd_value *v;
 		OK(lrd_load_memory(f, n, &v, NULL));
@@ -261,7 +261,7 @@ Test(format, every_bit_flip_is_detected)
 	const char *chunk_codecs[] = {NULL, "zlib"};
 	for (int k = 0; k < 2; k++) {
 		size_t n;
-		lrd_dump_opts o = {.chunk_size = 4096, .chunk_codec = chunk_codecs[k]};
+		lrd_dump_options o = {.chunk_size = 4096, .chunk_codec = chunk_codecs[k]};
 		uint8_t *f = small_file(&n, &o);
 		for (size_t i = 0; i < n; i++) {
 			lrd_value *v;
@@ -422,7 +422,7 @@ Test(format, foreign_files_are_named)
 Test(format, whole_file_codec_is_found_by_magic_not_name)
 {
 	size_t n;
-	lrd_dump_opts o = {.codec = "xz"};
+	lrd_dump_options o = {.codec = "xz"};
 	uint8_t *f = small_file(&n, &o);
 	cr_assert_eq(f[0], 0xfd);
 	char *dir = tc_tmpdir(), *p = tc_path(dir, "misnamed.npy");
@@ -492,7 +492,7 @@ static lrd_value *golden_tree(void)
 
 static const struct {
 	const char *file;
-	lrd_dump_opts opts;
+	lrd_dump_options opts;
 	bool exact; /* byte-exact rewrite expected (no codec whose output may vary by version) */
 } goldens[] = {
     {"plain.lrd", {.chunk_size = 4096}, true},
@@ -541,7 +541,7 @@ Test(format, golden_files_load_and_rewrite_identically)
 Test(format, every_allocation_failure_in_dump_and_load_is_enomem)
 {
 	lrd_value *want = golden_tree();
-	const lrd_dump_opts forms[] = {
+	const lrd_dump_options forms[] = {
 	    {.chunk_size = 4096}, {.chunk_size = 4096, .chunk_codec = "zlib"}, {.codec = "gzip"}};
 	for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
 		void *buf = NULL;
@@ -561,7 +561,7 @@ Test(format, every_allocation_failure_in_dump_and_load_is_enomem)
 			lrd_value *got = NULL;
 			lrd__alloc_failafter(fail);
 			rc = lrd_load_memory(buf, n, &got,
-			                     &(lrd_load_opts){.mmap = k < 2 && fail % 2 == 1});
+			                     &(lrd_load_options){.mmap = k < 2 && fail % 2 == 1});
 			lrd__alloc_failafter(-1);
 			if (rc == LRD_OK)
 				cr_assert(lrd_value_equal(want, got));

@@ -145,7 +145,7 @@ static long child_peak(const char *path, const char *chunk_codec, int load)
 			if (lrd_array_new(dt, 1, shape, LRD_ORDER_C, &v) == LRD_OK) {
 				tc_fill_ramp(lrd_array_data(v), BIG / 8);
 				long base = tc_maxrss_kib();
-				lrd_dump_opts o = {.chunk_codec = chunk_codec};
+				lrd_dump_options o = {.chunk_codec = chunk_codec};
 				if (lrd_stream_open_callbacks(&cb, "w", &s) == LRD_OK &&
 				    lrd_dump_stream(v, s, &o) == LRD_OK &&
 				    lrd_stream_close(s) == LRD_OK)

@@ -80,7 +80,7 @@ static uint64_t fnv1a64(const void *p, size_t n)
 static void check_array(const struct fixture *x, const lrd_value *a)
 {
 	char dt[16], shape[64] = "";
-	cr_assert_eq(lrd_value_kind(a), LRD_ARRAY, "%s", x->name);
+	cr_assert_eq(lrd_value_kind(a), LRD_KIND_ARRAY, "%s", x->name);
 	cr_assert_eq(lrd_dtype_format(lrd_array_dtype(a), dt, sizeof dt), LRD_OK);
 	cr_expect_str_eq(dt, x->descr, "%s", x->name);
 	cr_expect_eq(lrd_array_order(a), x->order == 'F' ? LRD_ORDER_F : LRD_ORDER_C, "%s",
@@ -121,7 +121,7 @@ Test(npy, numpy_fixtures_load_with_dtype_shape_order_and_bytes)
 		size_t len;
 		void *img = read_fixture(x->name, &len);
 		lrd_value *b = NULL, *c = NULL, *m = NULL;
-		cr_assert_eq(lrd_npy_load_mem(img, len, &b, NULL), LRD_OK, "%s: %s", x->name,
+		cr_assert_eq(lrd_npy_load_memory(img, len, &b, NULL), LRD_OK, "%s: %s", x->name,
 		             lrd_errmsg());
 		cr_expect(lrd_value_equal(a, b), "%s: load_mem", x->name);
 
@@ -131,7 +131,7 @@ Test(npy, numpy_fixtures_load_with_dtype_shape_order_and_bytes)
 		cr_expect(lrd_value_equal(a, c), "%s: load_file", x->name);
 		fclose(f);
 
-		lrd_npy_load_opts mo = {.map = true};
+		lrd_npy_load_options mo = {.map = true};
 		cr_assert_eq(lrd_npy_load(path, &m, &mo), LRD_OK, "%s: %s", x->name, lrd_errmsg());
 		cr_expect_eq(lrd_array_bufkind(m), LRD_BUF_MAPPED, "%s", x->name);
 		cr_expect(lrd_value_equal(a, m), "%s: mapped", x->name);
@@ -188,15 +188,15 @@ Test(npy, save_writes_the_bytes_numpy_writes)
 		size_t len, olen;
 		void *img = read_fixture(x->name, &len), *out;
 		lrd_value *a;
-		cr_assert_eq(lrd_npy_load_mem(img, len, &a, NULL), LRD_OK);
-		lrd_npy_save_opts so = {.version = x->major};
-		cr_assert_eq(lrd_npy_save_mem(a, &out, &olen, &so), LRD_OK, "%s", lrd_errmsg());
+		cr_assert_eq(lrd_npy_load_memory(img, len, &a, NULL), LRD_OK);
+		lrd_npy_save_options so = {.version = x->major};
+		cr_assert_eq(lrd_npy_save_memory(a, &out, &olen, &so), LRD_OK, "%s", lrd_errmsg());
 		cr_expect_eq(olen, len, "%s", x->name);
 		cr_expect(olen == len && memcmp(out, img, len) == 0, "%s: bytes differ", x->name);
 		if (so.version == 1) {
 			void *auto_out;
 			size_t alen;
-			cr_assert_eq(lrd_npy_save_mem(a, &auto_out, &alen, NULL), LRD_OK);
+			cr_assert_eq(lrd_npy_save_memory(a, &auto_out, &alen, NULL), LRD_OK);
 			cr_expect(alen == len && memcmp(auto_out, img, len) == 0,
 			          "%s: default version", x->name);
 			lrd_free(auto_out);
@@ -233,8 +233,8 @@ Test(npy, numpy_loads_what_larder_writes)
 		char *src = fixture_path(x->name), *dst = tc_path(dir, x->name);
 		lrd_value *a;
 		cr_assert_eq(lrd_npy_load(src, &a, NULL), LRD_OK);
-		lrd_npy_save_opts so = {.version =
-		                            (int)(i % 3) + 1}; /* every version numpy reads */
+		lrd_npy_save_options so = {.version =
+		                               (int)(i % 3) + 1}; /* every version numpy reads */
 		cr_assert_eq(lrd_npy_save(dst, a, &so), LRD_OK, "%s", lrd_errmsg());
 		lrd_value_free(a);
 		free(src);
@@ -267,7 +267,7 @@ Test(npy, numpy_reads_arrays_built_in_c)
 	double *z = lrd_array_data(a);
 	z[0] = 1.5;
 	z[1] = -2;
-	lrd_npy_save_opts v3 = {.version = 3};
+	lrd_npy_save_options v3 = {.version = 3};
 	cr_assert_eq(lrd_npy_save(p2, a, &v3), LRD_OK);
 	lrd_value_free(a);
 	cr_assert_eq(lrd_dtype_parse("|S3", &dt), LRD_OK);
@@ -325,13 +325,13 @@ Test(npy, save_refuses_non_arrays_and_reports_io_errors)
 	cr_assert_eq(lrd_value_new_int(1, &i), LRD_OK);
 	void *out;
 	size_t len;
-	cr_expect_eq(lrd_npy_save_mem(i, &out, &len, NULL), LRD_EINVAL);
-	cr_expect_eq(lrd_npy_save_mem(NULL, &out, &len, NULL), LRD_EINVAL);
+	cr_expect_eq(lrd_npy_save_memory(i, &out, &len, NULL), LRD_EINVAL);
+	cr_expect_eq(lrd_npy_save_memory(NULL, &out, &len, NULL), LRD_EINVAL);
 	lrd_dtype dt;
 	cr_assert_eq(lrd_dtype_parse("<f4", &dt), LRD_OK);
 	cr_assert_eq(lrd_array_new(dt, 0, NULL, LRD_ORDER_C, &a), LRD_OK);
-	lrd_npy_save_opts bad = {.version = 4};
-	cr_expect_eq(lrd_npy_save_mem(a, &out, &len, &bad), LRD_EINVAL);
+	lrd_npy_save_options bad = {.version = 4};
+	cr_expect_eq(lrd_npy_save_memory(a, &out, &len, &bad), LRD_EINVAL);
 	cr_expect_eq(lrd_npy_save("/nonexistent-dir/x.npy", a, NULL), LRD_EIO);
 	cr_expect(strstr(lrd_errmsg(), "/nonexistent-dir/x.npy") != NULL, "%s", lrd_errmsg());
 	lrd_value_free(a);
@@ -353,7 +353,7 @@ Test(npy, truncation_at_every_offset_is_corrupt)
 			lrd_value *v = NULL;
 			unsigned char *cut = malloc(n + 1); /* exact size, so ASan sees overreads */
 			memcpy(cut, img, n);
-			cr_assert_eq(lrd_npy_load_mem(cut, n, &v, NULL), LRD_ECORRUPT,
+			cr_assert_eq(lrd_npy_load_memory(cut, n, &v, NULL), LRD_ECORRUPT,
 			             "%s cut at %zu: %s", names[k], n, lrd_errmsg());
 			cr_assert_null(v);
 			FILE *f = fmemopen(cut, n ? n : 1, "rb");
@@ -368,7 +368,7 @@ Test(npy, truncation_at_every_offset_is_corrupt)
 		memcpy(longer, img, len);
 		longer[len] = 0;
 		lrd_value *v;
-		cr_expect_eq(lrd_npy_load_mem(longer, len + 1, &v, NULL), LRD_ECORRUPT);
+		cr_expect_eq(lrd_npy_load_memory(longer, len + 1, &v, NULL), LRD_ECORRUPT);
 		cr_expect(strstr(lrd_errmsg(), "after") != NULL, "%s", lrd_errmsg());
 		free(longer);
 		free(img);
@@ -384,7 +384,7 @@ Test(npy, truncated_and_longer_files_are_corrupt)
 	cr_assert_eq(tc_write_file(p, img, len - 1), 0);
 	cr_expect_eq(lrd_npy_load(p, &v, NULL), LRD_ECORRUPT);
 	cr_expect(strstr(lrd_errmsg(), "truncated") != NULL, "%s", lrd_errmsg());
-	lrd_npy_load_opts mo = {.map = true};
+	lrd_npy_load_options mo = {.map = true};
 	cr_expect_eq(lrd_npy_load(p, &v, &mo), LRD_ECORRUPT);
 	unsigned char *more = malloc(len + 8);
 	memcpy(more, img, len);
@@ -412,7 +412,7 @@ Test(npy, flipped_header_bits_never_crash)
 			memcpy(buf, img, len);
 			buf[i] ^= (unsigned char)(1u << bit);
 			lrd_value *v = NULL;
-			int rc = lrd_npy_load_mem(buf, len, &v, NULL);
+			int rc = lrd_npy_load_memory(buf, len, &v, NULL);
 			cr_assert(rc == LRD_OK || rc == LRD_EFORMAT || rc == LRD_EVERSION ||
 			              rc == LRD_EDTYPE || rc == LRD_ECORRUPT || rc == LRD_ELIMIT,
 			          "byte %zu bit %d: %s", i, bit, lrd_errname(rc));
@@ -453,7 +453,7 @@ static int load_crafted(const char *dict, int major, size_t data)
 	size_t len;
 	unsigned char *b = craft(dict, major, data, &len);
 	lrd_value *v = NULL;
-	int rc = lrd_npy_load_mem(b, len, &v, NULL);
+	int rc = lrd_npy_load_memory(b, len, &v, NULL);
 	lrd_value_free(v);
 	free(b);
 	return rc;
@@ -518,7 +518,7 @@ Test(npy, lying_shapes_allocate_nothing_large)
 	char *dir = tc_tmpdir(), *p = tc_path(dir, "lie.npy");
 	cr_assert_eq(tc_write_file(p, b, len), 0);
 	cr_expect_eq(lrd_npy_load(p, &v, NULL), LRD_ECORRUPT);
-	lrd_npy_load_opts mo = {.map = true};
+	lrd_npy_load_options mo = {.map = true};
 	cr_expect_eq(lrd_npy_load(p, &v, &mo), LRD_ECORRUPT);
 	free(p);
 	tc_rmtree(dir);
@@ -526,10 +526,10 @@ Test(npy, lying_shapes_allocate_nothing_large)
 	free(b);
 	const char *ok = "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }";
 	b = craft(ok, 1, 32, &len);
-	lrd_npy_load_opts lim = {.max_bytes = 31};
-	cr_expect_eq(lrd_npy_load_mem(b, len, &v, &lim), LRD_ELIMIT);
+	lrd_npy_load_options lim = {.max_bytes = 31};
+	cr_expect_eq(lrd_npy_load_memory(b, len, &v, &lim), LRD_ELIMIT);
 	lim.max_bytes = 32;
-	cr_expect_eq(lrd_npy_load_mem(b, len, &v, &lim), LRD_OK);
+	cr_expect_eq(lrd_npy_load_memory(b, len, &v, &lim), LRD_OK);
 	lrd_value_free(v);
 	free(b);
 }
@@ -541,13 +541,13 @@ Test(npy, versions_and_lengths_are_checked)
 	    craft("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", 1, 8, &len);
 	lrd_value *v;
 	b[6] = 4;
-	cr_expect_eq(lrd_npy_load_mem(b, len, &v, NULL), LRD_EVERSION);
+	cr_expect_eq(lrd_npy_load_memory(b, len, &v, NULL), LRD_EVERSION);
 	b[6] = 1;
 	b[7] = 1;
-	cr_expect_eq(lrd_npy_load_mem(b, len, &v, NULL), LRD_EVERSION);
+	cr_expect_eq(lrd_npy_load_memory(b, len, &v, NULL), LRD_EVERSION);
 	b[7] = 0;
 	b[0] = 0x89;
-	cr_expect_eq(lrd_npy_load_mem(b, len, &v, NULL), LRD_EFORMAT);
+	cr_expect_eq(lrd_npy_load_memory(b, len, &v, NULL), LRD_EFORMAT);
 	cr_expect(strstr(lrd_errmsg(), "89 4e 55 4d") != NULL, "%s", lrd_errmsg());
 	free(b);
 	unsigned char big[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', 2, 0, 0x20, 0x4e, 0, 0};
@@ -571,11 +571,11 @@ Test(npy, allocation_failures_are_reported_cleanly)
 		size_t olen;
 		FILE *f = fmemopen(img, len, "rb");
 		lrd__alloc_failafter(n);
-		int rc = lrd_npy_load_mem(img, len, &a, NULL);
+		int rc = lrd_npy_load_memory(img, len, &a, NULL);
 		if (rc == LRD_OK)
 			rc = lrd_npy_load_file(f, &b, NULL);
 		if (rc == LRD_OK)
-			rc = lrd_npy_save_mem(a, &out, &olen, NULL);
+			rc = lrd_npy_save_memory(a, &out, &olen, NULL);
 		lrd__alloc_failafter(-1);
 		fclose(f);
 		lrd_value_free(a);
@@ -608,7 +608,7 @@ Test(npy, misaligned_data_is_read_instead_of_mapped)
 	memcpy(b + off, two, 16);
 	char *dir = tc_tmpdir(), *p = tc_path(dir, "odd.npy");
 	cr_assert_eq(tc_write_file(p, b, off + 16), 0);
-	lrd_npy_load_opts mo = {.map = true};
+	lrd_npy_load_options mo = {.map = true};
 	lrd_value *v;
 	cr_assert_eq(lrd_npy_load(p, &v, &mo), LRD_OK, "%s", lrd_errmsg());
 	cr_expect_eq(lrd_array_bufkind(v), LRD_BUF_OWNED);

@@ -82,7 +82,7 @@ Test(plugin, zstd_streams_concatenated_frames)
 	unsigned char *dst = calloc(1, cap);
 	for (int member = 0; member < 2; member++) {
 		lrd_codec_stream *s;
-		cr_assert_eq(lrd_codec_stream_new(z, NULL, LRD_ENCODE, &s), LRD_OK);
+		cr_assert_eq(lrd_codec_stream_new(z, NULL, LRD_CODEC_ENCODE, &s), LRD_OK);
 		/* feed in small pieces so the encoder sees many steps */
 		lrd_codec_io io = {src, 0, 0, dst, cap, clen};
 		int rc = 0;

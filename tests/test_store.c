@@ -60,7 +60,7 @@ Test(store, put_get_round_trip_of_a_tree_with_arrays)
 	cr_expect_eq(lrd_array_bufkind(lrd_map_get(back, "weights")), LRD_BUF_OWNED);
 	lrd_object_info info;
 	cr_assert_eq(lrd_store_info(st, NULL, "tree", &info), LRD_OK);
-	cr_expect_eq(info.kind, LRD_MAP);
+	cr_expect_eq(info.kind, LRD_KIND_MAP);
 	cr_expect_eq(info.arrays, 2);
 	cr_expect_gt(info.raw_bytes, 8000);
 	lrd_value_free(v);
@@ -350,12 +350,12 @@ static void stream_out_and_check(const char *key, const uint8_t *data, size_t nb
 	uint8_t *dst = malloc(nbytes);
 	for (int i = 0; i < 50; i++) {
 		uint64_t a = tc_rand() % nbytes, len = tc_rand() % (nbytes - a + 1);
-		cr_assert_eq(lrd_store_reader_read_range(rd, a, (size_t)len, dst), LRD_OK, "%s",
+		cr_assert_eq(lrd_store_reader_read_range(rd, a, dst, (size_t)len), LRD_OK, "%s",
 		             lrd_errmsg());
 		cr_assert(!memcmp(dst, data + a, (size_t)len), "range %llu+%llu",
 		          (unsigned long long)a, (unsigned long long)len);
 	}
-	cr_expect_eq(lrd_store_reader_read_range(rd, nbytes, 1, dst), LRD_EINVAL);
+	cr_expect_eq(lrd_store_reader_read_range(rd, nbytes, dst, 1), LRD_EINVAL);
 	free(dst);
 	lrd_store_reader_free(rd);
 	lrd_txn_abort(r);
@@ -671,8 +671,8 @@ Test(store, altered_chunk_bytes_give_echecksum_naming_key_and_chunk)
 	lrd_store_reader *rd;
 	cr_assert_eq(lrd_store_reader_new(st, NULL, "weights", &rd), LRD_OK);
 	uint8_t buf[64];
-	cr_expect_eq(lrd_store_reader_read_range(rd, 0, 64, buf), LRD_OK, "chunk 0 is fine");
-	cr_expect_eq(lrd_store_reader_read_range(rd, 2 * 8192, 64, buf), LRD_ECHECKSUM);
+	cr_expect_eq(lrd_store_reader_read_range(rd, 0, buf, 64), LRD_OK, "chunk 0 is fine");
+	cr_expect_eq(lrd_store_reader_read_range(rd, 2 * 8192, buf, 64), LRD_ECHECKSUM);
 	lrd_store_reader_free(rd);
 	lrd_value_free(v);
 	free(data);
@@ -1060,7 +1060,7 @@ Test(store, cli_put_and_get_move_lrd_files_of_any_codec)
 	     *out1 = tc_path(dir, "out-tree.lrd.xz"), *out2 = tc_path(dir, "out-arr.lrd.gz"),
 	     *sdir = tc_path(dir, "s");
 	cr_assert_eq(lrd_dump(tree, tf, NULL), LRD_OK, "%s", lrd_errmsg());
-	lrd_dump_opts per_chunk = {.chunk_codec = "lz4", .chunk_size = 1 << 16};
+	lrd_dump_options per_chunk = {.chunk_codec = "lz4", .chunk_size = 1 << 16};
 	cr_assert_eq(lrd_dump(arr, af, &per_chunk), LRD_OK, "%s", lrd_errmsg());
 	cr_assert_eq(tc_sh("%s put %s tree %s", LARDER_EXE, sdir, tf), 1, "no store yet");
 	lrd_store *s2;

@@ -36,10 +36,10 @@ Test(value, scalars_round_trip_through_getters)
 	cr_assert_eq(lrd_value_new_bool(true, &b), LRD_OK);
 	cr_assert_eq(lrd_value_new_int(INT64_MIN, &i), LRD_OK);
 	cr_assert_eq(lrd_value_new_float(-2.5, &f), LRD_OK);
-	cr_expect_eq(lrd_value_kind(n), LRD_NIL);
-	cr_expect_eq(lrd_value_kind(b), LRD_BOOL);
-	cr_expect_eq(lrd_value_kind(i), LRD_INT);
-	cr_expect_eq(lrd_value_kind(f), LRD_FLOAT);
+	cr_expect_eq(lrd_value_kind(n), LRD_KIND_NIL);
+	cr_expect_eq(lrd_value_kind(b), LRD_KIND_BOOL);
+	cr_expect_eq(lrd_value_kind(i), LRD_KIND_INT);
+	cr_expect_eq(lrd_value_kind(f), LRD_KIND_FLOAT);
 	bool bv = false;
 	int64_t iv = 0;
 	double fv = 0;
@@ -92,10 +92,10 @@ Test(value, kind_names)
 {
 	const char *want[] = {"nil",   "bool", "int", "float", "str",
 	                      "bytes", "list", "map", "array"};
-	for (int k = LRD_NIL; k <= LRD_ARRAY; k++)
+	for (int k = LRD_KIND_NIL; k <= LRD_KIND_ARRAY; k++)
 		cr_expect_str_eq(lrd_kind_name((lrd_kind)k), want[k]);
 	cr_expect_str_eq(lrd_kind_name((lrd_kind)99), "unknown");
-	cr_expect_eq(lrd_value_kind(NULL), LRD_NIL);
+	cr_expect_eq(lrd_value_kind(NULL), LRD_KIND_NIL);
 }
 
 Test(value, str_copies_text_and_terminates_it)
@@ -428,7 +428,7 @@ Test(value, array_new_is_zeroed_aligned_and_owned)
 	lrd_value *a;
 	cr_assert_eq(lrd_array_new(dt("<i4"), 3, shape, LRD_ORDER_F, &a), LRD_OK);
 	shape[0] = 99; /* the shape was copied */
-	cr_expect_eq(lrd_value_kind(a), LRD_ARRAY);
+	cr_expect_eq(lrd_value_kind(a), LRD_KIND_ARRAY);
 	cr_expect_eq(lrd_array_ndim(a), 3);
 	cr_expect_eq(lrd_array_shape(a)[0], 2);
 	cr_expect_eq(lrd_array_shape(a)[2], 4);

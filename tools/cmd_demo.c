@@ -70,7 +70,7 @@ static int demo_files(void)
 	printf("== files: a tree {name, weights: <i8 4096x512 (16 MiB)} in %s\n", dir);
 	static const struct {
 		const char *file;
-		lrd_dump_opts o;
+		lrd_dump_options o;
 		const char *what;
 	} forms[] = {
 	    {"model.lrd.gz", {.level = 1}, "whole-file gzip-1 (by suffix)"},
@@ -105,7 +105,7 @@ static int demo_files(void)
 	lrd_value *mapped;
 	snprintf(path, sizeof path, "%s/model.lrd", dir);
 	double t0 = now_s();
-	rc = lrd_load(path, &mapped, &(lrd_load_opts){.mmap = true});
+	rc = lrd_load(path, &mapped, &(lrd_load_options){.mmap = true});
 	double t1 = now_s();
 	if (rc) {
 		status = cli_fail(rc, path);

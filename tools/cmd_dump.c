@@ -38,7 +38,7 @@ int cmd_dump(int argc, char **argv)
 {
 	const char *in = NULL, *out = NULL, *v;
 	char *codec = NULL, *chunk_codec = NULL;
-	lrd_dump_opts o = {0};
+	lrd_dump_options o = {0};
 	int m;
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i]))

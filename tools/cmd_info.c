@@ -60,25 +60,25 @@ static void scalar_text(const lrd_node *n, bool json)
 	double d;
 	size_t len;
 	switch (n->kind) {
-	case LRD_NIL:
+	case LRD_KIND_NIL:
 		printf(json ? "null" : "nil");
 		break;
-	case LRD_BOOL:
+	case LRD_KIND_BOOL:
 		lrd_value_get_bool(v, &b);
 		printf("%s", b ? "true" : "false");
 		break;
-	case LRD_INT:
+	case LRD_KIND_INT:
 		lrd_value_get_int(v, &i);
 		printf("%" PRId64, i);
 		break;
-	case LRD_FLOAT:
+	case LRD_KIND_FLOAT:
 		lrd_value_get_float(v, &d);
 		if (json && d != d)
 			printf("\"nan\"");
 		else
 			printf("%.17g", d);
 		break;
-	case LRD_STR: {
+	case LRD_KIND_STR: {
 		const char *s = lrd_value_str(v, &len);
 		if (json)
 			cli_json_str(stdout, s);
@@ -86,7 +86,7 @@ static void scalar_text(const lrd_node *n, bool json)
 			printf("\"%.60s%s\"", s, len > 60 ? "…" : "");
 		break;
 	}
-	case LRD_BYTES:
+	case LRD_KIND_BYTES:
 		lrd_value_bytes(v, &len);
 		printf(json ? "%zu" : "%zu bytes", len);
 		break;
@@ -101,16 +101,16 @@ static int on_node(void *ctx, const lrd_node *n)
 	if (c->count++ == 0)
 		print_header(c);
 	char dt[24] = "?";
-	if (n->kind == LRD_ARRAY)
+	if (n->kind == LRD_KIND_ARRAY)
 		lrd_dtype_format(n->dtype, dt, sizeof dt);
 	double ratio = n->stored_bytes ? (double)n->raw_bytes / (double)n->stored_bytes : 1.0;
 	if (c->json) {
 		printf("%s{\"path\": ", c->count > 1 ? ", " : "");
 		cli_json_str(stdout, n->path);
 		printf(", \"depth\": %u, \"kind\": \"%s\"", n->depth, lrd_kind_name(n->kind));
-		if (n->kind == LRD_LIST || n->kind == LRD_MAP)
+		if (n->kind == LRD_KIND_LIST || n->kind == LRD_KIND_MAP)
 			printf(", \"len\": %" PRIu64, n->len);
-		else if (n->kind == LRD_ARRAY) {
+		else if (n->kind == LRD_KIND_ARRAY) {
 			printf(", \"dtype\": \"%s\", \"shape\": [", dt);
 			for (unsigned i = 0; i < n->ndim; i++)
 				printf("%s%" PRIu64, i ? ", " : "", n->shape[i]);
@@ -139,11 +139,11 @@ static int on_node(void *ctx, const lrd_node *n)
 	}
 	printf("%*s%s%s", 2 + 2 * (int)n->depth, "", n->depth ? n->path : "(root)", ": ");
 	switch (n->kind) {
-	case LRD_LIST:
-	case LRD_MAP:
+	case LRD_KIND_LIST:
+	case LRD_KIND_MAP:
 		printf("%s of %" PRIu64 "\n", lrd_kind_name(n->kind), n->len);
 		break;
-	case LRD_ARRAY:
+	case LRD_KIND_ARRAY:
 		printf("array %s (", dt);
 		for (unsigned i = 0; i < n->ndim; i++)
 			printf("%s%" PRIu64, i ? ", " : "", n->shape[i]);

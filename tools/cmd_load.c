@@ -48,8 +48,8 @@ int cmd_load(int argc, char **argv)
 		char buf[4096];
 		snprintf(buf, sizeof buf, "%s", entry);
 		for (char *part = strtok(buf, "/"); part && a; part = strtok(NULL, "/"))
-			a = lrd_value_kind(a) == LRD_MAP ? lrd_map_get(a, part)
-			    : lrd_value_kind(a) == LRD_LIST
+			a = lrd_value_kind(a) == LRD_KIND_MAP ? lrd_map_get(a, part)
+			    : lrd_value_kind(a) == LRD_KIND_LIST
 			        ? lrd_list_at(a, strtoul(part, NULL, 10))
 			        : NULL;
 		if (!a) {
@@ -58,7 +58,7 @@ int cmd_load(int argc, char **argv)
 			return CLI_FAIL;
 		}
 	}
-	if (lrd_value_kind(a) != LRD_ARRAY) {
+	if (lrd_value_kind(a) != LRD_KIND_ARRAY) {
 		fprintf(stderr, "larder load: %s%s%s holds a %s, not an array%s\n", in,
 		        entry ? " entry " : "", entry ? entry : "",
 		        lrd_kind_name(lrd_value_kind(a)), entry ? "" : " (use --entry KEYPATH)");

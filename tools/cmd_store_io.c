@@ -27,7 +27,7 @@ static int is_npy(const char *path)
 static int put_npy(lrd_store *s, const char *key, const char *path, const lrd_put_options *po)
 {
 	lrd_value *v;
-	lrd_npy_load_opts lo = {.map = true};
+	lrd_npy_load_options lo = {.map = true};
 	int rc = lrd_npy_load(path, &v, &lo);
 	if (!rc)
 		rc = lrd_store_put(s, NULL, key, v, po);
@@ -49,7 +49,7 @@ static int get_npy(lrd_store *s, const char *key, const char *out)
 	if (rc)
 		return cli_fail(rc, "get");
 	lrd_kind k = lrd_value_kind(v);
-	if (k != LRD_ARRAY) {
+	if (k != LRD_KIND_ARRAY) {
 		lrd_value_free(v);
 		fprintf(stderr,
 		        "larder: get: '%s' holds a %s, not an array: a .npy file holds one "
@@ -69,7 +69,7 @@ static int put_array(lrd_store *s, const char *key, lrd_array_reader *ar, const 
 	const uint64_t *shape;
 	lrd_order order;
 	uint64_t nbytes;
-	lrd_array_reader_desc(ar, &dt, &ndim, &shape, &order, &nbytes);
+	lrd_array_reader_describe(ar, &dt, &ndim, &shape, &order, &nbytes);
 	lrd_store_writer *w;
 	int rc = lrd_store_writer_new(s, NULL, key, dt, ndim, shape, order, po, &w);
 	const void *p;
@@ -154,7 +154,7 @@ int cmd_put(int argc, char **argv)
 	return rc ? cli_fail(rc, "put") : CLI_OK;
 }
 
-static int get_array(lrd_store_reader *r, const char *out, const lrd_dump_opts *o)
+static int get_array(lrd_store_reader *r, const char *out, const lrd_dump_options *o)
 {
 	lrd_dtype dt;
 	unsigned ndim;
@@ -170,7 +170,7 @@ static int get_array(lrd_store_reader *r, const char *out, const lrd_dump_opts *
 	const void *p;
 	size_t n;
 	while (!rc && (rc = lrd_store_reader_next(r, &p, &n)) == LRD_OK)
-		rc = lrd_array_writer_push(w, p, n);
+		rc = lrd_array_writer_write(w, p, n);
 	if (rc == LRD_ENOTFOUND)
 		rc = lrd_array_writer_finish(w);
 	lrd_array_writer_free(w);
@@ -182,7 +182,7 @@ int cmd_get(int argc, char **argv)
 {
 	const char *pos[3], *val;
 	int npos = 0;
-	lrd_dump_opts o = {0};
+	lrd_dump_options o = {0};
 	for (int i = 1; i < argc; i++) {
 		int m;
 		if (cli_is_help(argv[i])) {

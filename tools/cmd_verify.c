@@ -13,7 +13,7 @@ struct counts {
 static int count(void *ctx, const lrd_node *n)
 {
 	struct counts *c = ctx;
-	if (n->kind == LRD_ARRAY) {
+	if (n->kind == LRD_KIND_ARRAY) {
 		c->arrays++;
 		c->chunks += n->nchunks;
 	}

@@ -51,9 +51,10 @@ static int zs_fail(size_t err, lrd_codec_mode mode)
 		code = LRD_ELIMIT;
 		break;
 	default:
-		code = mode == LRD_DECODE ? LRD_ECORRUPT : LRD_ECODEC;
+		code = mode == LRD_CODEC_DECODE ? LRD_ECORRUPT : LRD_ECODEC;
 	}
-	return lrd_error_set(code, "zstd: %s: %s", mode == LRD_DECODE ? "decompress" : "compress",
+	return lrd_error_set(code, "zstd: %s: %s",
+	                     mode == LRD_CODEC_DECODE ? "decompress" : "compress",
 	                     ZSTD_getErrorName(err));
 }
 
@@ -106,7 +107,7 @@ static int zs_compress(const lrd_codec_params *p, const void *src, size_t n, voi
 	}
 	ZSTD_freeCCtx(c);
 	if (ZSTD_isError(r))
-		return zs_fail(r, LRD_ENCODE);
+		return zs_fail(r, LRD_CODEC_ENCODE);
 	*out = r;
 	return LRD_OK;
 }
@@ -123,7 +124,7 @@ static int zs_decompress(const lrd_codec_params *p, const void *src, size_t n, v
 	size_t r = ZSTD_decompressDCtx(d, dst, cap, src, n);
 	ZSTD_freeDCtx(d);
 	if (ZSTD_isError(r))
-		return zs_fail(r, LRD_DECODE);
+		return zs_fail(r, LRD_CODEC_DECODE);
 	*out = r;
 	return LRD_OK;
 }
@@ -150,7 +151,7 @@ static int zs_stream_new(const lrd_codec_params *p, lrd_codec_mode mode, void **
 	if (!s)
 		return lrd_error_set(LRD_ENOMEM, "zstd: out of memory");
 	s->mode = mode;
-	if (mode == LRD_ENCODE)
+	if (mode == LRD_CODEC_ENCODE)
 		s->c = new_cctx(p);
 	else
 		s->d = new_dctx();
@@ -168,7 +169,7 @@ static int zs_stream_step(void *state, lrd_codec_io *io, int finish)
 	ZSTD_inBuffer in = {io->src, io->src_size, io->src_pos};
 	ZSTD_outBuffer out = {io->dst, io->dst_size, io->dst_pos};
 	size_t r;
-	if (s->mode == LRD_ENCODE)
+	if (s->mode == LRD_CODEC_ENCODE)
 		r = ZSTD_compressStream2(s->c, &out, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
 	else
 		r = ZSTD_decompressStream(s->d, &out, &in);
@@ -178,7 +179,7 @@ static int zs_stream_step(void *state, lrd_codec_io *io, int finish)
 		return zs_fail(r, s->mode);
 	/* r == 0: encoding with e_end, the frame is complete and flushed; decoding, a frame ended
 	 */
-	if (r == 0 && (s->mode == LRD_DECODE || finish))
+	if (r == 0 && (s->mode == LRD_CODEC_DECODE || finish))
 		return 1;
 	return 0;
 }

@@ -19,7 +19,7 @@ struct lrd_array_writer {
 };
 
 int lrd_array_writer_new(lrd_stream *s, lrd_dtype dt, unsigned ndim, const uint64_t *shape,
-                         lrd_order order, const lrd_dump_opts *opts, lrd_array_writer **out)
+                         lrd_order order, const lrd_dump_options *opts, lrd_array_writer **out)
 {
 	if (!out || !s || (ndim && !shape))
 		return lrd__err(LRD_EINVAL, "lrd_array_writer_new: NULL argument");
@@ -52,10 +52,10 @@ int lrd_array_writer_new(lrd_stream *s, lrd_dtype dt, unsigned ndim, const uint6
 	return LRD_OK;
 }
 
-int lrd_array_writer_push(lrd_array_writer *w, const void *p, size_t n)
+int lrd_array_writer_write(lrd_array_writer *w, const void *p, size_t n)
 {
 	if (!w || (!p && n))
-		return lrd__err(LRD_EINVAL, "lrd_array_writer_push: NULL argument");
+		return lrd__err(LRD_EINVAL, "lrd_array_writer_write: NULL argument");
 	if (w->failed || w->finished)
 		return lrd__err(LRD_EINVAL, "array writer is %s",
 		                w->failed ? "failed" : "finished");
@@ -200,7 +200,7 @@ static void ranger_free(ranger *g)
 
 struct range_job {
 	lrd__framer *fr;
-	const lrd_load_opts *o;
+	const lrd_load_options *o;
 	uint64_t off;
 	void *dst;
 	size_t n;
@@ -230,7 +230,7 @@ static int range_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_valu
 }
 
 int lrd_load_range_stream(lrd_stream *s, const char *keypath, uint64_t offset, void *dst, size_t n,
-                          const lrd_load_opts *opts)
+                          const lrd_load_options *opts)
 {
 	if (!dst && n)
 		return lrd__err(LRD_EINVAL, "lrd_load_range: NULL destination");
@@ -259,7 +259,7 @@ int lrd_load_range_stream(lrd_stream *s, const char *keypath, uint64_t offset, v
 }
 
 int lrd_load_range(const char *path, const char *keypath, uint64_t offset, void *dst, size_t n,
-                   const lrd_load_opts *opts)
+                   const lrd_load_options *opts)
 {
 	lrd_stream *s;
 	int rc = lrd_stream_open_path(path, "r", &s);
@@ -281,7 +281,7 @@ struct lrd_array_reader {
 	char what[16];
 };
 
-int lrd_array_reader_new(lrd_stream *s, const lrd_load_opts *opts, lrd_array_reader **out)
+int lrd_array_reader_new(lrd_stream *s, const lrd_load_options *opts, lrd_array_reader **out)
 {
 	if (!out)
 		return lrd__err(LRD_EINVAL, "lrd_array_reader_new: NULL output");
@@ -311,8 +311,8 @@ int lrd_array_reader_new(lrd_stream *s, const lrd_load_opts *opts, lrd_array_rea
 	return LRD_OK;
 }
 
-void lrd_array_reader_desc(const lrd_array_reader *r, lrd_dtype *dt, unsigned *ndim,
-                           const uint64_t **shape, lrd_order *order, uint64_t *nbytes)
+void lrd_array_reader_describe(const lrd_array_reader *r, lrd_dtype *dt, unsigned *ndim,
+                               const uint64_t **shape, lrd_order *order, uint64_t *nbytes)
 {
 	if (dt)
 		*dt = r->p.d.dtype;
@@ -351,10 +351,10 @@ int lrd_array_reader_next(lrd_array_reader *r, const void **data, size_t *n)
 	return LRD_OK;
 }
 
-int lrd_array_reader_read(lrd_array_reader *r, uint64_t offset, void *dst, size_t n)
+int lrd_array_reader_read_range(lrd_array_reader *r, uint64_t offset, void *dst, size_t n)
 {
 	if (!r || (!dst && n))
-		return lrd__err(LRD_EINVAL, "lrd_array_reader_read: NULL argument");
+		return lrd__err(LRD_EINVAL, "lrd_array_reader_read_range: NULL argument");
 	if (r->fr.whole || !lrd__stream_seekable(r->fr.s))
 		return lrd__err(LRD_EUNSUPPORTED, "range reads need a seekable stream that is not "
 		                                  "whole-file compressed");

@@ -55,7 +55,8 @@ static int dump_array(void *ctx, const lrd_value *arr, lrd__wr *w)
 	return rc;
 }
 
-static int dump_to(const lrd_value *v, lrd_stream *s, const lrd_dump_opts *opts, const char *path)
+static int dump_to(const lrd_value *v, lrd_stream *s, const lrd_dump_options *opts,
+                   const char *path)
 {
 	lrd__dumpcfg cfg;
 	if (!v || !s)
@@ -75,12 +76,12 @@ static int dump_to(const lrd_value *v, lrd_stream *s, const lrd_dump_opts *opts,
 	return rc;
 }
 
-int lrd_dump_stream(const lrd_value *v, lrd_stream *s, const lrd_dump_opts *opts)
+int lrd_dump_stream(const lrd_value *v, lrd_stream *s, const lrd_dump_options *opts)
 {
 	return dump_to(v, s, opts, NULL);
 }
 
-int lrd_dump(const lrd_value *v, const char *path, const lrd_dump_opts *opts)
+int lrd_dump(const lrd_value *v, const char *path, const lrd_dump_options *opts)
 {
 	lrd_stream *s;
 	if (!path)
@@ -93,7 +94,7 @@ int lrd_dump(const lrd_value *v, const char *path, const lrd_dump_opts *opts)
 	return rc ? rc : crc;
 }
 
-int lrd_dump_file(const lrd_value *v, FILE *f, const lrd_dump_opts *opts)
+int lrd_dump_file(const lrd_value *v, FILE *f, const lrd_dump_options *opts)
 {
 	lrd_stream *s;
 	int rc = lrd_stream_open_file(f, "w", &s);
@@ -104,7 +105,7 @@ int lrd_dump_file(const lrd_value *v, FILE *f, const lrd_dump_opts *opts)
 	return rc ? rc : crc;
 }
 
-int lrd_dump_fd(const lrd_value *v, int fd, const lrd_dump_opts *opts)
+int lrd_dump_fd(const lrd_value *v, int fd, const lrd_dump_options *opts)
 {
 	lrd_stream *s;
 	int rc = lrd_stream_open_fd(fd, "w", &s);
@@ -115,7 +116,7 @@ int lrd_dump_fd(const lrd_value *v, int fd, const lrd_dump_opts *opts)
 	return rc ? rc : crc;
 }
 
-int lrd_dump_memory(const lrd_value *v, void **data, size_t *size, const lrd_dump_opts *opts)
+int lrd_dump_memory(const lrd_value *v, void **data, size_t *size, const lrd_dump_options *opts)
 {
 	lrd_stream *s;
 	if (!data || !size)

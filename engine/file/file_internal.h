@@ -19,7 +19,7 @@
 #define LRD__ALIGNMENT         64
 #define LRD__LAYOUT_CONTIGUOUS 0
 #define LRD__LAYOUT_CHUNKED    1
-/* Decompression-bomb guard when no explicit limit is set (lrd_load_opts.max_array_bytes). */
+/* Decompression-bomb guard when no explicit limit is set (lrd_load_options.max_array_bytes). */
 #define LRD__BOMB_BASE  ((uint64_t)64 << 20)
 #define LRD__BOMB_RATIO 8192
 
@@ -66,7 +66,7 @@ typedef struct lrd__dumpcfg {
 } lrd__dumpcfg;
 
 /* path may be NULL (no suffix rule). */
-int lrd__dumpcfg_resolve(const lrd_dump_opts *o, const char *path, lrd__dumpcfg *cfg);
+int lrd__dumpcfg_resolve(const lrd_dump_options *o, const char *path, lrd__dumpcfg *cfg);
 
 /* ---- the array payload emitter (emit.c) ---------------------------------------------------- */
 
@@ -109,7 +109,7 @@ typedef struct lrd__parr {
 
 /* Read the payload prefix and validate sizes against the input and limits. bomb_input: the
  * physical input size for the default guard (0 if unknown). */
-int lrd__parr_begin(lrd__parr *p, lrd__frd *f, const lrd__array_desc *d, const lrd_load_opts *o,
+int lrd__parr_begin(lrd__parr *p, lrd__frd *f, const lrd__array_desc *d, const lrd_load_options *o,
                     uint64_t bomb_input, const char *what);
 /* Raw size of chunk i. */
 uint64_t lrd__parr_chunk_raw(const lrd__parr *p, uint64_t i);
@@ -127,7 +127,7 @@ int lrd__parr_skip(lrd__parr *p);
 int lrd__parr_scratch(lrd__parr *p, uint64_t n, uint8_t **out);
 void lrd__parr_destroy(lrd__parr *p);
 /* Check that an array of nbytes may be allocated under the options (LRD_ELIMIT). */
-int lrd__parr_limit(const lrd__parr *p, const lrd_load_opts *o, uint64_t bomb_input);
+int lrd__parr_limit(const lrd__parr *p, const lrd_load_options *o, uint64_t bomb_input);
 
 /* A human description of a non-larder start ("HDF5"), or NULL. */
 const char *lrd__magic_name(const uint8_t *head, size_t n);

@@ -179,9 +179,9 @@ int lrd__frd_trailer(lrd__frd *f)
 
 static bool is_none(const char *name) { return !strcmp(name, "none") || !strcmp(name, "raw"); }
 
-int lrd__dumpcfg_resolve(const lrd_dump_opts *o, const char *path, lrd__dumpcfg *cfg)
+int lrd__dumpcfg_resolve(const lrd_dump_options *o, const char *path, lrd__dumpcfg *cfg)
 {
-	lrd_dump_opts d = o ? *o : (lrd_dump_opts){0};
+	lrd_dump_options d = o ? *o : (lrd_dump_options){0};
 	*cfg = (lrd__dumpcfg){.chunk_size = d.chunk_size ? d.chunk_size : LRD_CHUNK_SIZE_DEFAULT};
 	if (cfg->chunk_size < LRD_CHUNK_SIZE_MIN || cfg->chunk_size > LRD_CHUNK_SIZE_MAX)
 		return lrd__err(LRD_EINVAL, "chunk size %llu outside [%zu, %zu]",

@@ -159,7 +159,7 @@ int lrd__keypath_split(const char *keypath, char **buf, const char ***parts, siz
 
 struct loader {
 	lrd__framer *fr;
-	const lrd_load_opts *o;
+	const lrd_load_options *o;
 	char what[64];
 };
 
@@ -202,9 +202,9 @@ static int load_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value
 	return LRD_OK;
 }
 
-static unsigned load_flags(const lrd_load_opts *o) { return o && o->mmap ? LRD__FR_MMAP : 0; }
+static unsigned load_flags(const lrd_load_options *o) { return o && o->mmap ? LRD__FR_MMAP : 0; }
 
-int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_opts *opts)
+int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_options *opts)
 {
 	if (!out)
 		return lrd__err(LRD_EINVAL, "load: NULL output");
@@ -228,7 +228,7 @@ int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_opts *opts)
 }
 
 int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value **out,
-                          const lrd_load_opts *opts)
+                          const lrd_load_options *opts)
 {
 	if (!out)
 		return lrd__err(LRD_EINVAL, "load: NULL output");
@@ -267,7 +267,7 @@ static int with_stream(int rc, lrd_stream **s, load_fn fn, void *args)
 
 struct load_args {
 	lrd_value **out;
-	const lrd_load_opts *o;
+	const lrd_load_options *o;
 	const char *keypath;
 };
 
@@ -283,7 +283,7 @@ static int run_entry(lrd_stream *s, void *args)
 	return lrd_load_entry_stream(s, a->keypath, a->out, a->o);
 }
 
-int lrd_load(const char *path, lrd_value **out, const lrd_load_opts *opts)
+int lrd_load(const char *path, lrd_value **out, const lrd_load_options *opts)
 {
 	lrd_stream *s = NULL;
 	struct load_args a = {out, opts, NULL};
@@ -293,7 +293,7 @@ int lrd_load(const char *path, lrd_value **out, const lrd_load_opts *opts)
 	return with_stream(rc, &s, run_load, &a);
 }
 
-int lrd_load_file(FILE *f, lrd_value **out, const lrd_load_opts *opts)
+int lrd_load_file(FILE *f, lrd_value **out, const lrd_load_options *opts)
 {
 	lrd_stream *s = NULL;
 	struct load_args a = {out, opts, NULL};
@@ -301,7 +301,7 @@ int lrd_load_file(FILE *f, lrd_value **out, const lrd_load_opts *opts)
 	return with_stream(rc, &s, run_load, &a);
 }
 
-int lrd_load_fd(int fd, lrd_value **out, const lrd_load_opts *opts)
+int lrd_load_fd(int fd, lrd_value **out, const lrd_load_options *opts)
 {
 	lrd_stream *s = NULL;
 	struct load_args a = {out, opts, NULL};
@@ -309,7 +309,7 @@ int lrd_load_fd(int fd, lrd_value **out, const lrd_load_opts *opts)
 	return with_stream(rc, &s, run_load, &a);
 }
 
-int lrd_load_memory(const void *data, size_t size, lrd_value **out, const lrd_load_opts *opts)
+int lrd_load_memory(const void *data, size_t size, lrd_value **out, const lrd_load_options *opts)
 {
 	lrd_stream *s = NULL;
 	struct load_args a = {out, opts, NULL};
@@ -318,7 +318,7 @@ int lrd_load_memory(const void *data, size_t size, lrd_value **out, const lrd_lo
 }
 
 int lrd_load_entry(const char *path, const char *keypath, lrd_value **out,
-                   const lrd_load_opts *opts)
+                   const lrd_load_options *opts)
 {
 	lrd_stream *s = NULL;
 	struct load_args a = {out, opts, keypath};

@@ -14,7 +14,7 @@ uint64_t lrd__parr_chunk_raw(const lrd__parr *p, uint64_t i)
 	return i + 1 < p->nchunks ? p->cs : p->d.nbytes - i * p->cs;
 }
 
-int lrd__parr_limit(const lrd__parr *p, const lrd_load_opts *o, uint64_t bomb_input)
+int lrd__parr_limit(const lrd__parr *p, const lrd_load_options *o, uint64_t bomb_input)
 {
 	uint64_t n = p->d.nbytes;
 	if (o && o->max_array_bytes && n > o->max_array_bytes)
@@ -31,12 +31,12 @@ int lrd__parr_limit(const lrd__parr *p, const lrd_load_opts *o, uint64_t bomb_in
 		return lrd__err(
 		    LRD_ELIMIT,
 		    "array %s of %llu bytes from %llu input bytes exceeds the default "
-		    "decompression limit; set lrd_load_opts.max_array_bytes to allow it",
+		    "decompression limit; set lrd_load_options.max_array_bytes to allow it",
 		    p->what, (unsigned long long)n, (unsigned long long)bomb_input);
 	return LRD_OK;
 }
 
-int lrd__parr_begin(lrd__parr *p, lrd__frd *f, const lrd__array_desc *d, const lrd_load_opts *o,
+int lrd__parr_begin(lrd__parr *p, lrd__frd *f, const lrd__array_desc *d, const lrd_load_options *o,
                     uint64_t bomb_input, const char *what)
 {
 	*p = (lrd__parr){.f = f, .d = *d, .what = what};

@@ -18,7 +18,7 @@ struct arrinfo {
 
 struct scanner {
 	lrd__framer *fr;
-	const lrd_load_opts *o;
+	const lrd_load_options *o;
 	struct arrinfo *arr;
 	size_t narr, cap;
 	uint8_t *buf;
@@ -83,7 +83,7 @@ static int walk(struct walker *W, const lrd_value *v, unsigned depth, const char
 	if (W->next < W->S->narr && W->S->arr[W->next].placeholder == v)
 		a = &W->S->arr[W->next++];
 	if (a) {
-		n.kind = LRD_ARRAY;
+		n.kind = LRD_KIND_ARRAY;
 		n.dtype = a->d.dtype;
 		n.ndim = a->d.ndim;
 		n.shape = a->d.shape;
@@ -99,17 +99,17 @@ static int walk(struct walker *W, const lrd_value *v, unsigned depth, const char
 			W->info->raw_bytes += a->d.nbytes;
 			W->info->stored_bytes += a->stored;
 		}
-	} else if (n.kind == LRD_LIST || n.kind == LRD_MAP) {
+	} else if (n.kind == LRD_KIND_LIST || n.kind == LRD_KIND_MAP) {
 		n.len = lrd_value_len(v);
 	} else {
 		n.value = v;
 	}
 	int rc = W->fn ? W->fn(W->ctx, &n) : 0;
-	if (rc || a || (n.kind != LRD_LIST && n.kind != LRD_MAP))
+	if (rc || a || (n.kind != LRD_KIND_LIST && n.kind != LRD_KIND_MAP))
 		return rc;
 	for (size_t i = 0; i < n.len && !rc; i++) {
 		char idx[24];
-		const char *k = n.kind == LRD_MAP ? lrd_map_key_at(v, i) : NULL;
+		const char *k = n.kind == LRD_KIND_MAP ? lrd_map_key_at(v, i) : NULL;
 		if (!k)
 			snprintf(idx, sizeof idx, "%zu", i);
 		int m = snprintf(W->path + plen, sizeof W->path - plen, "%s%s", plen ? "/" : "",
@@ -117,14 +117,14 @@ static int walk(struct walker *W, const lrd_value *v, unsigned depth, const char
 		size_t nlen = m < 0 ? plen : plen + (size_t)m;
 		if (nlen >= sizeof W->path)
 			nlen = sizeof W->path - 1;
-		rc = walk(W, n.kind == LRD_MAP ? lrd_map_value_at(v, i) : lrd_list_at(v, i),
+		rc = walk(W, n.kind == LRD_KIND_MAP ? lrd_map_value_at(v, i) : lrd_list_at(v, i),
 		          depth + 1, k, nlen);
 		W->path[plen] = '\0';
 	}
 	return rc;
 }
 
-int lrd_scan(lrd_stream *s, const lrd_load_opts *opts, lrd_file_info *info, lrd_node_fn fn,
+int lrd_scan(lrd_stream *s, const lrd_load_options *opts, lrd_file_info *info, lrd_node_fn fn,
              void *ctx)
 {
 	lrd__framer fr;

@@ -22,7 +22,7 @@ int lrd__unwrap_new(lrd_stream *s, const lrd_codec *c, lrd__unwrap **out)
 	lrd__unwrap *u = lrd__calloc(1, sizeof *u);
 	if (!u)
 		return LRD_ENOMEM;
-	int rc = lrd_codec_stream_new(c, NULL, LRD_DECODE, &u->cs);
+	int rc = lrd_codec_stream_new(c, NULL, LRD_CODEC_DECODE, &u->cs);
 	if (rc) {
 		lrd__free(u);
 		return lrd__errctx(rc, "%s decoder", c->name);
@@ -114,7 +114,7 @@ int lrd__wrap_new(lrd_stream *s, const lrd_codec *c, const lrd_codec_params *p, 
 	lrd__wrap *w = lrd__calloc(1, sizeof *w);
 	if (!w)
 		return LRD_ENOMEM;
-	int rc = lrd_codec_stream_new(c, p, LRD_ENCODE, &w->cs);
+	int rc = lrd_codec_stream_new(c, p, LRD_CODEC_ENCODE, &w->cs);
 	if (rc) {
 		lrd__free(w);
 		return lrd__errctx(rc, "%s encoder", c->name);

@@ -261,7 +261,7 @@ int lrd_npy_read_header(const void *buf, size_t len, lrd_npy_header *out)
 
 /* ---- loading --------------------------------------------------------------------------------- */
 
-static int check_limit(const lrd_npy_header *h, const lrd_npy_load_opts *opts)
+static int check_limit(const lrd_npy_header *h, const lrd_npy_load_options *opts)
 {
 	if (opts && opts->max_bytes && h->nbytes > opts->max_bytes)
 		return lrd__err(LRD_ELIMIT, "npy array of %zu bytes exceeds the limit of %zu",
@@ -296,10 +296,11 @@ static int header_mem(const void *buf, size_t len, lrd_npy_header *h)
 	return rc;
 }
 
-int lrd_npy_load_mem(const void *buf, size_t len, lrd_value **out, const lrd_npy_load_opts *opts)
+int lrd_npy_load_memory(const void *buf, size_t len, lrd_value **out,
+                        const lrd_npy_load_options *opts)
 {
 	if (!out)
-		return lrd__err(LRD_EINVAL, "lrd_npy_load_mem: NULL output");
+		return lrd__err(LRD_EINVAL, "lrd_npy_load_memory: NULL output");
 	*out = NULL;
 	lrd_npy_header h;
 	int rc = header_mem(buf, len, &h);
@@ -376,7 +377,7 @@ static int read_stream(FILE *f, const lrd_npy_header *h, lrd_value **out)
 	return rc;
 }
 
-static int load_stream(FILE *f, lrd_value **out, const lrd_npy_load_opts *opts, bool whole)
+static int load_stream(FILE *f, lrd_value **out, const lrd_npy_load_options *opts, bool whole)
 {
 	char buf[PREAMBLE_MAX + LRD_NPY_MAX_HEADER];
 	lrd_npy_header h;
@@ -408,7 +409,7 @@ static int load_stream(FILE *f, lrd_value **out, const lrd_npy_load_opts *opts, 
 	return LRD_OK;
 }
 
-int lrd_npy_load_file(FILE *f, lrd_value **out, const lrd_npy_load_opts *opts)
+int lrd_npy_load_file(FILE *f, lrd_value **out, const lrd_npy_load_options *opts)
 {
 	if (!out || !f)
 		return lrd__err(LRD_EINVAL, "lrd_npy_load_file: NULL argument");
@@ -430,7 +431,7 @@ static void unmap(void *ctx)
 
 /* Map the whole file; *out stays NULL (and LRD_OK is returned) when the data is misaligned
  * and should be read instead. */
-static int load_mapped(FILE *f, const char *path, lrd_value **out, const lrd_npy_load_opts *opts)
+static int load_mapped(FILE *f, const char *path, lrd_value **out, const lrd_npy_load_options *opts)
 {
 	long long size = remaining(f);
 	if (size < 0)
@@ -461,7 +462,7 @@ static int load_mapped(FILE *f, const char *path, lrd_value **out, const lrd_npy
 	return rc;
 }
 
-int lrd_npy_load(const char *path, lrd_value **out, const lrd_npy_load_opts *opts)
+int lrd_npy_load(const char *path, lrd_value **out, const lrd_npy_load_options *opts)
 {
 	if (!out || !path)
 		return lrd__err(LRD_EINVAL, "lrd_npy_load: NULL argument");
@@ -482,10 +483,10 @@ int lrd_npy_load(const char *path, lrd_value **out, const lrd_npy_load_opts *opt
 
 /* Format the header of a into buf (cap >= PREAMBLE_MAX + LRD_NPY_MAX_HEADER); *len gets its
  * size, which is also the data offset. */
-static int format_header(const lrd_value *a, const lrd_npy_save_opts *opts, char *buf, size_t cap,
-                         size_t *len)
+static int format_header(const lrd_value *a, const lrd_npy_save_options *opts, char *buf,
+                         size_t cap, size_t *len)
 {
-	if (lrd_value_kind(a) != LRD_ARRAY)
+	if (lrd_value_kind(a) != LRD_KIND_ARRAY)
 		return lrd__err(LRD_EINVAL, "npy: can only save an array, not a %s",
 		                a ? lrd_kind_name(lrd_value_kind(a)) : "NULL value");
 	int version = opts ? opts->version : 0;
@@ -530,7 +531,7 @@ static int format_header(const lrd_value *a, const lrd_npy_save_opts *opts, char
 	return LRD_OK;
 }
 
-int lrd_npy_save_file(FILE *f, const lrd_value *array, const lrd_npy_save_opts *opts)
+int lrd_npy_save_file(FILE *f, const lrd_value *array, const lrd_npy_save_options *opts)
 {
 	if (!f)
 		return lrd__err(LRD_EINVAL, "lrd_npy_save_file: NULL stream");
@@ -546,7 +547,7 @@ int lrd_npy_save_file(FILE *f, const lrd_value *array, const lrd_npy_save_opts *
 	return LRD_OK;
 }
 
-int lrd_npy_save(const char *path, const lrd_value *array, const lrd_npy_save_opts *opts)
+int lrd_npy_save(const char *path, const lrd_value *array, const lrd_npy_save_options *opts)
 {
 	if (!path)
 		return lrd__err(LRD_EINVAL, "lrd_npy_save: NULL path");
@@ -568,10 +569,11 @@ int lrd_npy_save(const char *path, const lrd_value *array, const lrd_npy_save_op
 	return LRD_OK;
 }
 
-int lrd_npy_save_mem(const lrd_value *array, void **out, size_t *len, const lrd_npy_save_opts *opts)
+int lrd_npy_save_memory(const lrd_value *array, void **out, size_t *len,
+                        const lrd_npy_save_options *opts)
 {
 	if (!out || !len)
-		return lrd__err(LRD_EINVAL, "lrd_npy_save_mem: NULL output");
+		return lrd__err(LRD_EINVAL, "lrd_npy_save_memory: NULL output");
 	*out = NULL;
 	*len = 0;
 	char head[PREAMBLE_MAX + LRD_NPY_MAX_HEADER];

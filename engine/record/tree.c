@@ -57,32 +57,32 @@ int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h)
 	size_t n;
 	int rc = LRD_OK;
 	switch (lrd_value_kind(v)) {
-	case LRD_NIL:
+	case LRD_KIND_NIL:
 		return lrd__wr_u8(w, LRD__TAG_NIL);
-	case LRD_BOOL: {
+	case LRD_KIND_BOOL: {
 		bool b = false;
 		lrd_value_get_bool(v, &b);
 		return lrd__wr_u8(w, b ? LRD__TAG_TRUE : LRD__TAG_FALSE);
 	}
-	case LRD_INT: {
+	case LRD_KIND_INT: {
 		int64_t i = 0;
 		lrd_value_get_int(v, &i);
 		return put_fixed64(w, LRD__TAG_INT, (uint64_t)i);
 	}
-	case LRD_FLOAT: {
+	case LRD_KIND_FLOAT: {
 		double d = 0;
 		uint64_t bits;
 		lrd_value_get_float(v, &d);
 		memcpy(&bits, &d, sizeof bits);
 		return put_fixed64(w, LRD__TAG_FLOAT, bits);
 	}
-	case LRD_STR:
+	case LRD_KIND_STR:
 		p = lrd_value_str(v, &n);
 		return put_lenbytes(w, LRD__TAG_STR, p, n);
-	case LRD_BYTES:
+	case LRD_KIND_BYTES:
 		p = lrd_value_bytes(v, &n);
 		return put_lenbytes(w, LRD__TAG_BYTES, p, n);
-	case LRD_LIST:
+	case LRD_KIND_LIST:
 		n = lrd_value_len(v);
 		rc = lrd__wr_u8(w, LRD__TAG_LIST);
 		if (!rc)
@@ -90,7 +90,7 @@ int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h)
 		for (size_t i = 0; !rc && i < n; i++)
 			rc = lrd__tree_encode(lrd_list_at(v, i), w, h);
 		return rc;
-	case LRD_MAP:
+	case LRD_KIND_MAP:
 		n = lrd_value_len(v);
 		rc = lrd__wr_u8(w, LRD__TAG_MAP);
 		if (!rc)
@@ -102,7 +102,7 @@ int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h)
 				rc = lrd__tree_encode(lrd_map_value_at(v, i), w, h);
 		}
 		return rc;
-	case LRD_ARRAY:
+	case LRD_KIND_ARRAY:
 		rc = lrd__tree_array_header(w, lrd_array_dtype(v), lrd_array_order(v),
 		                            lrd_array_ndim(v), lrd_array_shape(v));
 		if (rc)
@@ -176,12 +176,12 @@ static int read_text(lrd__rd *r, char **out, size_t *len, const char *what)
  * allocation and one copy. */
 static int decode_blob_known(lrd__rd *r, uint8_t tag, size_t n, lrd_value **out)
 {
-	lrd_kind kind = tag == LRD__TAG_STR ? LRD_STR : LRD_BYTES;
+	lrd_kind kind = tag == LRD__TAG_STR ? LRD_KIND_STR : LRD_KIND_BYTES;
 	int rc = lrd__blob_new_uninit(kind, n, out);
 	if (rc)
 		return rc;
 	char *p = (*out)->u.s.p;
-	if (!(rc = lrd__rd_get(r, p, n)) && kind == LRD_STR && !lrd__utf8_valid(p, n))
+	if (!(rc = lrd__rd_get(r, p, n)) && kind == LRD_KIND_STR && !lrd__utf8_valid(p, n))
 		rc = lrd__err(LRD_ECORRUPT, "string of %zu bytes is not valid UTF-8", n);
 	if (rc) {
 		lrd_value_free(*out);

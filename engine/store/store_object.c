@@ -20,7 +20,7 @@ int lrd__objhdr_decode(const uint8_t *p, size_t n, lrd__objhdr *h)
 	if (p[0] != STORE_OBJ_VERSION)
 		return lrd__err(p[0] > STORE_OBJ_VERSION ? LRD_EVERSION : LRD_ECORRUPT,
 		                "object record version %u", p[0]);
-	if (lrd__get_u16(p + 2) || lrd__get_u32(p + 4) || p[1] > LRD_ARRAY)
+	if (lrd__get_u16(p + 2) || lrd__get_u32(p + 4) || p[1] > LRD_KIND_ARRAY)
 		return lrd__err(LRD_ECORRUPT, "object record header has bad fields");
 	h->kind = p[1];
 	h->raw = lrd__get_u64(p + 8);
@@ -169,20 +169,21 @@ static int put_op(lrd_txn *t, void *ctx)
 static uint64_t value_bytes(const lrd_value *v)
 {
 	switch (lrd_value_kind(v)) {
-	case LRD_ARRAY:
+	case LRD_KIND_ARRAY:
 		return lrd_array_nbytes(v);
-	case LRD_LIST:
-	case LRD_MAP: {
+	case LRD_KIND_LIST:
+	case LRD_KIND_MAP: {
 		uint64_t sum = 0;
 		for (size_t i = 0, n = lrd_value_len(v); i < n; i++)
-			sum += value_bytes(lrd_value_kind(v) == LRD_LIST ? lrd_list_at(v, i)
-			                                                 : lrd_map_value_at(v, i));
+			sum += value_bytes(lrd_value_kind(v) == LRD_KIND_LIST
+			                       ? lrd_list_at(v, i)
+			                       : lrd_map_value_at(v, i));
 		return sum;
 	}
-	case LRD_STR:
-	case LRD_BYTES: {
+	case LRD_KIND_STR:
+	case LRD_KIND_BYTES: {
 		size_t n = 0;
-		if (lrd_value_kind(v) == LRD_STR)
+		if (lrd_value_kind(v) == LRD_KIND_STR)
 			lrd_value_str(v, &n);
 		else
 			lrd_value_bytes(v, &n);

@@ -135,7 +135,7 @@ int lrd_store_reader_next(lrd_store_reader *r, const void **p, size_t *n)
 	return rc;
 }
 
-int lrd_store_reader_read_range(lrd_store_reader *r, uint64_t off, size_t len, void *dst)
+int lrd_store_reader_read_range(lrd_store_reader *r, uint64_t off, void *dst, size_t len)
 {
 	if (!r || (!dst && len))
 		return lrd__err(LRD_EINVAL, "lrd_store_reader_read_range: NULL argument");

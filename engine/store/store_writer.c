@@ -111,7 +111,7 @@ int lrd_store_writer_finish(lrd_store_writer *w)
 			rc = LRD_OK;
 	}
 	if (!rc) {
-		lrd__objhdr h = {.kind = LRD_ARRAY,
+		lrd__objhdr h = {.kind = LRD_KIND_ARRAY,
 		                 .raw = w->cw.raw + tree.size,
 		                 .stored = w->cw.stored + STORE_OBJ_HDR + tree.size,
 		                 .arrays = 1,

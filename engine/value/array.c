@@ -57,7 +57,7 @@ static int array_alloc(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_o
 	int rc = lrd__array_size(dt, ndim, shape, &count, &nbytes);
 	if (rc != LRD_OK)
 		return rc;
-	lrd_value *v = lrd__value_alloc(LRD_ARRAY, ndim * sizeof(uint64_t));
+	lrd_value *v = lrd__value_alloc(LRD_KIND_ARRAY, ndim * sizeof(uint64_t));
 	if (!v)
 		return LRD_ENOMEM;
 	struct lrd__array *arr = &v->u.a;
@@ -193,7 +193,7 @@ int lrd__array_clone(const lrd_value *a, lrd_value **out)
 
 static const struct lrd__array *arr(const lrd_value *v)
 {
-	return v && v->kind == LRD_ARRAY ? &v->u.a : NULL;
+	return v && v->kind == LRD_KIND_ARRAY ? &v->u.a : NULL;
 }
 
 lrd_dtype lrd_array_dtype(const lrd_value *a) { return arr(a) ? arr(a)->dt : (lrd_dtype){0, 0, 0}; }

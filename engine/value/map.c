@@ -17,7 +17,7 @@ int lrd_value_new_map(lrd_value **out)
 {
 	if (!out)
 		return lrd__err(LRD_EINVAL, "lrd_value_new_map: NULL output");
-	*out = lrd__value_alloc(LRD_MAP, 0);
+	*out = lrd__value_alloc(LRD_KIND_MAP, 0);
 	return *out ? LRD_OK : LRD_ENOMEM;
 }
 
@@ -95,7 +95,7 @@ static int reserve(lrd_value *m)
 
 int lrd__map_set_n(lrd_value *map, const char *key, size_t keylen, lrd_value *item)
 {
-	int rc = lrd__adopt_check(map, LRD_MAP, item, "lrd_map_set");
+	int rc = lrd__adopt_check(map, LRD_KIND_MAP, item, "lrd_map_set");
 	if (rc != LRD_OK)
 		return rc;
 	if (!key || memchr(key, '\0', keylen) || !lrd__utf8_valid(key, keylen)) {
@@ -135,7 +135,7 @@ int lrd_map_set(lrd_value *map, const char *key, lrd_value *item)
 
 lrd_value *lrd_map_get(const lrd_value *map, const char *key)
 {
-	if (!map || map->kind != LRD_MAP || !key)
+	if (!map || map->kind != LRD_KIND_MAP || !key)
 		return NULL;
 	size_t len = strlen(key);
 	size_t at = find(map, key, len, map->u.map.slots ? key_hash(map, key, len) : 0);
@@ -144,14 +144,14 @@ lrd_value *lrd_map_get(const lrd_value *map, const char *key)
 
 const char *lrd_map_key_at(const lrd_value *map, size_t i)
 {
-	if (!map || map->kind != LRD_MAP || i >= map->u.map.len)
+	if (!map || map->kind != LRD_KIND_MAP || i >= map->u.map.len)
 		return NULL;
 	return map->u.map.ent[i].key;
 }
 
 lrd_value *lrd_map_value_at(const lrd_value *map, size_t i)
 {
-	if (!map || map->kind != LRD_MAP || i >= map->u.map.len)
+	if (!map || map->kind != LRD_KIND_MAP || i >= map->u.map.len)
 		return NULL;
 	return map->u.map.ent[i].item;
 }

@@ -33,11 +33,11 @@ static int start(lrd_kind kind, lrd_value **out)
 	return *out ? LRD_OK : LRD_ENOMEM;
 }
 
-int lrd_value_new_nil(lrd_value **out) { return start(LRD_NIL, out); }
+int lrd_value_new_nil(lrd_value **out) { return start(LRD_KIND_NIL, out); }
 
 int lrd_value_new_bool(bool b, lrd_value **out)
 {
-	int rc = start(LRD_BOOL, out);
+	int rc = start(LRD_KIND_BOOL, out);
 	if (rc == LRD_OK)
 		(*out)->u.b = b;
 	return rc;
@@ -45,7 +45,7 @@ int lrd_value_new_bool(bool b, lrd_value **out)
 
 int lrd_value_new_int(int64_t i, lrd_value **out)
 {
-	int rc = start(LRD_INT, out);
+	int rc = start(LRD_KIND_INT, out);
 	if (rc == LRD_OK)
 		(*out)->u.i = i;
 	return rc;
@@ -53,7 +53,7 @@ int lrd_value_new_int(int64_t i, lrd_value **out)
 
 int lrd_value_new_float(double f, lrd_value **out)
 {
-	int rc = start(LRD_FLOAT, out);
+	int rc = start(LRD_KIND_FLOAT, out);
 	if (rc == LRD_OK)
 		(*out)->u.f = f;
 	return rc;
@@ -100,7 +100,7 @@ int lrd_value_new_str(const char *s, size_t len, lrd_value **out)
 		len = s ? strlen(s) : 0;
 	if (!lrd__utf8_valid(s, len))
 		return lrd__err(LRD_EINVAL, "string of %zu bytes is not valid UTF-8", len);
-	return new_blob(LRD_STR, s, len, out);
+	return new_blob(LRD_KIND_STR, s, len, out);
 }
 
 int lrd_value_new_bytes(const void *p, size_t n, lrd_value **out)
@@ -109,10 +109,10 @@ int lrd_value_new_bytes(const void *p, size_t n, lrd_value **out)
 		*out = NULL;
 	if (!p && n)
 		return lrd__err(LRD_EINVAL, "lrd_value_new_bytes: NULL data");
-	return new_blob(LRD_BYTES, p, n, out);
+	return new_blob(LRD_KIND_BYTES, p, n, out);
 }
 
-int lrd_value_new_list(lrd_value **out) { return start(LRD_LIST, out); }
+int lrd_value_new_list(lrd_value **out) { return start(LRD_KIND_LIST, out); }
 
 /* ---- ownership of items ------------------------------------------------------------------ */
 
@@ -134,7 +134,7 @@ int lrd__adopt_check(lrd_value *container, lrd_kind kind, lrd_value *item, const
 
 int lrd_list_append(lrd_value *list, lrd_value *item)
 {
-	int rc = lrd__adopt_check(list, LRD_LIST, item, "lrd_list_append");
+	int rc = lrd__adopt_check(list, LRD_KIND_LIST, item, "lrd_list_append");
 	if (rc != LRD_OK)
 		return rc;
 	if (list->u.list.len == list->u.list.cap) {
@@ -156,7 +156,7 @@ int lrd_list_append(lrd_value *list, lrd_value *item)
 
 /* ---- access -------------------------------------------------------------------------------- */
 
-lrd_kind lrd_value_kind(const lrd_value *v) { return v ? v->kind : LRD_NIL; }
+lrd_kind lrd_value_kind(const lrd_value *v) { return v ? v->kind : LRD_KIND_NIL; }
 
 const char *lrd_kind_name(lrd_kind k)
 {
@@ -177,7 +177,7 @@ static int want(const lrd_value *v, lrd_kind kind, const void *out)
 
 int lrd_value_get_bool(const lrd_value *v, bool *out)
 {
-	int rc = want(v, LRD_BOOL, out);
+	int rc = want(v, LRD_KIND_BOOL, out);
 	if (rc == LRD_OK)
 		*out = v->u.b;
 	return rc;
@@ -185,7 +185,7 @@ int lrd_value_get_bool(const lrd_value *v, bool *out)
 
 int lrd_value_get_int(const lrd_value *v, int64_t *out)
 {
-	int rc = want(v, LRD_INT, out);
+	int rc = want(v, LRD_KIND_INT, out);
 	if (rc == LRD_OK)
 		*out = v->u.i;
 	return rc;
@@ -193,7 +193,7 @@ int lrd_value_get_int(const lrd_value *v, int64_t *out)
 
 int lrd_value_get_float(const lrd_value *v, double *out)
 {
-	int rc = want(v, LRD_FLOAT, out);
+	int rc = want(v, LRD_KIND_FLOAT, out);
 	if (rc == LRD_OK)
 		*out = v->u.f;
 	return rc;
@@ -201,7 +201,7 @@ int lrd_value_get_float(const lrd_value *v, double *out)
 
 const char *lrd_value_str(const lrd_value *v, size_t *len)
 {
-	if (!v || v->kind != LRD_STR)
+	if (!v || v->kind != LRD_KIND_STR)
 		return NULL;
 	if (len)
 		*len = v->u.s.len;
@@ -210,7 +210,7 @@ const char *lrd_value_str(const lrd_value *v, size_t *len)
 
 const void *lrd_value_bytes(const lrd_value *v, size_t *len)
 {
-	if (!v || v->kind != LRD_BYTES)
+	if (!v || v->kind != LRD_KIND_BYTES)
 		return NULL;
 	if (len)
 		*len = v->u.s.len;
@@ -219,16 +219,16 @@ const void *lrd_value_bytes(const lrd_value *v, size_t *len)
 
 size_t lrd_value_len(const lrd_value *v)
 {
-	if (v && v->kind == LRD_LIST)
+	if (v && v->kind == LRD_KIND_LIST)
 		return v->u.list.len;
-	if (v && v->kind == LRD_MAP)
+	if (v && v->kind == LRD_KIND_MAP)
 		return v->u.map.len;
 	return 0;
 }
 
 lrd_value *lrd_list_at(const lrd_value *list, size_t i)
 {
-	if (!list || list->kind != LRD_LIST || i >= list->u.list.len)
+	if (!list || list->kind != LRD_KIND_LIST || i >= list->u.list.len)
 		return NULL;
 	return list->u.list.items[i];
 }
@@ -238,9 +238,9 @@ lrd_value *lrd_list_at(const lrd_value *list, size_t i)
 /* Detach and return the last child of v, or NULL if it has none left. */
 static lrd_value *pop_child(lrd_value *v)
 {
-	if (v->kind == LRD_LIST && v->u.list.len)
+	if (v->kind == LRD_KIND_LIST && v->u.list.len)
 		return v->u.list.items[--v->u.list.len];
-	if (v->kind == LRD_MAP && v->u.map.len) {
+	if (v->kind == LRD_KIND_MAP && v->u.map.len) {
 		struct lrd__map_entry *e = &v->u.map.ent[--v->u.map.len];
 		lrd__free(e->key);
 		e->key = NULL;
@@ -252,17 +252,17 @@ static lrd_value *pop_child(lrd_value *v)
 static void free_node(lrd_value *v)
 {
 	switch (v->kind) {
-	case LRD_STR:
-	case LRD_BYTES:
+	case LRD_KIND_STR:
+	case LRD_KIND_BYTES:
 		lrd__free(v->u.s.p);
 		break;
-	case LRD_LIST:
+	case LRD_KIND_LIST:
 		lrd__free(v->u.list.items);
 		break;
-	case LRD_MAP:
+	case LRD_KIND_MAP:
 		lrd__map_release(v);
 		break;
-	case LRD_ARRAY:
+	case LRD_KIND_ARRAY:
 		lrd__array_release(v);
 		break;
 	default:
@@ -297,25 +297,25 @@ bool lrd_value_equal(const lrd_value *a, const lrd_value *b)
 	if (!a || !b || a->kind != b->kind)
 		return false;
 	switch (a->kind) {
-	case LRD_NIL:
+	case LRD_KIND_NIL:
 		return true;
-	case LRD_BOOL:
+	case LRD_KIND_BOOL:
 		return a->u.b == b->u.b;
-	case LRD_INT:
+	case LRD_KIND_INT:
 		return a->u.i == b->u.i;
-	case LRD_FLOAT:
+	case LRD_KIND_FLOAT:
 		return memcmp(&a->u.f, &b->u.f, sizeof(double)) == 0;
-	case LRD_STR:
-	case LRD_BYTES:
+	case LRD_KIND_STR:
+	case LRD_KIND_BYTES:
 		return a->u.s.len == b->u.s.len && memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;
-	case LRD_LIST:
+	case LRD_KIND_LIST:
 		if (a->u.list.len != b->u.list.len)
 			return false;
 		for (size_t i = 0; i < a->u.list.len; i++)
 			if (!lrd_value_equal(a->u.list.items[i], b->u.list.items[i]))
 				return false;
 		return true;
-	case LRD_MAP:
+	case LRD_KIND_MAP:
 		if (a->u.map.len != b->u.map.len)
 			return false;
 		for (size_t i = 0; i < a->u.map.len; i++) {
@@ -325,7 +325,7 @@ bool lrd_value_equal(const lrd_value *a, const lrd_value *b)
 				return false;
 		}
 		return true;
-	case LRD_ARRAY:
+	case LRD_KIND_ARRAY:
 		return lrd__array_equal(a, b);
 	}
 	return false;
@@ -341,19 +341,19 @@ int lrd_value_clone(const lrd_value *v, lrd_value **out)
 	int rc;
 	lrd_value *c = NULL;
 	switch (v->kind) {
-	case LRD_NIL:
-	case LRD_BOOL:
-	case LRD_INT:
-	case LRD_FLOAT:
+	case LRD_KIND_NIL:
+	case LRD_KIND_BOOL:
+	case LRD_KIND_INT:
+	case LRD_KIND_FLOAT:
 		rc = start(v->kind, &c);
 		if (rc == LRD_OK)
 			c->u = v->u;
 		break;
-	case LRD_STR:
-	case LRD_BYTES:
+	case LRD_KIND_STR:
+	case LRD_KIND_BYTES:
 		rc = new_blob(v->kind, v->u.s.p, v->u.s.len, &c);
 		break;
-	case LRD_LIST:
+	case LRD_KIND_LIST:
 		rc = lrd_value_new_list(&c);
 		for (size_t i = 0; rc == LRD_OK && i < v->u.list.len; i++) {
 			lrd_value *item;
@@ -362,7 +362,7 @@ int lrd_value_clone(const lrd_value *v, lrd_value **out)
 				rc = lrd_list_append(c, item);
 		}
 		break;
-	case LRD_MAP:
+	case LRD_KIND_MAP:
 		rc = lrd_value_new_map(&c);
 		for (size_t i = 0; rc == LRD_OK && i < v->u.map.len; i++) {
 			const struct lrd__map_entry *e = &v->u.map.ent[i];
@@ -372,7 +372,7 @@ int lrd_value_clone(const lrd_value *v, lrd_value **out)
 				rc = lrd__map_set_n(c, e->key, e->keylen, item);
 		}
 		break;
-	case LRD_ARRAY:
+	case LRD_KIND_ARRAY:
 		rc = lrd__array_clone(v, &c);
 		break;
 	default:

@@ -90,7 +90,7 @@ typedef struct lrd_codec_io {
 } lrd_codec_io;
 
 /** Direction of a stream. */
-typedef enum lrd_codec_mode { LRD_ENCODE = 1, LRD_DECODE = 2 } lrd_codec_mode;
+typedef enum lrd_codec_mode { LRD_CODEC_ENCODE = 1, LRD_CODEC_DECODE = 2 } lrd_codec_mode;
 
 /** The codec vtable. Codecs are constant, statically allocated objects. Functions report
  * failure with a negative LRD_E* code and a message set through lrd_error_set(). */

@@ -37,7 +37,7 @@ extern "C" {
 
 /** Options of dump and of lrd_array_writer. Zero in every field means its default; NULL means
  * all defaults. Fields are only ever appended. */
-typedef struct lrd_dump_opts {
+typedef struct lrd_dump_options {
 	/** Whole-file codec by name ("gzip", "xz", …; it must have a streaming form). NULL: the
 	 * codec named by the path's last suffix for path functions ("x.lrd.gz" → gzip), none for
 	 * other streams. "none" or "raw": no whole-file codec even if the suffix names one. */
@@ -53,10 +53,10 @@ typedef struct lrd_dump_opts {
 	/** Raw bytes per chunk; 0: LRD_CHUNK_SIZE_DEFAULT (4 MiB). Must lie in
 	 * [LRD_CHUNK_SIZE_MIN, LRD_CHUNK_SIZE_MAX]. */
 	size_t chunk_size;
-} lrd_dump_opts;
+} lrd_dump_options;
 
 /** Options of load. Zero/NULL means defaults. */
-typedef struct lrd_load_opts {
+typedef struct lrd_load_options {
 	/** Map the file and give raw (uncompressed-chunk) arrays as LRD_BUF_MAPPED read-only
 	 * pointers into the map, 64-byte aligned, zero-copy (joblib's mmap_mode='r'). Needs a
 	 * regular file (path, fd or FILE*) that is not whole-file compressed (LRD_EINVAL) —
@@ -74,7 +74,7 @@ typedef struct lrd_load_opts {
 	uint64_t max_array_bytes;
 	/** Nesting limit of lists and maps; 0: 64. */
 	unsigned max_depth;
-} lrd_load_opts;
+} lrd_load_options;
 
 /* ---- dump ------------------------------------------------------------------------------------ */
 
@@ -82,17 +82,17 @@ typedef struct lrd_load_opts {
  * the path's last suffix, else none. On failure the file may hold a partial dump.
  * Errors: LRD_EINVAL (bad option: unknown codec or one without a streaming form, chunk size
  * out of range), LRD_EIO/LRD_ENOSPC (writing), LRD_ECODEC, LRD_ENOMEM, LRD_EDTYPE. */
-LRD_API int lrd_dump(const lrd_value *v, const char *path, const lrd_dump_opts *opts);
+LRD_API int lrd_dump(const lrd_value *v, const char *path, const lrd_dump_options *opts);
 /** Write v to a stream opened for writing (see io.h); never seeks, so pipes work. The stream
  * is flushed, not closed. Errors: as lrd_dump. */
-LRD_API int lrd_dump_stream(const lrd_value *v, lrd_stream *s, const lrd_dump_opts *opts);
+LRD_API int lrd_dump_stream(const lrd_value *v, lrd_stream *s, const lrd_dump_options *opts);
 /** Write v to a FILE* / file descriptor (not closed). Errors: as lrd_dump. */
-LRD_API int lrd_dump_file(const lrd_value *v, FILE *f, const lrd_dump_opts *opts);
-LRD_API int lrd_dump_fd(const lrd_value *v, int fd, const lrd_dump_opts *opts);
+LRD_API int lrd_dump_file(const lrd_value *v, FILE *f, const lrd_dump_options *opts);
+LRD_API int lrd_dump_fd(const lrd_value *v, int fd, const lrd_dump_options *opts);
 /** Write v into memory: on success *data (freed by the caller with lrd_free()) and *size.
  * Errors: as lrd_dump. */
 LRD_API int lrd_dump_memory(const lrd_value *v, void **data, size_t *size,
-                            const lrd_dump_opts *opts);
+                            const lrd_dump_options *opts);
 
 /* ---- load ------------------------------------------------------------------------------------ */
 
@@ -103,20 +103,20 @@ LRD_API int lrd_dump_memory(const lrd_value *v, void **data, size_t *size,
  * 89 48 44 46 (HDF5?)"), LRD_EVERSION (newer format major), LRD_ECORRUPT (truncated or
  * malformed), LRD_ECHECKSUM, LRD_ECODEC (unknown codec id), LRD_EDTYPE, LRD_ELIMIT,
  * LRD_EINVAL (mmap of a whole-file compressed file), LRD_EIO, LRD_ENOMEM. */
-LRD_API int lrd_load(const char *path, lrd_value **out, const lrd_load_opts *opts);
+LRD_API int lrd_load(const char *path, lrd_value **out, const lrd_load_options *opts);
 /** Read from a stream opened for reading. A whole-file compressed or uncompressed stream needs
  * no seek (pipes work); mmap needs a regular file or memory. Errors: as lrd_load. */
-LRD_API int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_opts *opts);
+LRD_API int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_options *opts);
 /** Read from an open FILE* from its current position; f stays the caller's (not closed).
  * Errors: as lrd_load_stream. */
-LRD_API int lrd_load_file(FILE *f, lrd_value **out, const lrd_load_opts *opts);
+LRD_API int lrd_load_file(FILE *f, lrd_value **out, const lrd_load_options *opts);
 /** Read from an open file descriptor from its current offset; fd stays the caller's (not
  * closed). Errors: as lrd_load_stream. */
-LRD_API int lrd_load_fd(int fd, lrd_value **out, const lrd_load_opts *opts);
+LRD_API int lrd_load_fd(int fd, lrd_value **out, const lrd_load_options *opts);
 /** Read from memory (borrowed; with opts->mmap the arrays point into it, so it must outlive
  * them). Errors: as lrd_load_stream. */
 LRD_API int lrd_load_memory(const void *data, size_t size, lrd_value **out,
-                            const lrd_load_opts *opts);
+                            const lrd_load_options *opts);
 
 /** Partial load: only the value at `keypath` — map keys and list indices separated by '/'
  * ("layers/0/weights"; "" is the root) — is decoded; everything before it is skipped by
@@ -125,21 +125,21 @@ LRD_API int lrd_load_memory(const void *data, size_t size, lrd_value **out,
  * arrays are verified (unless mapped), the file's meta checksum is not.
  * Errors: LRD_ENOTFOUND (no such entry; the message names the missing component), as lrd_load. */
 LRD_API int lrd_load_entry(const char *path, const char *keypath, lrd_value **out,
-                           const lrd_load_opts *opts);
+                           const lrd_load_options *opts);
 /** lrd_load_entry from a stream opened for reading (borrowed, not closed). Errors: as
  * lrd_load_entry. */
 LRD_API int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value **out,
-                                  const lrd_load_opts *opts);
+                                  const lrd_load_options *opts);
 /** Read bytes [offset, offset + n) of the array at keypath into dst (caller memory, n bytes),
  * decoding only the chunks that overlap the range (their checksums are verified). Needs a
  * seekable input that is not whole-file compressed. Errors: LRD_EINVAL (range beyond the
  * array, or the entry is not an array), LRD_EUNSUPPORTED, as lrd_load_entry. */
 LRD_API int lrd_load_range(const char *path, const char *keypath, uint64_t offset, void *dst,
-                           size_t n, const lrd_load_opts *opts);
+                           size_t n, const lrd_load_options *opts);
 /** lrd_load_range from a stream opened for reading (borrowed, not closed). Errors: as
  * lrd_load_range. */
 LRD_API int lrd_load_range_stream(lrd_stream *s, const char *keypath, uint64_t offset, void *dst,
-                                  size_t n, const lrd_load_opts *opts);
+                                  size_t n, const lrd_load_options *opts);
 
 /* ---- out-of-core arrays -------------------------------------------------------------------- */
 
@@ -152,11 +152,11 @@ typedef struct lrd_array_writer lrd_array_writer;
  * opts->codec names one). Errors: LRD_EDTYPE, LRD_EINVAL, LRD_ELIMIT, LRD_ENOMEM, write errors.
  * *out is freed with lrd_array_writer_free(). */
 LRD_API int lrd_array_writer_new(lrd_stream *s, lrd_dtype dt, unsigned ndim, const uint64_t *shape,
-                                 lrd_order order, const lrd_dump_opts *opts,
+                                 lrd_order order, const lrd_dump_options *opts,
                                  lrd_array_writer **out);
 /** Append n bytes of the array (any n, in order). Errors: LRD_EINVAL (more bytes than the
  * array holds), write and codec errors (the writer is unusable afterwards). */
-LRD_API int lrd_array_writer_push(lrd_array_writer *w, const void *p, size_t n);
+LRD_API int lrd_array_writer_write(lrd_array_writer *w, const void *p, size_t n);
 /** Finish the file once every byte was pushed, and flush the stream. Errors: LRD_EINVAL
  * (bytes missing), write errors. */
 LRD_API int lrd_array_writer_finish(lrd_array_writer *w);
@@ -169,10 +169,11 @@ typedef struct lrd_array_reader lrd_array_reader;
 /** Open the array at the root of the file in stream s (borrowed; must outlive the reader).
  * Errors: LRD_EFORMAT (root is not an array), those of lrd_load. *out is freed with
  * lrd_array_reader_free(). A whole-file compressed stream can be read chunk by chunk. */
-LRD_API int lrd_array_reader_new(lrd_stream *s, const lrd_load_opts *opts, lrd_array_reader **out);
+LRD_API int lrd_array_reader_new(lrd_stream *s, const lrd_load_options *opts,
+                                 lrd_array_reader **out);
 /** The array's description; shape points at ndim extents owned by the reader. */
-LRD_API void lrd_array_reader_desc(const lrd_array_reader *r, lrd_dtype *dt, unsigned *ndim,
-                                   const uint64_t **shape, lrd_order *order, uint64_t *nbytes);
+LRD_API void lrd_array_reader_describe(const lrd_array_reader *r, lrd_dtype *dt, unsigned *ndim,
+                                       const uint64_t **shape, lrd_order *order, uint64_t *nbytes);
 /** The next chunk, verified and decompressed: *data points into the reader's buffer, valid
  * until the next call on r, *n its size; *n = 0 after the last chunk. Errors: LRD_ECHECKSUM,
  * LRD_ECORRUPT, LRD_ECODEC, read errors. */
@@ -180,7 +181,7 @@ LRD_API int lrd_array_reader_next(lrd_array_reader *r, const void **data, size_t
 /** Read bytes [offset, offset + n) into dst; needs a seekable, not whole-file compressed
  * stream (LRD_EUNSUPPORTED). May be mixed freely with _next calls.
  * Errors: LRD_EINVAL (range beyond the array), as _next. */
-LRD_API int lrd_array_reader_read(lrd_array_reader *r, uint64_t offset, void *dst, size_t n);
+LRD_API int lrd_array_reader_read_range(lrd_array_reader *r, uint64_t offset, void *dst, size_t n);
 /** Free the reader and its buffer (the stream stays the caller's). NULL is ignored. */
 LRD_API void lrd_array_reader_free(lrd_array_reader *r);
 
@@ -227,8 +228,8 @@ typedef int (*lrd_node_fn)(void *ctx, const lrd_node *node);
  * in memory; array payloads are read a chunk at a time.
  * Errors: as lrd_load; a checksum failure names the chunk and the array's key path
  * ("chunk 3 of 'layers/0/weights': checksum mismatch …"). */
-LRD_API int lrd_scan(lrd_stream *s, const lrd_load_opts *opts, lrd_file_info *info, lrd_node_fn fn,
-                     void *ctx);
+LRD_API int lrd_scan(lrd_stream *s, const lrd_load_options *opts, lrd_file_info *info,
+                     lrd_node_fn fn, void *ctx);
 /** lrd_scan of a path without a callback: LRD_OK if every checksum holds. Errors: as lrd_scan
  * (LRD_ENOTFOUND or LRD_EIO when the file cannot be opened). */
 LRD_API int lrd_verify(const char *path);

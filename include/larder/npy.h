@@ -44,7 +44,7 @@ typedef struct lrd_npy_header {
 } lrd_npy_header;
 
 /** Options of the loaders; NULL or all zero means the defaults. */
-typedef struct lrd_npy_load_opts {
+typedef struct lrd_npy_load_options {
 	/** Refuse arrays whose data is larger than this many bytes (LRD_ELIMIT). Default 0: no
 	 * limit other than what the input holds. */
 	size_t max_bytes;
@@ -53,14 +53,14 @@ typedef struct lrd_npy_load_opts {
 	 * lrd_value_free). Files whose data offset is not a multiple of 16 are read instead
 	 * (check lrd_array_bufkind). Default false: read into an owned buffer. */
 	bool map;
-} lrd_npy_load_opts;
+} lrd_npy_load_options;
 
 /** Options of the writers; NULL or all zero means the defaults. */
-typedef struct lrd_npy_save_opts {
+typedef struct lrd_npy_save_options {
 	/** Format version to write: 1, 2 or 3. Default 0: 1.0 when the header fits its 16-bit
 	 * length, else 2.0 (the choice numpy makes; larder's headers never need 3.0). */
 	int version;
-} lrd_npy_save_opts;
+} lrd_npy_save_options;
 
 /** Parse the header at the start of buf[0..len) into *out. When buf is too short but what it
  * holds is a valid start, returns LRD_EBUFSIZE with out->data_offset set to the number of
@@ -77,7 +77,7 @@ LRD_API int lrd_npy_read_header(const void *buf, size_t len, lrd_npy_header *out
  * LRD_ECORRUPT), LRD_EIO (open/read/map failed; the message names the path), LRD_ECORRUPT
  * (header or data truncated, or bytes after the data), LRD_ELIMIT (opts->max_bytes),
  * LRD_ENOMEM. */
-LRD_API int lrd_npy_load(const char *path, lrd_value **out, const lrd_npy_load_opts *opts);
+LRD_API int lrd_npy_load(const char *path, lrd_value **out, const lrd_npy_load_options *opts);
 
 /** Load one array from the current position of f, leaving f just after its data, so that
  * several arrays written one after another are read one call each (as numpy.load on an open
@@ -85,29 +85,30 @@ LRD_API int lrd_npy_load(const char *path, lrd_value **out, const lrd_npy_load_o
  * its size is checked before anything is allocated; for pipes and other streams of unknown
  * length the data is read in steps that grow with what arrived, so a lying header costs at
  * most twice the bytes actually received. opts->map is ignored. Errors as lrd_npy_load. */
-LRD_API int lrd_npy_load_file(FILE *f, lrd_value **out, const lrd_npy_load_opts *opts);
+LRD_API int lrd_npy_load_file(FILE *f, lrd_value **out, const lrd_npy_load_options *opts);
 
 /** Load the array of a .npy image in memory: buf[0..len) must hold exactly the header and
  * the data. The data is copied into an owned buffer; buf may be freed afterwards. Errors as
  * lrd_npy_load except LRD_EIO. */
-LRD_API int lrd_npy_load_mem(const void *buf, size_t len, lrd_value **out,
-                             const lrd_npy_load_opts *opts);
+LRD_API int lrd_npy_load_memory(const void *buf, size_t len, lrd_value **out,
+                                const lrd_npy_load_options *opts);
 
 /** Write an array as a .npy file at path (created or truncated), with the header numpy 1.24+
  * writes (keys sorted, room to grow the first axis, data offset a multiple of 64), so that
  * numpy reads it and the bytes equal numpy's own for the same array and version. A partial
  * file is removed on failure. Errors: LRD_EINVAL (not an array, NULL argument, bad version),
  * LRD_EDTYPE, LRD_EIO (the message names the path and the system error). */
-LRD_API int lrd_npy_save(const char *path, const lrd_value *array, const lrd_npy_save_opts *opts);
+LRD_API int lrd_npy_save(const char *path, const lrd_value *array,
+                         const lrd_npy_save_options *opts);
 
 /** Write an array as .npy at the current position of f (no seek needed: pipes work).
  * Errors as lrd_npy_save. */
-LRD_API int lrd_npy_save_file(FILE *f, const lrd_value *array, const lrd_npy_save_opts *opts);
+LRD_API int lrd_npy_save_file(FILE *f, const lrd_value *array, const lrd_npy_save_options *opts);
 
 /** Write an array as .npy into memory that larder allocates: on success *out (free with
  * lrd_free()) holds *len bytes. Errors as lrd_npy_save, LRD_ENOMEM instead of LRD_EIO. */
-LRD_API int lrd_npy_save_mem(const lrd_value *array, void **out, size_t *len,
-                             const lrd_npy_save_opts *opts);
+LRD_API int lrd_npy_save_memory(const lrd_value *array, void **out, size_t *len,
+                                const lrd_npy_save_options *opts);
 
 #ifdef __cplusplus
 }

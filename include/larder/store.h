@@ -343,7 +343,7 @@ LRD_API int lrd_store_reader_next(lrd_store_reader *r, const void **p, size_t *n
 /** Copy len bytes of the array's data from byte offset off into dst (caller's, >= len bytes),
  * reading only the chunks that hold them. Errors: LRD_EINVAL (range beyond the array), and
  * those of lrd_store_reader_next. */
-LRD_API int lrd_store_reader_read_range(lrd_store_reader *r, uint64_t off, size_t len, void *dst);
+LRD_API int lrd_store_reader_read_range(lrd_store_reader *r, uint64_t off, void *dst, size_t len);
 
 /** A contiguous zero-copy view of the whole array's data: possible when it is stored raw in one
  * chunk (or is empty). *p is valid until the reader's transaction ends, read-only. The checksum

@@ -30,15 +30,15 @@ extern "C" {
 typedef struct lrd_value lrd_value;
 
 typedef enum lrd_kind {
-	LRD_NIL = 0,
-	LRD_BOOL = 1,
-	LRD_INT = 2,
-	LRD_FLOAT = 3,
-	LRD_STR = 4,
-	LRD_BYTES = 5,
-	LRD_LIST = 6,
-	LRD_MAP = 7,
-	LRD_ARRAY = 8,
+	LRD_KIND_NIL = 0,
+	LRD_KIND_BOOL = 1,
+	LRD_KIND_INT = 2,
+	LRD_KIND_FLOAT = 3,
+	LRD_KIND_STR = 4,
+	LRD_KIND_BYTES = 5,
+	LRD_KIND_LIST = 6,
+	LRD_KIND_MAP = 7,
+	LRD_KIND_ARRAY = 8,
 } lrd_kind;
 
 /** An element type, as numpy's typestr spells it: byte order, kind, item size.
@@ -123,7 +123,7 @@ LRD_API int lrd_map_set(lrd_value *map, const char *key, lrd_value *item);
 
 /* ---- access: pointers returned are borrowed from the tree and live as long as it ----------- */
 
-/** The kind of v (LRD_NIL for NULL). */
+/** The kind of v (LRD_KIND_NIL for NULL). */
 LRD_API lrd_kind lrd_value_kind(const lrd_value *v);
 /** Name of a kind: "nil", "bool", "int", "float", "str", "bytes", "list", "map", "array";
  * "unknown" for anything else. Never NULL. */

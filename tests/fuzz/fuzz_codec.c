@@ -28,7 +28,7 @@ static int stream_decode(const lrd_codec *c, const uint8_t *src, size_t n, size_
                          size_t out_step, uint8_t *out, size_t *outlen, int *capped)
 {
 	lrd_codec_stream *s;
-	int rc = lrd_codec_stream_new(c, NULL, LRD_DECODE, &s);
+	int rc = lrd_codec_stream_new(c, NULL, LRD_CODEC_DECODE, &s);
 	FUZZ_CHECK(rc == LRD_OK, "%s: stream_new: %s", c->name, lrd_errmsg());
 	uint8_t tmp[8];
 	lrd_codec_io io = {src, 0, 0, tmp, out_step, 0};

@@ -16,13 +16,13 @@ static int documented(int rc)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	lrd_load_opts o = {.max_array_bytes = (uint64_t)64 << 20};
+	lrd_load_options o = {.max_array_bytes = (uint64_t)64 << 20};
 	lrd_value *a = NULL, *b = NULL, *c = NULL;
 	int rc = lrd_load_memory(data, size, &a, &o);
 	FUZZ_CHECK(rc == LRD_OK || documented(rc), "load: %s: %s", lrd_errname(rc), lrd_errmsg());
 	FUZZ_CHECK((rc == LRD_OK) == (a != NULL), "load: output and code disagree");
 
-	lrd_load_opts om = o;
+	lrd_load_options om = o;
 	om.mmap = true;
 	om.verify = true;
 	int rc2 = lrd_load_memory(data, size, &b, &om);

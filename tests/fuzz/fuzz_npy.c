@@ -1,5 +1,5 @@
 /* Fuzz target for the .npy reader. The input is a whole .npy image. It goes to
- * lrd_npy_load_mem and, through fmemopen (a stream of unknown length), to lrd_npy_load_file,
+ * lrd_npy_load_memory and, through fmemopen (a stream of unknown length), to lrd_npy_load_file,
  * and the two must agree: both fail with a documented code, or both give equal arrays
  * (load_file may stop before trailing bytes that load_mem refuses). An accepted array must
  * match its header, and saving it and loading the result must give it back. */
@@ -18,9 +18,9 @@ static int documented(int rc)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	lrd_npy_load_opts opts = {.max_bytes = (size_t)64 << 20};
+	lrd_npy_load_options opts = {.max_bytes = (size_t)64 << 20};
 	lrd_value *a = NULL, *b = NULL, *c = NULL;
-	int rc = lrd_npy_load_mem(data, size, &a, &opts);
+	int rc = lrd_npy_load_memory(data, size, &a, &opts);
 	FUZZ_CHECK(rc == LRD_OK || documented(rc), "load_mem: %s: %s", lrd_errname(rc),
 	           lrd_errmsg());
 	FUZZ_CHECK((rc == LRD_OK) == (a != NULL), "load_mem: output and code disagree");
@@ -43,9 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(lrd_dtype_equal(h.dtype, lrd_array_dtype(a)), "dtype");
 		void *img;
 		size_t len;
-		FUZZ_CHECK(lrd_npy_save_mem(a, &img, &len, NULL) == LRD_OK, "save: %s",
+		FUZZ_CHECK(lrd_npy_save_memory(a, &img, &len, NULL) == LRD_OK, "save: %s",
 		           lrd_errmsg());
-		FUZZ_CHECK(lrd_npy_load_mem(img, len, &c, NULL) == LRD_OK, "reload: %s",
+		FUZZ_CHECK(lrd_npy_load_memory(img, len, &c, NULL) == LRD_OK, "reload: %s",
 		           lrd_errmsg());
 		FUZZ_CHECK(lrd_value_equal(a, c), "round trip changed the array");
 		lrd_free(img);
