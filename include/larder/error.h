@@ -38,7 +38,8 @@ extern "C" {
 	X(ENOSPC, -30919, "no space left on device")                                               \
 	X(EDTYPE, -30920, "wrong or unsupported dtype")                                            \
 	X(EREADONLY, -30921, "read-only")                                                          \
-	X(EUNSUPPORTED, -30922, "operation not supported")
+	X(EUNSUPPORTED, -30922, "operation not supported")                                         \
+	X(ECONFLICT, -30923, "compare-and-swap expectation not met")
 
 typedef enum lrd_error {
 #define LRD__ERR_ENUM(name, value, desc) LRD_##name = value,
