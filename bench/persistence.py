@@ -67,8 +67,8 @@ def py_worker(args):
         elif method == "numpy":
             out["seconds"] = timed(lambda: np.save(path, a))
         elif method == "limit":
-            def w():
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            def w():  # a new file (measure() removed it), as the dumps write
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 mv = memoryview(a).cast("B")
                 off = 0
                 while off < len(mv):
@@ -114,8 +114,22 @@ def run_measure(cmd):
     return secs, rss
 
 
-def measure(cmd, runs):
-    res = [run_measure(cmd) for _ in range(runs)]
+def unlink_quiet(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def measure(cmd, runs, fresh=None):
+    """Median seconds and peak RSS of `runs` runs of cmd; with fresh=PATH, PATH is removed
+    before each run, so every dump writes a new file (as larder's temp-file-and-rename does;
+    writing over an existing file adds the truncation of its page cache to the time)."""
+    res = []
+    for _ in range(runs):
+        if fresh:
+            unlink_quiet(fresh)
+        res.append(run_measure(cmd))
     return statistics.median(r[0] for r in res), max(r[1] for r in res)
 
 
@@ -171,7 +185,7 @@ def main():
                     mmap_cmd[-2] = path
                 # bz2 and xz run at a few MB/s: one run each keeps the whole bench under an hour
                 runs = 1 if label.startswith(("bz2", "xz")) else a.runs
-                dt, drss = measure(dump_cmd, runs)
+                dt, drss = measure(dump_cmd, runs, fresh=path)
                 size = os.path.getsize(path)
                 lt, lrss = measure(load_cmd, runs)
                 mt = None

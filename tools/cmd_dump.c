@@ -70,7 +70,9 @@ int cmd_dump(int argc, char **argv)
 	o.codec = codec;
 	o.chunk_codec = chunk_codec;
 	lrd_value *a;
-	int rc = lrd_npy_load(in, &a, NULL);
+	/* mapped: the payload is written from the page cache, one copy as cp makes (a pipe or a
+	 * misaligned .npy is read instead) */
+	int rc = lrd_npy_load(in, &a, &(lrd_npy_load_options){.map = true});
 	if (rc)
 		return cli_fail(rc, in);
 	rc = strcmp(out, "-") == 0 ? lrd_dump_fd(a, 1, &o) : lrd_dump(a, out, &o);

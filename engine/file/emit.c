@@ -2,7 +2,8 @@
  * pieces of any size, into chunks.
  *
  * Layout 0 (no chunk codec): the bytes are written straight from the caller's memory — no
- * copy — while a streaming XXH3 state checksums each chunk; the chunk table, filled as chunks
+ * copy, one write() per chunk — each piece checksummed by a streaming XXH3 state just before
+ * it is written; the chunk table, filled as chunks
  * complete, follows the payload. Layout 1: each chunk is compressed from the caller's memory
  * when a push covers it whole, otherwise gathered in one chunk buffer first; compressed output
  * goes to one scratch buffer. Memory: at most a chunk buffer, a scratch of the codec's bound and
@@ -85,13 +86,15 @@ int lrd__emit_push(lrd__emit *e, const void *p, size_t n)
 		                (unsigned long long)e->nbytes);
 	int rc;
 	if (!e->codec) {
-		if ((rc = lrd__fwr_data(e->f, p, n)))
-			return rc;
+		/* Piece by piece up to each chunk's end: checksum, then write the same bytes while
+		 * they are still in the cache (one pass over memory instead of two). */
 		while (n) {
 			uint64_t raw = emit_chunk_raw(e, e->ci);
 			uint64_t in = e->done - e->ci * e->cs;
 			size_t k = n < raw - in ? n : (size_t)(raw - in);
 			XXH3_64bits_update(e->h, b, k);
+			if ((rc = lrd__fwr_data(e->f, b, k)))
+				return rc;
 			b += k;
 			n -= k;
 			e->done += k;
