@@ -26,6 +26,13 @@ void *lrd__realloc(void *p, size_t n);
 char *lrd__strdup(const char *s);
 void lrd__free(void *p);
 
+/* Options structs end with `uint64_t reserved[8]` that callers leave zero (CONVENTIONS.md):
+ * LRD_OK if every word of reserved[0..n) is zero, else LRD_EINVAL naming the struct `what`. */
+int lrd__reserved_check(const uint64_t *reserved, size_t n, const char *what);
+#define LRD__RESERVED_CHECK(opts, what)                                                            \
+	lrd__reserved_check((opts)->reserved, sizeof(opts)->reserved / sizeof(opts)->reserved[0],  \
+	                    what)
+
 /* Overflow-checked size arithmetic: false on overflow. */
 static inline bool lrd__mul_ok(size_t a, size_t b, size_t *out)
 {

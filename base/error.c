@@ -78,3 +78,15 @@ int lrd__errctx(int code, const char *fmt, ...)
 		snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, lrd_strerror(code));
 	return code;
 }
+
+int lrd__reserved_check(const uint64_t *reserved, size_t n, const char *what)
+{
+	for (size_t i = 0; i < n; i++)
+		if (reserved[i])
+			return lrd__err(
+			    LRD_EINVAL,
+			    "%s.reserved[%zu] is not zero (leave reserved fields zero; a "
+			    "program built for a newer larder?)",
+			    what, i);
+	return LRD_OK;
+}

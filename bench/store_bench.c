@@ -204,9 +204,9 @@ static void stream_in(const char *dir, const char *codec)
 	lrd_dtype dt;
 	lrd_dtype_parse("<f8", &dt);
 	uint64_t count = GIB / 8;
-	lrd_codec_params bp = {.inner = "lz4", .threads = 2};
-	lrd_put_options po = {.codec = strcmp(codec, "raw") ? "blosc" : "raw",
-	                      .params = strcmp(codec, "raw") ? &bp : NULL};
+	lrd_put_options po = {.codec = strcmp(codec, "raw") ? "blosc" : "raw"};
+	if (strcmp(codec, "raw"))
+		po.params = (lrd_codec_params){.inner = "lz4", .threads = 2};
 	char key[64];
 	snprintf(key, sizeof key, "big.%s", codec);
 	double t0 = now();
@@ -241,11 +241,11 @@ static void stream_out(const char *dir, const char *codec)
 	const void *p;
 	size_t n, total = 0;
 	double sum = 0;
-	while ((rc = lrd_store_reader_next(r, &p, &n)) == LRD_OK) {
+	while ((rc = lrd_store_reader_next(r, &p, &n)) == LRD_OK && n > 0) {
 		sum += ((const double *)p)[n / 8 - 1]; /* touch the chunk's last element */
 		total += n;
 	}
-	if (rc != LRD_ENOTFOUND || total != GIB)
+	if (rc != LRD_OK || total != GIB)
 		die(rc, "stream out");
 	lrd_store_reader_free(r);
 	double t1 = now();

@@ -22,6 +22,20 @@ lrd_codec_params lrd__codec_resolve(const lrd_codec *c, const lrd_codec_params *
 	return r;
 }
 
+int lrd__codec_params_copy(lrd_codec_params *dst, const lrd_codec_params *src)
+{
+	*dst = src ? *src : (lrd_codec_params){0};
+	if (dst->inner && !(dst->inner = lrd__strdup(dst->inner)))
+		return LRD_ENOMEM;
+	return LRD_OK;
+}
+
+void lrd__codec_params_release(lrd_codec_params *p)
+{
+	lrd__free((char *)p->inner);
+	p->inner = NULL;
+}
+
 int lrd_codec_level(const lrd_codec *c, const lrd_codec_params *p)
 {
 	int level = p && p->level ? p->level : c->default_level;
@@ -40,18 +54,23 @@ size_t lrd_codec_bound(const lrd_codec *c, size_t n, const lrd_codec_params *p)
 	return c->bound(n, &r);
 }
 
-static int check_args(const lrd_codec *c, const void *src, size_t n, const void *dst, size_t cap,
-                      const size_t *out)
+static int check_params(const lrd_codec_params *p)
+{
+	return p ? LRD__RESERVED_CHECK(p, "lrd_codec_params") : LRD_OK;
+}
+
+static int check_args(const lrd_codec *c, const lrd_codec_params *p, const void *src, size_t n,
+                      const void *dst, size_t cap, const size_t *out)
 {
 	if (!c || !out || (!src && n) || (!dst && cap))
 		return lrd__err(LRD_EINVAL, "codec call with NULL argument");
-	return LRD_OK;
+	return check_params(p);
 }
 
 int lrd_codec_compress(const lrd_codec *c, const lrd_codec_params *p, const void *src, size_t n,
                        void *dst, size_t cap, size_t *out)
 {
-	int rc = check_args(c, src, n, dst, cap, out);
+	int rc = check_args(c, p, src, n, dst, cap, out);
 	if (rc)
 		return rc;
 	lrd_codec_params r = lrd__codec_resolve(c, p);
@@ -66,7 +85,7 @@ int lrd_codec_compress(const lrd_codec *c, const lrd_codec_params *p, const void
 int lrd_codec_decompress(const lrd_codec *c, const lrd_codec_params *p, const void *src, size_t n,
                          void *dst, size_t cap, size_t *out)
 {
-	int rc = check_args(c, src, n, dst, cap, out);
+	int rc = check_args(c, p, src, n, dst, cap, out);
 	if (rc)
 		return rc;
 	lrd_codec_params r = lrd__codec_resolve(c, p);
@@ -119,6 +138,11 @@ static int stream_create(const lrd_codec *c, const lrd_codec_params *r, lrd_code
 int lrd_codec_stream_new(const lrd_codec *c, const lrd_codec_params *p, lrd_codec_mode mode,
                          lrd_codec_stream **out)
 {
+	if (out)
+		*out = NULL;
+	int rc = check_params(p);
+	if (rc)
+		return rc;
 	lrd_codec_params r = c ? lrd__codec_resolve(c, p) : (lrd_codec_params){0};
 	return stream_create(c, &r, mode, out);
 }

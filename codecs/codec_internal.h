@@ -23,6 +23,11 @@ void lrd__plugins_scan(void);
 
 /* Resolve params: level clamped (0 → default), typesize/threads at least 1. */
 lrd_codec_params lrd__codec_resolve(const lrd_codec *c, const lrd_codec_params *p);
+/* Copy *src (NULL: all zero) into *dst with dst->inner duplicated, for whoever keeps params
+ * beyond the call that passed them (the store, an array writer). LRD_ENOMEM. Release with
+ * lrd__codec_params_release(), which accepts a zeroed struct. */
+int lrd__codec_params_copy(lrd_codec_params *dst, const lrd_codec_params *src);
+void lrd__codec_params_release(lrd_codec_params *p);
 
 /* One-shot compress/decompress through a codec's own streaming form, for codecs whose
  * one-shot API is missing or weaker (multi-member input, exact size checks). Decoding accepts

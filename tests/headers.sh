@@ -1,6 +1,8 @@
 #!/bin/sh
 # Public headers: each include/larder/*.h, and the umbrella larder.h, must compile on its own as
-# C11 and as C++11 with warnings as errors (CONVENTIONS: self-contained, extern "C", C++-clean).
+# C11 and as C++11 with warnings as errors (CONVENTIONS.md, "API conventions": self-contained,
+# extern "C", C++-clean). A header whose comments tell callers to free with lrd_free() or
+# lrd_value_free() must declare that function by itself: the test takes its address.
 # Run by `make check` with CC, CXX and LRD_HEADER_INCLUDES (-I for the source and build include
 # directories) in the environment.
 : "${CC:?}" "${CXX:?}" "${LRD_HEADER_INCLUDES:?}"
@@ -16,6 +18,14 @@ done
 fail=0 n=0
 for h in $(printf '%s\n' $hdrs | sort -u); do
 	printf '#include "%s"\nint lrd_header_check_%d;\n' "$h" "$n" >"$tmp/t.c"
+	for f in lrd_free lrd_value_free; do
+		for dir in $LRD_HEADER_INCLUDES; do
+			if [ -f "${dir#-I}/$h" ] && grep -qw "$f" "${dir#-I}/$h"; then
+				printf 'int lrd_header_uses_%s = (int)sizeof &%s;\n' "$f" "$f" >>"$tmp/t.c"
+				break
+			fi
+		done
+	done
 	cp "$tmp/t.c" "$tmp/t.cc"
 	for lang in c cc; do
 		if [ $lang = c ]; then cmd="$CC -std=c11"; else cmd="$CXX -std=c++11"; fi

@@ -21,7 +21,7 @@ static void setup(void)
 	cr_assert_eq(lrd_array_new(dt, 2, shape, LRD_ORDER_C, &a), LRD_OK);
 	tc_fill_floats(lrd_array_data(a), 300 * 70);
 	char *p = tc_path(dir, "in.npy");
-	cr_assert_eq(lrd_npy_save(p, a, NULL), LRD_OK);
+	cr_assert_eq(lrd_npy_save(a, p, NULL), LRD_OK);
 	free(p);
 	lrd_value_free(a);
 }

@@ -770,3 +770,22 @@ Test(codecs, allocation_failure_gives_enomem_cleanly)
 	}
 	free(src);
 }
+
+Test(codecs, params_with_nonzero_reserved_words_are_refused)
+{
+	const lrd_codec *c = lrd_codec_by_name("gzip");
+	cr_assert(c);
+	lrd_codec_params p = {0};
+	p.reserved[4] = 1;
+	unsigned char src[16] = {0}, dst[256];
+	size_t out;
+	cr_expect_eq(lrd_codec_compress(c, &p, src, sizeof src, dst, sizeof dst, &out), LRD_EINVAL);
+	cr_expect(strstr(lrd_errmsg(), "lrd_codec_params.reserved[4]"), "%s", lrd_errmsg());
+	cr_expect_eq(lrd_codec_decompress(c, &p, src, sizeof src, dst, sizeof dst, &out),
+	             LRD_EINVAL);
+	lrd_codec_stream *s = (lrd_codec_stream *)1;
+	cr_expect_eq(lrd_codec_stream_new(c, &p, LRD_CODEC_ENCODE, &s), LRD_EINVAL);
+	cr_expect_null(s);
+	void *big;
+	cr_expect_eq(lrd_codec_decompress_alloc(c, &p, src, sizeof src, 0, &big, &out), LRD_EINVAL);
+}

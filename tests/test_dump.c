@@ -358,3 +358,64 @@ Test(dump, array_writer_and_reader_stream_out_of_core)
 		free(ramp);
 	}
 }
+
+Test(dump, options_with_nonzero_reserved_words_are_refused)
+{
+	uint64_t shape[1] = {1000};
+	lrd_value *a = array_of("<f8", 1, shape, LRD_ORDER_C), *back = NULL;
+	void *file;
+	size_t fsize;
+	lrd_dump_options d = {0};
+	d.reserved[7] = 1;
+	cr_expect_eq(lrd_dump_memory(a, &file, &fsize, &d), LRD_EINVAL);
+	cr_expect(strstr(lrd_errmsg(), "lrd_dump_options.reserved[7]"), "%s", lrd_errmsg());
+	d = (lrd_dump_options){.chunk_codec = "lz4"};
+	d.chunk_params.reserved[0] = 1;
+	cr_expect_eq(lrd_dump_memory(a, &file, &fsize, &d), LRD_EINVAL);
+	OK(lrd_dump_memory(a, &file, &fsize, NULL));
+	lrd_load_options l = {0};
+	l.reserved[0] = 1;
+	cr_expect_eq(lrd_load_memory(file, fsize, &back, &l), LRD_EINVAL);
+	cr_expect_null(back);
+	lrd_stream *s;
+	OK(lrd_stream_open_memory(file, fsize, &s));
+	lrd_array_reader *r;
+	cr_expect_eq(lrd_array_reader_new(s, &l, &r), LRD_EINVAL);
+	cr_expect_eq(lrd_load_entry_stream(s, "", &back, &l), LRD_EINVAL);
+	cr_expect_eq(lrd_scan(s, &l, NULL, NULL, NULL), LRD_EINVAL);
+	double x;
+	cr_expect_eq(lrd_load_range_stream(s, "", 0, &x, sizeof x, &l), LRD_EINVAL);
+	lrd_stream_close(s);
+	lrd_free(file);
+	lrd_value_free(a);
+}
+
+Test(dump, array_writer_keeps_its_own_copy_of_the_chunk_params)
+{
+	char *inner = strdup("zstd");
+	lrd_dump_options o = {.chunk_codec = "blosc", .chunk_params = {.inner = inner}};
+	lrd_dtype dt;
+	OK(lrd_dtype_parse("<f8", &dt));
+	uint64_t shape[1] = {100000};
+	lrd_stream *s;
+	OK(lrd_stream_open_membuf(&s));
+	lrd_array_writer *w;
+	OK(lrd_array_writer_new(s, dt, 1, shape, LRD_ORDER_C, &o, &w));
+	strcpy(inner, "nope"); /* the caller's string changes after the call */
+	double *data = malloc(shape[0] * sizeof *data);
+	tc_fill_floats(data, shape[0]);
+	OK(lrd_array_writer_write(w, data, shape[0] * sizeof *data));
+	OK(lrd_array_writer_finish(w));
+	lrd_array_writer_free(w);
+	void *file;
+	size_t fsize;
+	OK(lrd_stream_take_memory(s, &file, &fsize));
+	lrd_stream_close(s);
+	lrd_value *back;
+	OK(lrd_load_memory(file, fsize, &back, NULL));
+	cr_expect(memcmp(lrd_array_cdata(back), data, shape[0] * sizeof *data) == 0);
+	lrd_value_free(back);
+	lrd_free(file);
+	free(data);
+	free(inner);
+}

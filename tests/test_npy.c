@@ -131,7 +131,7 @@ Test(npy, numpy_fixtures_load_with_dtype_shape_order_and_bytes)
 		cr_expect(lrd_value_equal(a, c), "%s: load_file", x->name);
 		fclose(f);
 
-		lrd_npy_load_options mo = {.map = true};
+		lrd_npy_load_options mo = {.mmap = true};
 		cr_assert_eq(lrd_npy_load(path, &m, &mo), LRD_OK, "%s: %s", x->name, lrd_errmsg());
 		cr_expect_eq(lrd_array_bufkind(m), LRD_BUF_MAPPED, "%s", x->name);
 		cr_expect(lrd_value_equal(a, m), "%s: mapped", x->name);
@@ -235,7 +235,7 @@ Test(npy, numpy_loads_what_larder_writes)
 		cr_assert_eq(lrd_npy_load(src, &a, NULL), LRD_OK);
 		lrd_npy_save_options so = {.version =
 		                               (int)(i % 3) + 1}; /* every version numpy reads */
-		cr_assert_eq(lrd_npy_save(dst, a, &so), LRD_OK, "%s", lrd_errmsg());
+		cr_assert_eq(lrd_npy_save(a, dst, &so), LRD_OK, "%s", lrd_errmsg());
 		lrd_value_free(a);
 		free(src);
 		free(dst);
@@ -260,7 +260,7 @@ Test(npy, numpy_reads_arrays_built_in_c)
 	unsigned char *d = lrd_array_data(a);
 	for (int i = 0; i < 12; i++)
 		d[i * 8 + 7] = (unsigned char)i; /* big-endian i */
-	cr_assert_eq(lrd_npy_save(p1, a, NULL), LRD_OK);
+	cr_assert_eq(lrd_npy_save(a, p1, NULL), LRD_OK);
 	lrd_value_free(a);
 	cr_assert_eq(lrd_dtype_parse("<c16", &dt), LRD_OK);
 	cr_assert_eq(lrd_array_new(dt, 0, NULL, LRD_ORDER_C, &a), LRD_OK);
@@ -268,12 +268,12 @@ Test(npy, numpy_reads_arrays_built_in_c)
 	z[0] = 1.5;
 	z[1] = -2;
 	lrd_npy_save_options v3 = {.version = 3};
-	cr_assert_eq(lrd_npy_save(p2, a, &v3), LRD_OK);
+	cr_assert_eq(lrd_npy_save(a, p2, &v3), LRD_OK);
 	lrd_value_free(a);
 	cr_assert_eq(lrd_dtype_parse("|S3", &dt), LRD_OK);
 	uint64_t two[1] = {2};
 	cr_assert_eq(lrd_array_wrap(dt, 1, two, LRD_ORDER_C, "ab\0xyz", 6, &a), LRD_OK);
-	cr_assert_eq(lrd_npy_save(p3, a, NULL), LRD_OK);
+	cr_assert_eq(lrd_npy_save(a, p3, NULL), LRD_OK);
 	lrd_value_free(a);
 	cr_expect_eq(
 	    tc_sh("%s -c 'import numpy as np, sys\n"
@@ -303,8 +303,8 @@ Test(npy, load_file_reads_consecutive_arrays)
 	cr_assert_eq(lrd_array_new(dt, 2, s2, LRD_ORDER_F, &b), LRD_OK);
 	((uint16_t *)lrd_array_data(a))[4] = 9;
 	((uint16_t *)lrd_array_data(b))[1] = 7;
-	cr_assert_eq(lrd_npy_save_file(f, a, NULL), LRD_OK);
-	cr_assert_eq(lrd_npy_save_file(f, b, NULL), LRD_OK);
+	cr_assert_eq(lrd_npy_save_file(a, f, NULL), LRD_OK);
+	cr_assert_eq(lrd_npy_save_file(b, f, NULL), LRD_OK);
 	rewind(f);
 	cr_assert_eq(lrd_npy_load_file(f, &x, NULL), LRD_OK, "%s", lrd_errmsg());
 	cr_assert_eq(lrd_npy_load_file(f, &y, NULL), LRD_OK, "%s", lrd_errmsg());
@@ -332,10 +332,10 @@ Test(npy, save_refuses_non_arrays_and_reports_io_errors)
 	cr_assert_eq(lrd_array_new(dt, 0, NULL, LRD_ORDER_C, &a), LRD_OK);
 	lrd_npy_save_options bad = {.version = 4};
 	cr_expect_eq(lrd_npy_save_memory(a, &out, &len, &bad), LRD_EINVAL);
-	cr_expect_eq(lrd_npy_save("/nonexistent-dir/x.npy", a, NULL), LRD_EIO);
+	cr_expect_eq(lrd_npy_save(a, "/nonexistent-dir/x.npy", NULL), LRD_EIO);
 	cr_expect(strstr(lrd_errmsg(), "/nonexistent-dir/x.npy") != NULL, "%s", lrd_errmsg());
 	lrd_value_free(a);
-	cr_expect_eq(lrd_npy_load("/nonexistent-dir/x.npy", &a, NULL), LRD_EIO);
+	cr_expect_eq(lrd_npy_load("/nonexistent-dir/x.npy", &a, NULL), LRD_ENOTFOUND);
 	cr_expect_null(a);
 	lrd_value_free(i);
 }
@@ -384,7 +384,7 @@ Test(npy, truncated_and_longer_files_are_corrupt)
 	cr_assert_eq(tc_write_file(p, img, len - 1), 0);
 	cr_expect_eq(lrd_npy_load(p, &v, NULL), LRD_ECORRUPT);
 	cr_expect(strstr(lrd_errmsg(), "truncated") != NULL, "%s", lrd_errmsg());
-	lrd_npy_load_options mo = {.map = true};
+	lrd_npy_load_options mo = {.mmap = true};
 	cr_expect_eq(lrd_npy_load(p, &v, &mo), LRD_ECORRUPT);
 	unsigned char *more = malloc(len + 8);
 	memcpy(more, img, len);
@@ -518,7 +518,7 @@ Test(npy, lying_shapes_allocate_nothing_large)
 	char *dir = tc_tmpdir(), *p = tc_path(dir, "lie.npy");
 	cr_assert_eq(tc_write_file(p, b, len), 0);
 	cr_expect_eq(lrd_npy_load(p, &v, NULL), LRD_ECORRUPT);
-	lrd_npy_load_options mo = {.map = true};
+	lrd_npy_load_options mo = {.mmap = true};
 	cr_expect_eq(lrd_npy_load(p, &v, &mo), LRD_ECORRUPT);
 	free(p);
 	tc_rmtree(dir);
@@ -526,9 +526,9 @@ Test(npy, lying_shapes_allocate_nothing_large)
 	free(b);
 	const char *ok = "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }";
 	b = craft(ok, 1, 32, &len);
-	lrd_npy_load_options lim = {.max_bytes = 31};
+	lrd_npy_load_options lim = {.max_array_bytes = 31};
 	cr_expect_eq(lrd_npy_load_memory(b, len, &v, &lim), LRD_ELIMIT);
-	lim.max_bytes = 32;
+	lim.max_array_bytes = 32;
 	cr_expect_eq(lrd_npy_load_memory(b, len, &v, &lim), LRD_OK);
 	lrd_value_free(v);
 	free(b);
@@ -608,7 +608,7 @@ Test(npy, misaligned_data_is_read_instead_of_mapped)
 	memcpy(b + off, two, 16);
 	char *dir = tc_tmpdir(), *p = tc_path(dir, "odd.npy");
 	cr_assert_eq(tc_write_file(p, b, off + 16), 0);
-	lrd_npy_load_options mo = {.map = true};
+	lrd_npy_load_options mo = {.mmap = true};
 	lrd_value *v;
 	cr_assert_eq(lrd_npy_load(p, &v, &mo), LRD_OK, "%s", lrd_errmsg());
 	cr_expect_eq(lrd_array_bufkind(v), LRD_BUF_OWNED);
@@ -618,4 +618,27 @@ Test(npy, misaligned_data_is_read_instead_of_mapped)
 	tc_rmtree(dir);
 	free(dir);
 	free(b);
+}
+
+Test(npy, options_with_nonzero_reserved_words_are_refused)
+{
+	lrd_dtype dt;
+	lrd_value *a, *back = NULL;
+	cr_assert_eq(lrd_dtype_parse("<f4", &dt), LRD_OK);
+	uint64_t shape[1] = {3};
+	cr_assert_eq(lrd_array_new(dt, 1, shape, LRD_ORDER_C, &a), LRD_OK);
+	void *out;
+	size_t len;
+	lrd_npy_save_options so = {0};
+	so.reserved[2] = 1;
+	cr_expect_eq(lrd_npy_save_memory(a, &out, &len, &so), LRD_EINVAL);
+	cr_expect(strstr(lrd_errmsg(), "lrd_npy_save_options.reserved[2]"), "%s", lrd_errmsg());
+	cr_assert_eq(lrd_npy_save_memory(a, &out, &len, NULL), LRD_OK);
+	lrd_npy_load_options lo = {0};
+	lo.reserved[5] = 1;
+	cr_expect_eq(lrd_npy_load_memory(out, len, &back, &lo), LRD_EINVAL);
+	cr_expect_null(back);
+	cr_expect_eq(lrd_npy_load("/nonexistent-dir/x.npy", &back, &lo), LRD_EINVAL);
+	lrd_free(out);
+	lrd_value_free(a);
 }

@@ -145,7 +145,7 @@ Test(store, get_missing_delete_and_exists)
 	lrd_store_stat s;
 	lrd_store_stat_get(st, NULL, &s);
 	cr_expect_eq(s.chunks, 0, "the deleted object's chunks are gone");
-	lrd_put_options no = {.no_overwrite = true};
+	lrd_put_options no = {.flags = LRD_PUT_NOOVERWRITE};
 	cr_expect_eq(lrd_store_put(st, NULL, "a", v, &no), LRD_OK);
 	cr_expect_eq(lrd_store_put(st, NULL, "a", v, &no), LRD_EEXIST);
 	lrd_value_free(v);
@@ -339,7 +339,7 @@ static void stream_out_and_check(const char *key, const uint8_t *data, size_t nb
 	cr_assert_eq(nb, nbytes);
 	const void *p;
 	size_t n, off = 0;
-	while (lrd_store_reader_next(rd, &p, &n) == LRD_OK) {
+	while (lrd_store_reader_next(rd, &p, &n) == LRD_OK && n > 0) {
 		cr_assert_leq(off + n, nbytes);
 		cr_assert(!memcmp(p, data + off, n), "chunk at %zu", off);
 		if (expect_zero_copy)
@@ -368,8 +368,7 @@ Test(store, array_writer_cuts_chunks_and_reader_streams_them_back)
 	tc_fill_floats(data, count);
 	lrd_put_options raw = {.codec = "raw", .chunk_size = 100000};
 	lrd_put_options lz = {.codec = "lz4", .chunk_size = 100000};
-	lrd_codec_params bp = {.threads = 2};
-	lrd_put_options bl = {.codec = "blosc", .params = &bp, .chunk_size = 1 << 20};
+	lrd_put_options bl = {.codec = "blosc", .params = {.threads = 2}, .chunk_size = 1 << 20};
 	stream_in("raw", (uint8_t *)data, nbytes, count, &raw);
 	stream_in("lz4", (uint8_t *)data, nbytes, count, &lz);
 	stream_in("blosc", (uint8_t *)data, nbytes, count, &bl);
@@ -1136,4 +1135,81 @@ Test(store, cli_put_and_get_move_npy_files_byte_identical)
 	cr_expect(strstr(text, "not an array"), "%s", text);
 	free(text);
 	free(fix), free(lrd), free(out), free(err);
+}
+
+Test(store, reader_gives_ok_and_zero_length_after_the_last_chunk)
+{
+	lrd_value *a = fx_floats(100000); /* 800000 bytes: 8 chunks of 100000 */
+	lrd_put_options po = {.chunk_size = 100000};
+	cr_assert_eq(lrd_store_put(st, NULL, "a", a, &po), LRD_OK, "%s", lrd_errmsg());
+	lrd_store_reader *rd;
+	cr_assert_eq(lrd_store_reader_new(st, NULL, "a", &rd), LRD_OK, "%s", lrd_errmsg());
+	const void *p;
+	size_t n, total = 0, chunks = 0;
+	for (;;) {
+		cr_assert_eq(lrd_store_reader_next(rd, &p, &n), LRD_OK, "%s", lrd_errmsg());
+		if (n == 0)
+			break;
+		total += n;
+		chunks++;
+	}
+	cr_expect_eq(chunks, 8);
+	cr_expect_eq(total, lrd_array_nbytes(a));
+	cr_expect_null(p);
+	cr_expect_eq(lrd_store_reader_next(rd, &p, &n), LRD_OK); /* and it stays at the end */
+	cr_expect_eq(n, 0);
+	lrd_store_reader_free(rd);
+	lrd_value_free(a);
+}
+
+Test(store, the_store_keeps_its_own_copy_of_the_default_codec_params)
+{
+	lrd_store_close(st);
+	tc_rmtree(dir);
+	char *inner = strdup("zstd");
+	lrd_store_options o = {
+	    .flags = LRD_STORE_NOSYNC, .codec = "blosc", .params = {.inner = inner}};
+	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK, "%s", lrd_errmsg());
+	strcpy(inner, "nope"); /* the caller's string changes after the call */
+	lrd_value *a = fx_floats(10000), *back;
+	lrd_put_options po = {.params = {.level = 1}}; /* other fields: the store's defaults */
+	cr_assert_eq(lrd_store_put(st, NULL, "a", a, &po), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_store_get(st, NULL, "a", &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(a, back));
+	lrd_value_free(back);
+	lrd_value_free(a);
+	free(inner);
+}
+
+Test(store, options_with_nonzero_reserved_words_or_unknown_flags_are_refused)
+{
+	char *d2 = tc_tmpdir();
+	lrd_store *s2 = NULL;
+	lrd_store_options o = {0};
+	o.reserved[0] = 1;
+	cr_expect_eq(lrd_store_open(d2, &o, &s2), LRD_EINVAL);
+	cr_expect(strstr(lrd_errmsg(), "lrd_store_options.reserved[0]"), "%s", lrd_errmsg());
+	o = (lrd_store_options){0};
+	o.params.reserved[7] = 1;
+	cr_expect_eq(lrd_store_open(d2, &o, &s2), LRD_EINVAL);
+	cr_expect_null(s2);
+	tc_rmtree(d2);
+	free(d2);
+
+	lrd_value *a = fx_floats(100);
+	lrd_put_options po = {0};
+	po.reserved[3] = 1;
+	cr_expect_eq(lrd_store_put(st, NULL, "a", a, &po), LRD_EINVAL);
+	po = (lrd_put_options){0};
+	po.params.reserved[1] = 1;
+	cr_expect_eq(lrd_store_put(st, NULL, "a", a, &po), LRD_EINVAL);
+	po = (lrd_put_options){.flags = 1u << 7};
+	cr_expect_eq(lrd_store_put(st, NULL, "a", a, &po), LRD_EINVAL);
+	lrd_store_writer *w;
+	uint64_t shape[1] = {100};
+	cr_expect_eq(
+	    lrd_store_writer_new(st, NULL, "a", lrd_array_dtype(a), 1, shape, LRD_ORDER_C, &po, &w),
+	    LRD_EINVAL);
+	cr_expect_eq(lrd_store_exists(st, NULL, "a"), 0);
+	lrd_value_free(a);
 }

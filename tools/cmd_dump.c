@@ -72,7 +72,7 @@ int cmd_dump(int argc, char **argv)
 	lrd_value *a;
 	/* mapped: the payload is written from the page cache, one copy as cp makes (a pipe or a
 	 * misaligned .npy is read instead) */
-	int rc = lrd_npy_load(in, &a, &(lrd_npy_load_options){.map = true});
+	int rc = lrd_npy_load(in, &a, &(lrd_npy_load_options){.mmap = true});
 	if (rc)
 		return cli_fail(rc, in);
 	rc = strcmp(out, "-") == 0 ? lrd_dump_fd(a, 1, &o) : lrd_dump(a, out, &o);

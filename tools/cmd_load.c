@@ -78,7 +78,7 @@ int cmd_load(int argc, char **argv)
 		lrd_value_free(root);
 		return CLI_FAIL;
 	}
-	rc = lrd_npy_save(out, a, NULL);
+	rc = lrd_npy_save(a, out, NULL);
 	lrd_value_free(root);
 	return rc ? cli_fail(rc, out) : CLI_OK;
 }

@@ -27,7 +27,7 @@ static int is_npy(const char *path)
 static int put_npy(lrd_store *s, const char *key, const char *path, const lrd_put_options *po)
 {
 	lrd_value *v;
-	lrd_npy_load_options lo = {.map = true};
+	lrd_npy_load_options lo = {.mmap = true};
 	int rc = lrd_npy_load(path, &v, &lo);
 	if (!rc)
 		rc = lrd_store_put(s, NULL, key, v, po);
@@ -57,7 +57,7 @@ static int get_npy(lrd_store *s, const char *key, const char *out)
 		        key, lrd_kind_name(k));
 		return CLI_FAIL;
 	}
-	rc = lrd_npy_save(out, v, NULL);
+	rc = lrd_npy_save(v, out, NULL);
 	lrd_value_free(v);
 	return rc ? cli_fail(rc, "get") : CLI_OK;
 }
@@ -169,9 +169,9 @@ static int get_array(lrd_store_reader *r, const char *out, const lrd_dump_option
 	rc = lrd_array_writer_new(st, dt, ndim, shape, order, o, &w);
 	const void *p;
 	size_t n;
-	while (!rc && (rc = lrd_store_reader_next(r, &p, &n)) == LRD_OK)
+	while (!rc && (rc = lrd_store_reader_next(r, &p, &n)) == LRD_OK && n > 0)
 		rc = lrd_array_writer_write(w, p, n);
-	if (rc == LRD_ENOTFOUND)
+	if (!rc)
 		rc = lrd_array_writer_finish(w);
 	lrd_array_writer_free(w);
 	int crc = lrd_stream_close(st);

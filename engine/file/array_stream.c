@@ -87,6 +87,7 @@ void lrd_array_writer_free(lrd_array_writer *w)
 	lrd__emit_destroy(&w->e);
 	if (w->started)
 		lrd__framew_destroy(&w->fw);
+	lrd__dumpcfg_destroy(&w->cfg);
 	lrd__free(w);
 }
 
@@ -239,7 +240,9 @@ int lrd_load_range_stream(lrd_stream *s, const char *keypath, uint64_t offset, v
 	size_t np;
 	lrd__framer fr;
 	lrd_value *v = NULL;
-	int rc = lrd__keypath_split(keypath, &buf, &parts, &np);
+	int rc = lrd__load_options_check(opts);
+	if (!rc)
+		rc = lrd__keypath_split(keypath, &buf, &parts, &np);
 	if (rc)
 		return rc;
 	if (!(rc = lrd__framer_open(&fr, s, LRD__FR_SEEK))) {
@@ -286,13 +289,16 @@ int lrd_array_reader_new(lrd_stream *s, const lrd_load_options *opts, lrd_array_
 	if (!out)
 		return lrd__err(LRD_EINVAL, "lrd_array_reader_new: NULL output");
 	*out = NULL;
+	int rc = lrd__load_options_check(opts);
+	if (rc)
+		return rc;
 	lrd_array_reader *r = lrd__calloc(1, sizeof *r);
 	if (!r)
 		return LRD_ENOMEM;
 	snprintf(r->what, sizeof r->what, "the root");
 	uint8_t tag;
 	lrd__array_desc d;
-	int rc = lrd__framer_open(&r->fr, s, LRD__FR_HASH);
+	rc = lrd__framer_open(&r->fr, s, LRD__FR_HASH);
 	if (!rc)
 		rc = lrd__rd_u8(&r->fr.f.ch, &tag);
 	if (!rc && tag != LRD__TAG_ARRAY)

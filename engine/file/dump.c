@@ -61,18 +61,17 @@ static int dump_to(const lrd_value *v, lrd_stream *s, const lrd_dump_options *op
 	lrd__dumpcfg cfg;
 	if (!v || !s)
 		return lrd__err(LRD_EINVAL, "dump: NULL value or stream");
-	int rc = lrd__dumpcfg_resolve(opts, path, &cfg);
-	if (rc)
-		return rc;
 	lrd__framew fw;
-	if ((rc = lrd__framew_begin(&fw, s, &cfg)))
-		return rc;
-	struct dumper d = {.cfg = &cfg, .v = v, .f = &fw.f};
-	lrd__tree_hooks h = {.array_out = dump_array, .ctx = &d};
-	rc = lrd__tree_encode(v, &fw.f.ch, &h);
-	if (!rc)
-		rc = lrd__framew_end(&fw);
-	lrd__framew_destroy(&fw);
+	int rc = lrd__dumpcfg_resolve(opts, path, &cfg);
+	if (!rc && !(rc = lrd__framew_begin(&fw, s, &cfg))) {
+		struct dumper d = {.cfg = &cfg, .v = v, .f = &fw.f};
+		lrd__tree_hooks h = {.array_out = dump_array, .ctx = &d};
+		rc = lrd__tree_encode(v, &fw.f.ch, &h);
+		if (!rc)
+			rc = lrd__framew_end(&fw);
+		lrd__framew_destroy(&fw);
+	}
+	lrd__dumpcfg_destroy(&cfg);
 	return rc;
 }
 

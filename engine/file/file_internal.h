@@ -65,8 +65,10 @@ typedef struct lrd__dumpcfg {
 	uint64_t chunk_size;
 } lrd__dumpcfg;
 
-/* path may be NULL (no suffix rule). */
+/* path may be NULL (no suffix rule). cfg is then released with lrd__dumpcfg_destroy(), even
+ * when resolving failed. */
 int lrd__dumpcfg_resolve(const lrd_dump_options *o, const char *path, lrd__dumpcfg *cfg);
+void lrd__dumpcfg_destroy(lrd__dumpcfg *cfg);
 
 /* ---- the array payload emitter (emit.c) ---------------------------------------------------- */
 

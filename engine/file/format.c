@@ -6,6 +6,7 @@
  * meta checksum; only chunk data is passed with hashing cleared (lrd__fwr_data/lrd__frd_data). */
 #include <stdio.h>
 
+#include "codecs/codec_internal.h"
 #include "engine/file/file_internal.h"
 #include "larder/version.h"
 
@@ -183,6 +184,11 @@ int lrd__dumpcfg_resolve(const lrd_dump_options *o, const char *path, lrd__dumpc
 {
 	lrd_dump_options d = o ? *o : (lrd_dump_options){0};
 	*cfg = (lrd__dumpcfg){.chunk_size = d.chunk_size ? d.chunk_size : LRD_CHUNK_SIZE_DEFAULT};
+	int rc = LRD__RESERVED_CHECK(&d, "lrd_dump_options");
+	if (!rc)
+		rc = LRD__RESERVED_CHECK(&d.chunk_params, "lrd_dump_options.chunk_params");
+	if (rc)
+		return rc;
 	if (cfg->chunk_size < LRD_CHUNK_SIZE_MIN || cfg->chunk_size > LRD_CHUNK_SIZE_MAX)
 		return lrd__err(LRD_EINVAL, "chunk size %llu outside [%zu, %zu]",
 		                (unsigned long long)cfg->chunk_size, LRD_CHUNK_SIZE_MIN,
@@ -204,9 +210,11 @@ int lrd__dumpcfg_resolve(const lrd_dump_options *o, const char *path, lrd__dumpc
 		if (!cfg->chunk)
 			return lrd__err(LRD_EINVAL, "unknown chunk codec '%s'", d.chunk_codec);
 	}
-	cfg->chunk_p = d.chunk_params;
-	return LRD_OK;
+	/* an array writer keeps the parameters: own the inner name */
+	return lrd__codec_params_copy(&cfg->chunk_p, &d.chunk_params);
 }
+
+void lrd__dumpcfg_destroy(lrd__dumpcfg *cfg) { lrd__codec_params_release(&cfg->chunk_p); }
 
 /* ---- other formats --------------------------------------------------------------------------- */
 

@@ -204,13 +204,21 @@ static int load_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value
 
 static unsigned load_flags(const lrd_load_options *o) { return o && o->mmap ? LRD__FR_MMAP : 0; }
 
+int lrd__load_options_check(const lrd_load_options *o)
+{
+	return o ? LRD__RESERVED_CHECK(o, "lrd_load_options") : LRD_OK;
+}
+
 int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_options *opts)
 {
 	if (!out)
 		return lrd__err(LRD_EINVAL, "load: NULL output");
 	*out = NULL;
+	int rc = lrd__load_options_check(opts);
+	if (rc)
+		return rc;
 	lrd__framer fr;
-	int rc = lrd__framer_open(&fr, s, LRD__FR_HASH | load_flags(opts));
+	rc = lrd__framer_open(&fr, s, LRD__FR_HASH | load_flags(opts));
 	if (!rc) {
 		struct loader L = {.fr = &fr, .o = opts};
 		lrd__tree_hooks h = {
@@ -237,7 +245,9 @@ int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value **out,
 	const char **parts;
 	size_t n;
 	lrd__framer fr;
-	int rc = lrd__keypath_split(keypath, &buf, &parts, &n);
+	int rc = lrd__load_options_check(opts);
+	if (!rc)
+		rc = lrd__keypath_split(keypath, &buf, &parts, &n);
 	if (rc)
 		return rc;
 	if (!(rc = lrd__framer_open(&fr, s, LRD__FR_SEEK | load_flags(opts)))) {

@@ -32,6 +32,10 @@ enum {
 	LRD__FR_SEEK = 4, /* random access needed (LRD_EUNSUPPORTED if impossible) */
 };
 
+/* Every entry point taking lrd_load_options checks it first: LRD_EINVAL for a nonzero reserved
+ * tail, LRD_OK for NULL. */
+int lrd__load_options_check(const lrd_load_options *o);
+
 int lrd__framer_open(lrd__framer *fr, lrd_stream *s, unsigned flags);
 /* After the root value: trailer, then nothing may follow. */
 int lrd__framer_finish(lrd__framer *fr);

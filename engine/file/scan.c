@@ -130,7 +130,10 @@ int lrd_scan(lrd_stream *s, const lrd_load_options *opts, lrd_file_info *info, l
 	lrd__framer fr;
 	lrd_value *root = NULL;
 	struct scanner S = {.fr = &fr, .o = opts};
-	int rc = lrd__framer_open(&fr, s, LRD__FR_HASH);
+	int rc = lrd__load_options_check(opts);
+	if (rc)
+		return rc;
+	rc = lrd__framer_open(&fr, s, LRD__FR_HASH);
 	if (!rc) {
 		lrd__tree_hooks h = {
 		    .array_in = scan_array, .ctx = &S, .max_depth = opts ? opts->max_depth : 0};

@@ -261,11 +261,16 @@ int lrd_npy_read_header(const void *buf, size_t len, lrd_npy_header *out)
 
 /* ---- loading --------------------------------------------------------------------------------- */
 
+static int check_options(const lrd_npy_load_options *opts)
+{
+	return opts ? LRD__RESERVED_CHECK(opts, "lrd_npy_load_options") : LRD_OK;
+}
+
 static int check_limit(const lrd_npy_header *h, const lrd_npy_load_options *opts)
 {
-	if (opts && opts->max_bytes && h->nbytes > opts->max_bytes)
-		return lrd__err(LRD_ELIMIT, "npy array of %zu bytes exceeds the limit of %zu",
-		                h->nbytes, opts->max_bytes);
+	if (opts && opts->max_array_bytes && h->nbytes > opts->max_array_bytes)
+		return lrd__err(LRD_ELIMIT, "npy array of %zu bytes exceeds the limit of %llu",
+		                h->nbytes, (unsigned long long)opts->max_array_bytes);
 	return LRD_OK;
 }
 
@@ -302,8 +307,11 @@ int lrd_npy_load_memory(const void *buf, size_t len, lrd_value **out,
 	if (!out)
 		return lrd__err(LRD_EINVAL, "lrd_npy_load_memory: NULL output");
 	*out = NULL;
+	int rc = check_options(opts);
+	if (rc != LRD_OK)
+		return rc;
 	lrd_npy_header h;
-	int rc = header_mem(buf, len, &h);
+	rc = header_mem(buf, len, &h);
 	if (rc == LRD_OK && len - h.data_offset != h.nbytes)
 		rc = data_size_mismatch(&h, len - h.data_offset);
 	if (rc == LRD_OK)
@@ -414,7 +422,8 @@ int lrd_npy_load_file(FILE *f, lrd_value **out, const lrd_npy_load_options *opts
 	if (!out || !f)
 		return lrd__err(LRD_EINVAL, "lrd_npy_load_file: NULL argument");
 	*out = NULL;
-	return load_stream(f, out, opts, false);
+	int rc = check_options(opts);
+	return rc ? rc : load_stream(f, out, opts, false);
 }
 
 struct mapping {
@@ -467,11 +476,14 @@ int lrd_npy_load(const char *path, lrd_value **out, const lrd_npy_load_options *
 	if (!out || !path)
 		return lrd__err(LRD_EINVAL, "lrd_npy_load: NULL argument");
 	*out = NULL;
+	int rc = check_options(opts);
+	if (rc)
+		return rc;
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		return lrd__err(LRD_EIO, "npy: opening '%s': %s", path, strerror(errno));
-	int rc = LRD_OK;
-	if (opts && opts->map)
+		return lrd__err(errno == ENOENT ? LRD_ENOTFOUND : LRD_EIO, "npy: opening '%s': %s",
+		                path, strerror(errno));
+	if (opts && opts->mmap)
 		rc = load_mapped(f, path, out, opts);
 	if (rc == LRD_OK && !*out)
 		rc = load_stream(f, out, opts, true);
@@ -489,11 +501,14 @@ static int format_header(const lrd_value *a, const lrd_npy_save_options *opts, c
 	if (lrd_value_kind(a) != LRD_KIND_ARRAY)
 		return lrd__err(LRD_EINVAL, "npy: can only save an array, not a %s",
 		                a ? lrd_kind_name(lrd_value_kind(a)) : "NULL value");
+	int rc = opts ? LRD__RESERVED_CHECK(opts, "lrd_npy_save_options") : LRD_OK;
+	if (rc != LRD_OK)
+		return rc;
 	int version = opts ? opts->version : 0;
 	if (version < 0 || version > 3)
 		return lrd__err(LRD_EINVAL, "npy: no format version %d (1, 2 or 3)", version);
 	char typestr[16], dict[1024];
-	int rc = lrd_dtype_format(lrd_array_dtype(a), typestr, sizeof typestr);
+	rc = lrd_dtype_format(lrd_array_dtype(a), typestr, sizeof typestr);
 	if (rc != LRD_OK)
 		return rc;
 	unsigned ndim = lrd_array_ndim(a);
@@ -531,7 +546,7 @@ static int format_header(const lrd_value *a, const lrd_npy_save_options *opts, c
 	return LRD_OK;
 }
 
-int lrd_npy_save_file(FILE *f, const lrd_value *array, const lrd_npy_save_options *opts)
+int lrd_npy_save_file(const lrd_value *array, FILE *f, const lrd_npy_save_options *opts)
 {
 	if (!f)
 		return lrd__err(LRD_EINVAL, "lrd_npy_save_file: NULL stream");
@@ -547,7 +562,7 @@ int lrd_npy_save_file(FILE *f, const lrd_value *array, const lrd_npy_save_option
 	return LRD_OK;
 }
 
-int lrd_npy_save(const char *path, const lrd_value *array, const lrd_npy_save_options *opts)
+int lrd_npy_save(const lrd_value *array, const char *path, const lrd_npy_save_options *opts)
 {
 	if (!path)
 		return lrd__err(LRD_EINVAL, "lrd_npy_save: NULL path");
@@ -559,7 +574,7 @@ int lrd_npy_save(const char *path, const lrd_value *array, const lrd_npy_save_op
 	FILE *f = fopen(path, "wb");
 	if (!f)
 		return lrd__err(LRD_EIO, "npy: creating '%s': %s", path, strerror(errno));
-	rc = lrd_npy_save_file(f, array, opts);
+	rc = lrd_npy_save_file(array, f, opts);
 	if (fclose(f) != 0 && rc == LRD_OK)
 		rc = lrd__err(LRD_EIO, "npy: writing '%s': %s", path, strerror(errno));
 	if (rc != LRD_OK) {

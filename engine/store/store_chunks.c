@@ -125,6 +125,34 @@ int lrd__chunks_drop(lrd_txn *t, uint64_t id, uint64_t n)
 	return LRD_OK;
 }
 
+int lrd__put_options_check(const lrd_put_options *o)
+{
+	if (!o)
+		return LRD_OK;
+	int rc = LRD__RESERVED_CHECK(o, "lrd_put_options");
+	if (!rc)
+		rc = LRD__RESERVED_CHECK(&o->params, "lrd_put_options.params");
+	if (!rc && (o->flags & ~(unsigned)LRD_PUT_NOOVERWRITE))
+		rc = lrd__err(LRD_EINVAL, "lrd_put_options.flags: unknown bits 0x%x",
+		              o->flags & ~(unsigned)LRD_PUT_NOOVERWRITE);
+	return rc;
+}
+
+/* Each zero field of o's params takes the store's default for it. */
+static void merge_params(lrd_codec_params *dst, const lrd_codec_params *o)
+{
+	if (o->level)
+		dst->level = o->level;
+	if (o->typesize)
+		dst->typesize = o->typesize;
+	if (o->threads)
+		dst->threads = o->threads;
+	if (o->shuffle)
+		dst->shuffle = o->shuffle;
+	if (o->inner)
+		dst->inner = o->inner;
+}
+
 int lrd__put_resolve(lrd_store *s, const lrd_put_options *o, size_t itemsize,
                      const lrd_codec **codec, lrd_codec_params *params, size_t *chunk_size)
 {
@@ -140,8 +168,8 @@ int lrd__put_resolve(lrd_store *s, const lrd_put_options *o, size_t itemsize,
 			return lrd__err(LRD_ECODEC, "codec '%s' is not a chunk codec", o->codec);
 		}
 	}
-	if (o && o->params)
-		*params = *o->params;
+	if (o)
+		merge_params(params, &o->params);
 	if (o && o->chunk_size) {
 		if (o->chunk_size > STORE_MAX_CHUNK)
 			return lrd__err(LRD_EINVAL, "chunk size %zu exceeds 1 GiB", o->chunk_size);

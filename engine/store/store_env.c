@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "codecs/codec_internal.h"
 #include "engine/store/store_internal.h"
 #include "engine/value/value_internal.h"
 
@@ -253,6 +254,7 @@ static void store_free(lrd_store *s)
 		mdb_env_close(s->env);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
+	lrd__codec_params_release(&s->params);
 	lrd__free(s);
 }
 
@@ -301,6 +303,11 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 	if (!path || !*path || !out)
 		return lrd__err(LRD_EINVAL, "lrd_store_open: NULL or empty argument");
 	lrd_store_options o = opts ? *opts : (lrd_store_options){0};
+	int rc = LRD__RESERVED_CHECK(&o, "lrd_store_options");
+	if (!rc)
+		rc = LRD__RESERVED_CHECK(&o.params, "lrd_store_options.params");
+	if (rc)
+		return rc;
 	if (o.chunk_size > STORE_MAX_CHUNK)
 		return lrd__err(LRD_EINVAL, "chunk size %zu exceeds 1 GiB", o.chunk_size);
 	uint64_t map = round_map(o.map_size ? o.map_size : STORE_DEFAULT_MAP);
@@ -310,7 +317,7 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 		if (map > o.map_max)
 			map = o.map_max;
 	}
-	int rc = check_path(path, o.flags);
+	rc = check_path(path, o.flags);
 	if (rc)
 		return rc;
 	pthread_once(&atfork_once, install_atfork);
@@ -324,7 +331,10 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 	s->map_max = o.map_max;
 	s->fork_gen = lrd__fork_gen;
 	s->chunk_size = o.chunk_size ? o.chunk_size : STORE_DEFAULT_CHUNK;
-	s->params = o.params;
+	if (lrd__codec_params_copy(&s->params, &o.params)) { /* kept: own params.inner */
+		store_free(s);
+		return LRD_ENOMEM;
+	}
 
 	rc = env_open(s, path, &o, map);
 	if (rc == LRD_OK && !(o.flags & LRD_STORE_RDONLY) &&
@@ -350,6 +360,7 @@ void lrd_store_close(lrd_store *s)
 		return;
 	if (s->fork_gen != lrd__fork_gen) {
 		/* The parent's environment: leave its handles, locks and map alone. */
+		lrd__codec_params_release(&s->params);
 		lrd__free(s);
 		return;
 	}

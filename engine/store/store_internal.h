@@ -153,6 +153,9 @@ typedef struct lrd__cwriter {
 	uint64_t written;
 } lrd__cwriter;
 
+/* LRD_EINVAL for a nonzero reserved tail (of the options or their params) or unknown flags;
+ * checked before any transaction is touched. */
+int lrd__put_options_check(const lrd_put_options *o);
 /* Resolve put options against the store defaults (codec, params with typesize, chunk size). */
 int lrd__put_resolve(lrd_store *s, const lrd_put_options *o, size_t itemsize,
                      const lrd_codec **codec, lrd_codec_params *params, size_t *chunk_size);

@@ -148,7 +148,7 @@ static int put_op(lrd_txn *t, void *ctx)
 	MDB_val k = {pc->klen, (void *)pc->key}, old;
 	int rc = mdb_get(t->t, t->s->objects, &k, &old);
 	if (rc == 0) {
-		if (pc->opts && pc->opts->no_overwrite)
+		if (pc->opts && (pc->opts->flags & LRD_PUT_NOOVERWRITE))
 			return lrd__err(LRD_EEXIST, "object '%s' exists", pc->key);
 		if ((rc = lrd__object_drop(t, pc->key, pc->klen)) != LRD_OK)
 			return rc;
@@ -199,6 +199,8 @@ int lrd_store_put(lrd_store *s, lrd_txn *txn, const char *key, const lrd_value *
 {
 	struct put_ctx pc = {.key = key, .v = v, .opts = opts};
 	int rc = lrd__store_key_check(key, &pc.klen);
+	if (!rc)
+		rc = lrd__put_options_check(opts);
 	if (rc)
 		return rc;
 	if (!v)

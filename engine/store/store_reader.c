@@ -122,8 +122,11 @@ int lrd_store_reader_next(lrd_store_reader *r, const void **p, size_t *n)
 	if (r->prev) /* passed: keep the resident set bounded */
 		lrd__map_unresident(r->prev, r->prev_len);
 	r->prev = NULL;
-	if (r->next >= r->a.nchunks)
-		return LRD_ENOTFOUND;
+	if (r->next >= r->a.nchunks) { /* the end: like lrd_array_reader_next */
+		*p = NULL;
+		*n = 0;
+		return LRD_OK;
+	}
 	int rc = chunk_bytes(r, r->next, p, n);
 	if (!rc) {
 		r->next++;

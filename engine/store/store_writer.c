@@ -30,6 +30,8 @@ int lrd_store_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype 
 	*out = NULL;
 	size_t klen;
 	int rc = lrd__store_key_check(key, &klen);
+	if (!rc)
+		rc = lrd__put_options_check(opts);
 	if (rc)
 		return rc;
 	if (ndim > LRD_MAX_NDIM || (ndim && !shape))
@@ -50,7 +52,7 @@ int lrd_store_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype 
 	if (ndim)
 		memcpy(w->shape, shape, ndim * sizeof *shape);
 	memcpy(w->key, key, klen + 1);
-	w->no_overwrite = opts && opts->no_overwrite;
+	w->no_overwrite = opts && (opts->flags & LRD_PUT_NOOVERWRITE);
 	if (!txn)
 		lrd__map_reserve(s, nbytes);
 	rc = lrd__txn_use(s, txn, true, &w->t, &w->own);

@@ -66,16 +66,21 @@ typedef enum lrd_shuffle {
 	LRD_SHUFFLE_BIT = 3,
 } lrd_shuffle;
 
-/** Compression parameters. Zero in any field means that field's default; use designated
- * initializers: `lrd_codec_params p = {.level = 9};`. NULL wherever a `const lrd_codec_params *`
- * is taken means all defaults. Fields are only ever appended. */
+/** Compression parameters: an options struct (CONVENTIONS.md). Zero in any field means that
+ * field's default; use designated initializers: `lrd_codec_params p = {.level = 9};`. NULL
+ * wherever a `const lrd_codec_params *` is taken means all defaults. Embedded by value in
+ * lrd_dump_options, lrd_store_options and lrd_put_options.
+ * ABI: the size never changes within a major version; new fields are carved out of `reserved`,
+ * which must stay zero (functions taking params refuse nonzero reserved words: LRD_EINVAL). */
 typedef struct lrd_codec_params {
 	int level; /**< 0: the codec's default_level; else clamped to [min_level, max_level] */
-	size_t typesize;     /**< element size in bytes for shuffling; 0: 1 */
-	int threads;         /**< threads a codec may use (blosc); 0: 1 */
-	lrd_shuffle shuffle; /**< blosc shuffle; 0: byte shuffle */
-	const char *inner;   /**< blosc's internal compressor: "lz4", "lz4hc", "zstd", "zlib",
-	                          "blosclz"; NULL: "lz4" */
+	size_t typesize;      /**< element size in bytes for shuffling; 0: 1 */
+	int threads;          /**< threads a codec may use (blosc); 0: 1 */
+	lrd_shuffle shuffle;  /**< blosc shuffle; 0: byte shuffle */
+	const char *inner;    /**< blosc's internal compressor: "lz4", "lz4hc", "zstd", "zlib",
+	                           "blosclz"; NULL: "lz4". Whoever keeps params beyond
+	                           a call (the store, an array writer) keeps a copy. */
+	uint64_t reserved[8]; /**< must be zero */
 } lrd_codec_params;
 
 /** Buffers of one streaming step, like zstd's ZSTD_inBuffer/ZSTD_outBuffer pair: the step reads
@@ -223,9 +228,6 @@ LRD_API int lrd_codec_stream_new(const lrd_codec *codec, const lrd_codec_params 
 LRD_API int lrd_codec_stream_step(lrd_codec_stream *s, lrd_codec_io *io, int finish);
 /** Free a stream; NULL is ignored. */
 LRD_API void lrd_codec_stream_free(lrd_codec_stream *s);
-
-/** Free memory that larder allocated and handed to the caller; NULL is ignored. */
-LRD_API void lrd_free(void *p);
 
 #ifdef __cplusplus
 }

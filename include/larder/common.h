@@ -1,5 +1,8 @@
-/* larder — shared definitions of the public API: export macro, buffer descriptor.
- * Included by every other public header; never needs to be included directly. */
+/* larder — shared definitions of the public API: export macro, buffer descriptor, lrd_free.
+ * Included by every other public header; never needs to be included directly.
+ *
+ * The conventions every public header follows (names, errors, ownership, options structs and
+ * their reserved tails) are written down in CONVENTIONS.md ("API conventions"). */
 #ifndef LARDER_COMMON_H
 #define LARDER_COMMON_H
 
@@ -28,6 +31,10 @@ typedef struct lrd_buf {
 	void *data;
 	size_t size;
 } lrd_buf;
+
+/** Free memory that larder allocated and handed to the caller (the outputs documented as
+ * "free with lrd_free()"); NULL is ignored. Values have their own free function (value.h). */
+LRD_API void lrd_free(void *p);
 
 #ifdef __cplusplus
 }

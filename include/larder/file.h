@@ -35,8 +35,11 @@ extern "C" {
 #define LRD_CHUNK_SIZE_MIN     ((size_t)4096)
 #define LRD_CHUNK_SIZE_MAX     ((size_t)1 << 30)
 
-/** Options of dump and of lrd_array_writer. Zero in every field means its default; NULL means
- * all defaults. Fields are only ever appended. */
+/* Options structs (CONVENTIONS.md): zero in a field means its default, `= {0}` or NULL means
+ * all defaults. Each ends with `reserved`, which must stay zero (LRD_EINVAL otherwise): a later
+ * release carves new fields out of it, so the size never changes within a major version. */
+
+/** Options of dump and of lrd_array_writer. */
 typedef struct lrd_dump_options {
 	/** Whole-file codec by name ("gzip", "xz", …; it must have a streaming form). NULL: the
 	 * codec named by the path's last suffix for path functions ("x.lrd.gz" → gzip), none for
@@ -53,9 +56,10 @@ typedef struct lrd_dump_options {
 	/** Raw bytes per chunk; 0: LRD_CHUNK_SIZE_DEFAULT (4 MiB). Must lie in
 	 * [LRD_CHUNK_SIZE_MIN, LRD_CHUNK_SIZE_MAX]. */
 	size_t chunk_size;
+	uint64_t reserved[8]; /**< must be zero */
 } lrd_dump_options;
 
-/** Options of load. Zero/NULL means defaults. */
+/** Options of load, partial loads, lrd_array_reader and lrd_scan. */
 typedef struct lrd_load_options {
 	/** Map the file and give raw (uncompressed-chunk) arrays as LRD_BUF_MAPPED read-only
 	 * pointers into the map, 64-byte aligned, zero-copy (joblib's mmap_mode='r'). Needs a
@@ -74,6 +78,7 @@ typedef struct lrd_load_options {
 	uint64_t max_array_bytes;
 	/** Nesting limit of lists and maps; 0: 64. */
 	unsigned max_depth;
+	uint64_t reserved[8]; /**< must be zero */
 } lrd_load_options;
 
 /* ---- dump ------------------------------------------------------------------------------------ */

@@ -100,8 +100,11 @@ enum lrd_store_flags {
 	                                   opens follow it whatever their flags say. */
 };
 
-/** Options of lrd_store_open(). Zero in any field means its default; NULL means all defaults.
- * Fields are only ever appended. */
+/* Options structs (CONVENTIONS.md): zero in a field means its default, `= {0}` or NULL means
+ * all defaults. Each ends with `reserved`, which must stay zero (LRD_EINVAL otherwise): a later
+ * release carves new fields out of it, so the size never changes within a major version. */
+
+/** Options of lrd_store_open(). */
 typedef struct lrd_store_options {
 	uint64_t map_size;       /**< initial map size in bytes; 0: 1 GiB, or the size the store
 	                              already has if larger. Rounded up to 1 MiB. */
@@ -115,9 +118,11 @@ typedef struct lrd_store_options {
 	                              NULL: the store's recorded default, "raw" for a new store.
 	                              "raw" or "none": no compression. */
 	lrd_codec_params params; /**< default codec parameters (typesize 0 means: the array's item
-	                              size); all zero: codec defaults */
+	                              size); all zero: codec defaults. The store keeps a copy,
+	                              params.inner included: the caller's string may go. */
 	size_t chunk_size;       /**< default raw bytes per array chunk; 0: the store's recorded
 	                              default, 4 MiB for a new store. At most 1 GiB. */
+	uint64_t reserved[8];    /**< must be zero */
 } lrd_store_options;
 
 /* ---- environment ---------------------------------------------------------------------------- */
@@ -169,13 +174,22 @@ LRD_API bool lrd_txn_is_write(const lrd_txn *txn);
 
 /* ---- objects -------------------------------------------------------------------------------- */
 
+/** lrd_put_options.flags */
+enum lrd_put_flags {
+	LRD_PUT_NOOVERWRITE = 1u << 0, /**< fail with LRD_EEXIST if the key exists */
+};
+
 /** How lrd_store_put() and lrd_store_writer_new() store arrays. Zero fields: the store's
- * defaults (lrd_store_options). NULL: all store defaults. */
+ * defaults (lrd_store_options). NULL or `= {0}`: all store defaults. Read during the call only. */
 typedef struct lrd_put_options {
 	const char *codec; /**< chunk codec name, "raw"/"none"; NULL: the store's default */
-	const lrd_codec_params *params; /**< NULL: the store's default params */
-	size_t chunk_size; /**< raw bytes per chunk; 0: the store's default; at most 1 GiB */
-	bool no_overwrite; /**< fail with LRD_EEXIST if the key exists */
+	/** Codec parameters; each zero field takes the store's default for that field
+	 * (lrd_store_options.params), then the codec's. typesize 0 with no store default: the
+	 * array's item size. */
+	lrd_codec_params params;
+	size_t chunk_size;    /**< raw bytes per chunk; 0: the store's default; at most 1 GiB */
+	unsigned flags;       /**< lrd_put_flags; 0: replace an existing object */
+	uint64_t reserved[8]; /**< must be zero */
 } lrd_put_options;
 
 /** Store value v under key (a NUL-terminated UTF-8 string of 1..LRD_STORE_MAX_KEY bytes).
@@ -184,7 +198,8 @@ typedef struct lrd_put_options {
  * is read, never kept.
  * txn: a write transaction or NULL (implicit, retried after growing the map on MDB_MAP_FULL).
  * Errors: LRD_EINVAL (bad key: empty, too long — the message says the limit —, not UTF-8; txn
- * not a write transaction), LRD_EEXIST (no_overwrite), LRD_ECODEC (unknown codec or codec
+ * not a write transaction; nonzero opts->reserved), LRD_EEXIST (LRD_PUT_NOOVERWRITE and
+ * the key exists), LRD_ECODEC (unknown codec or codec
  * failure), LRD_EREADONLY, LRD_EMAPFULL, LRD_EBUSY, LRD_EIO, LRD_ENOMEM. */
 LRD_API int lrd_store_put(lrd_store *s, lrd_txn *txn, const char *key, const lrd_value *v,
                           const lrd_put_options *opts);
@@ -298,7 +313,7 @@ typedef struct lrd_store_writer lrd_store_writer;
  * finishes (other calls may use it meanwhile), or NULL: the writer holds its own write
  * transaction, committed by lrd_store_writer_finish().
  * Errors: LRD_EINVAL (key, ndim > LRD_MAX_NDIM, txn not write), LRD_EDTYPE, LRD_ELIMIT (byte
- * size overflows), LRD_ECODEC, LRD_EEXIST (no_overwrite), LRD_EREADONLY, LRD_EBUSY,
+ * size overflows), LRD_ECODEC, LRD_EEXIST (LRD_PUT_NOOVERWRITE), LRD_EREADONLY, LRD_EBUSY,
  * LRD_EMAPFULL, LRD_ENOMEM, LRD_EIO. On failure *out is NULL. */
 LRD_API int lrd_store_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype dt,
                                  unsigned ndim, const uint64_t *shape, lrd_order order,
@@ -336,8 +351,10 @@ LRD_API int lrd_store_reader_describe(const lrd_store_reader *r, lrd_dtype *dt, 
 /** The next chunk of data, in order: *p and *n. A raw chunk is returned without copying, a
  * pointer into the map valid until the reader's transaction ends; a compressed chunk is
  * decompressed into the reader's one buffer, valid until the next call. Every chunk's checksum
- * is verified. Returns LRD_OK, LRD_ENOTFOUND past the last chunk (no message set), or
- * LRD_ECHECKSUM / LRD_ECORRUPT (naming key and chunk), LRD_ECODEC, LRD_ENOMEM, LRD_EIO. */
+ * is verified. After the last chunk it returns LRD_OK with *n = 0 (*p NULL), on every further
+ * call too, as lrd_array_reader_next does.
+ * Errors: LRD_EINVAL (NULL argument), LRD_ECHECKSUM / LRD_ECORRUPT (naming key and chunk),
+ * LRD_ECODEC, LRD_ENOMEM, LRD_EIO. */
 LRD_API int lrd_store_reader_next(lrd_store_reader *r, const void **p, size_t *n);
 
 /** Copy len bytes of the array's data from byte offset off into dst (caller's, >= len bytes),

@@ -18,7 +18,7 @@ static int documented(int rc)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	lrd_npy_load_options opts = {.max_bytes = (size_t)64 << 20};
+	lrd_npy_load_options opts = {.max_array_bytes = (uint64_t)64 << 20};
 	lrd_value *a = NULL, *b = NULL, *c = NULL;
 	int rc = lrd_npy_load_memory(data, size, &a, &opts);
 	FUZZ_CHECK(rc == LRD_OK || documented(rc), "load_mem: %s: %s", lrd_errname(rc),
