@@ -283,9 +283,9 @@ Test(plugin, loads_when_the_host_opened_larder_with_rtld_local)
 	no_env();
 	if (!tc_have("python3"))
 		cr_skip_test("python3 not installed");
-#ifdef __SANITIZE_ADDRESS__
-	cr_skip_test("an ASan-built liblarder cannot be loaded into an uninstrumented python3");
-#endif
+	if (TC_ASAN)
+		cr_skip_test(
+		    "an ASan-built liblarder cannot be loaded into an uninstrumented python3");
 	/* Python's ctypes dlopen()s liblarder with RTLD_LOCAL: the plugin must still find
 	 * lrd_error_set. python3 lives outside the build tree, so the path is given. */
 	cr_expect_eq(tc_sh("LARDER_PLUGIN_PATH='%s' python3 -c \"import ctypes, sys; "
