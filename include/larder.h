@@ -8,6 +8,7 @@
 #include "larder/version.h"
 #include "larder/codec.h"
 #include "larder/value.h"
+#include "larder/message.h"
 #include "larder/io.h"
 #include "larder/file.h"
 #include "larder/npy.h"

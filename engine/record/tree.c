@@ -12,6 +12,24 @@ static unsigned depth_limit(const lrd__tree_hooks *h)
 	return h && h->max_depth ? h->max_depth : LRD__TREE_MAX_DEPTH;
 }
 
+int lrd__budget_charge(lrd__budget *b, uint64_t n)
+{
+	if (!b || !b->limit)
+		return LRD_OK;
+	if (n > b->limit - b->used)
+		return lrd__err(LRD_ELIMIT,
+		                "decoded values exceed the bound of %llu bytes (strings, bytes, "
+		                "arrays and %d bytes per value counted)",
+		                (unsigned long long)b->limit, LRD__TREE_NODE_COST);
+	b->used += n;
+	return LRD_OK;
+}
+
+static int charge(const lrd__tree_hooks *h, uint64_t n)
+{
+	return h && h->budget ? lrd__budget_charge(h->budget, n) : LRD_OK;
+}
+
 /* ---- encoding -------------------------------------------------------------------------------- */
 
 static int put_lenbytes(lrd__wr *w, uint8_t tag, const void *p, size_t n)
@@ -190,6 +208,29 @@ static int decode_blob_known(lrd__rd *r, uint8_t tag, size_t n, lrd_value **out)
 	return rc;
 }
 
+/* A map key: straight from a memory reader's buffer when it is there (no copy), else read into
+ * *owned (freed by the caller). *key is not NUL-terminated; NUL inside is refused. Keys are
+ * charged to the budget only when building. */
+static int read_key(lrd__rd *r, const lrd__tree_hooks *h, bool build, const char **key,
+                    size_t *klen, char **owned)
+{
+	uint64_t n;
+	int rc = lrd__rd_varint(r, &n);
+	if (rc || (build && (rc = charge(h, n))))
+		return rc;
+	const uint8_t *p = n <= SIZE_MAX ? lrd__rd_take(r, (size_t)n) : NULL;
+	if (!p) {
+		if ((rc = lrd__rd_alloc(r, n, 1, (uint8_t **)owned)))
+			return lrd__errctx(rc, "map key of %llu bytes", (unsigned long long)n);
+		p = (const uint8_t *)*owned;
+	}
+	*key = (const char *)p;
+	*klen = (size_t)n;
+	if (memchr(p, '\0', *klen))
+		return lrd__err(LRD_ECORRUPT, "map key contains a NUL byte");
+	return LRD_OK;
+}
+
 static int walk(lrd__rd *r, const lrd__tree_hooks *h, unsigned depth, lrd_value **out);
 
 static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned depth,
@@ -220,6 +261,8 @@ static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned
 			return rc;
 		if (!out)
 			return lrd__rd_skip(r, n);
+		if ((rc = charge(h, n)))
+			return rc;
 		if (r->avail != LRD__AVAIL_UNKNOWN && n <= r->avail)
 			return decode_blob_known(r, tag, (size_t)n, out);
 		uint8_t *p;
@@ -238,7 +281,7 @@ static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned
 		break;
 	case LRD__TAG_ARRAY: {
 		lrd__array_desc d;
-		if ((rc = lrd__tree_read_array_desc(r, &d)))
+		if ((rc = lrd__tree_read_array_desc(r, &d)) || (out && (rc = charge(h, d.nbytes))))
 			return rc;
 		if (!h || !h->array_in)
 			return lrd__err(LRD_ECORRUPT, "array where this container allows none");
@@ -256,26 +299,27 @@ static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned
 	if (out && (rc = tag == LRD__TAG_LIST ? lrd_value_new_list(&c) : lrd_value_new_map(&c)))
 		return rc;
 	for (uint64_t i = 0; i < n && !rc; i++) {
-		char *key = NULL;
-		size_t klen;
+		const char *key = NULL;
+		char *owned = NULL;
+		size_t klen = 0;
 		lrd_value *item = NULL;
-		if (tag == LRD__TAG_MAP) {
-			if ((rc = read_text(r, &key, &klen, "map key")))
-				break;
-		}
+		if (tag == LRD__TAG_MAP && (rc = read_key(r, h, out != NULL, &key, &klen, &owned)))
+			break;
 		rc = walk(r, h, depth + 1, out ? &item : NULL);
 		if (!rc && c && tag == LRD__TAG_LIST) {
 			rc = lrd_list_append(c, item);
 		} else if (!rc && c) {
 			size_t before = lrd_value_len(c);
-			rc = lrd_map_set(c, key, item);
+			int kl = klen > 40 ? 40 : (int)klen;
+			rc = lrd__map_set_n(c, key, klen, item);
 			if (rc == LRD_EINVAL)
-				rc = lrd__err(LRD_ECORRUPT, "map key '%.40s' is not valid UTF-8",
+				rc = lrd__err(LRD_ECORRUPT, "map key '%.*s' is not valid UTF-8", kl,
 				              key);
 			else if (!rc && lrd_value_len(c) == before)
-				rc = lrd__err(LRD_ECORRUPT, "map key '%.40s' appears twice", key);
+				rc =
+				    lrd__err(LRD_ECORRUPT, "map key '%.*s' appears twice", kl, key);
 		}
-		lrd__free(key);
+		lrd__free(owned);
 	}
 	if (rc) {
 		lrd_value_free(c);
@@ -290,6 +334,8 @@ static int walk(lrd__rd *r, const lrd__tree_hooks *h, unsigned depth, lrd_value 
 {
 	uint8_t tag;
 	int rc = lrd__rd_u8(r, &tag);
+	if (!rc && out)
+		rc = charge(h, LRD__TREE_NODE_COST);
 	return rc ? rc : walk_body(r, h, tag, depth, out);
 }
 

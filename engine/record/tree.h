@@ -52,6 +52,19 @@ typedef struct lrd__array_desc {
 	uint64_t nbytes; /* count * itemsize, checked not to overflow 64 bits */
 } lrd__array_desc;
 
+/* A bound on what decoding may build, over every kind of value: each value node counts
+ * LRD__TREE_NODE_COST bytes, each string, bytes value and map key its length, each array its
+ * byte size (arrays count when their header is read, before array_in). Going over is
+ * LRD_ELIMIT. Only building counts (skipping does not). */
+#define LRD__TREE_NODE_COST 8
+typedef struct lrd__budget {
+	uint64_t limit; /* 0: unbounded */
+	uint64_t used;
+} lrd__budget;
+
+/* Charge n bytes to b (NULL or limit 0: no bound). LRD_ELIMIT with a message on going over. */
+int lrd__budget_charge(lrd__budget *b, uint64_t n);
+
 /* How a container writes and reads array payloads. */
 typedef struct lrd__tree_hooks {
 	/* Emit the payload of arr after its header (files: the chunks in line; the store: a
@@ -61,7 +74,8 @@ typedef struct lrd__tree_hooks {
 	 * *out (owned by the caller). out == NULL: skip the payload without building anything. */
 	int (*array_in)(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out);
 	void *ctx;
-	unsigned max_depth; /* 0: LRD__TREE_MAX_DEPTH */
+	unsigned max_depth;  /* 0: LRD__TREE_MAX_DEPTH */
+	lrd__budget *budget; /* NULL: no bound on what decoding builds */
 } lrd__tree_hooks;
 
 /* Encode v. Errors: those of the writer and of array_out; LRD_EINVAL for a NULL value. */

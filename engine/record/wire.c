@@ -19,22 +19,16 @@ size_t lrd__varint_put(uint8_t *p, uint64_t v)
 	return n;
 }
 
-int lrd__wr_put(lrd__wr *w, const void *p, size_t n)
+int lrd__wr_put_slow(lrd__wr *w, const void *p, size_t n)
 {
 	if (n == 0)
 		return LRD_OK;
+	if (!w->write)
+		return lrd__err(LRD_EINVAL, "writing %zu bytes past the end of a fixed buffer", n);
 	int rc = w->write(w->ctx, p, n);
 	if (rc == LRD_OK)
 		w->pos += n;
 	return rc;
-}
-
-int lrd__wr_u8(lrd__wr *w, uint8_t v) { return lrd__wr_put(w, &v, 1); }
-
-int lrd__wr_varint(lrd__wr *w, uint64_t v)
-{
-	uint8_t b[LRD__VARINT_MAX];
-	return lrd__wr_put(w, b, lrd__varint_put(b, v));
 }
 
 int lrd__wr_pad(lrd__wr *w, uint64_t align)
@@ -102,7 +96,7 @@ static void advance(lrd__rd *r, uint64_t n)
 		r->avail -= n;
 }
 
-int lrd__rd_get(lrd__rd *r, void *p, size_t n)
+int lrd__rd_get_slow(lrd__rd *r, void *p, size_t n)
 {
 	if (n == 0)
 		return LRD_OK;
@@ -134,8 +128,6 @@ int lrd__rd_skip(lrd__rd *r, uint64_t n)
 	}
 	return LRD_OK;
 }
-
-int lrd__rd_u8(lrd__rd *r, uint8_t *v) { return lrd__rd_get(r, v, 1); }
 
 int lrd__rd_varint(lrd__rd *r, uint64_t *v)
 {
@@ -239,5 +231,6 @@ static int memsrc_skip(void *ctx, uint64_t n)
 lrd__rd lrd__memsrc_reader(lrd__memsrc *m, const void *data, size_t size)
 {
 	*m = (lrd__memsrc){.data = data, .size = size};
-	return (lrd__rd){.read = memsrc_read, .skip = memsrc_skip, .ctx = m, .avail = size};
+	return (lrd__rd){
+	    .read = memsrc_read, .skip = memsrc_skip, .ctx = m, .avail = size, .mem = m};
 }

@@ -73,15 +73,34 @@ size_t lrd__varint_put(uint8_t *p, uint64_t v);
 /* ---- writer --------------------------------------------------------------------------------- */
 
 typedef struct lrd__wr {
-	/* Write all n bytes or return a negative LRD_E* code with a message. */
+	/* Write all n bytes or return a negative LRD_E* code with a message. NULL: the inline
+	 * destination below. */
 	int (*write)(void *ctx, const void *p, size_t n);
 	void *ctx;
 	uint64_t pos; /* bytes written so far, maintained by lrd__wr_put */
+	/* With write NULL: bytes go to fixed memory cur..end (running out is LRD_EINVAL), or, with
+	 * cur NULL too, nowhere (a counting writer: pos is the count). */
+	uint8_t *cur, *end;
 } lrd__wr;
 
-int lrd__wr_put(lrd__wr *w, const void *p, size_t n);
-int lrd__wr_u8(lrd__wr *w, uint8_t v);
-int lrd__wr_varint(lrd__wr *w, uint64_t v);
+int lrd__wr_put_slow(lrd__wr *w, const void *p, size_t n);
+static inline int lrd__wr_put(lrd__wr *w, const void *p, size_t n)
+{
+	if (w->write || (w->cur && n > (size_t)(w->end - w->cur)))
+		return lrd__wr_put_slow(w, p, n);
+	if (w->cur && n) {
+		memcpy(w->cur, p, n);
+		w->cur += n;
+	}
+	w->pos += n;
+	return LRD_OK;
+}
+static inline int lrd__wr_u8(lrd__wr *w, uint8_t v) { return lrd__wr_put(w, &v, 1); }
+static inline int lrd__wr_varint(lrd__wr *w, uint64_t v)
+{
+	uint8_t b[LRD__VARINT_MAX];
+	return lrd__wr_put(w, b, lrd__varint_put(b, v));
+}
 /* Write zero bytes until pos is a multiple of align (a power of two). */
 int lrd__wr_pad(lrd__wr *w, uint64_t align);
 
@@ -98,6 +117,12 @@ void lrd__membuf_free(lrd__membuf *m);
 
 /* ---- reader --------------------------------------------------------------------------------- */
 
+/* A reader over fixed memory (borrowed; must outlive the reader). */
+typedef struct lrd__memsrc {
+	const uint8_t *data;
+	size_t size, off;
+} lrd__memsrc;
+
 typedef struct lrd__rd {
 	/* Read exactly n bytes; input that ends first is LRD_ECORRUPT ("truncated"). */
 	int (*read)(void *ctx, void *p, size_t n);
@@ -106,12 +131,37 @@ typedef struct lrd__rd {
 	void *ctx;
 	uint64_t pos;   /* bytes consumed so far, maintained by the lrd__rd_* helpers */
 	uint64_t avail; /* bytes left in the input, or LRD__AVAIL_UNKNOWN */
+	/* Set by lrd__memsrc_reader (ctx is then this memsrc): reads from it take the inline
+	 * paths below instead of calling read. */
+	lrd__memsrc *mem;
 } lrd__rd;
 
 /* All of these keep pos/avail current and fail with LRD_ECORRUPT on truncation. */
-int lrd__rd_get(lrd__rd *r, void *p, size_t n);
+int lrd__rd_get_slow(lrd__rd *r, void *p, size_t n);
+/* The next n bytes of a memory reader, consumed, or NULL (not a memory reader, or fewer than
+ * n bytes left: then nothing is consumed and the caller takes the general path). */
+static inline const uint8_t *lrd__rd_take(lrd__rd *r, size_t n)
+{
+	lrd__memsrc *m = r->mem;
+	if (!m || n > m->size - m->off || n > r->avail)
+		return NULL;
+	const uint8_t *p = m->data + m->off;
+	m->off += n;
+	r->pos += n;
+	if (r->avail != LRD__AVAIL_UNKNOWN)
+		r->avail -= n;
+	return p;
+}
+static inline int lrd__rd_get(lrd__rd *r, void *p, size_t n)
+{
+	const uint8_t *src = lrd__rd_take(r, n);
+	if (!src)
+		return lrd__rd_get_slow(r, p, n);
+	memcpy(p, src, n);
+	return LRD_OK;
+}
 int lrd__rd_skip(lrd__rd *r, uint64_t n);
-int lrd__rd_u8(lrd__rd *r, uint8_t *v);
+static inline int lrd__rd_u8(lrd__rd *r, uint8_t *v) { return lrd__rd_get(r, v, 1); }
 /* LEB128; more than 10 bytes or a value above 2^64-1 is LRD_ECORRUPT. */
 int lrd__rd_varint(lrd__rd *r, uint64_t *v);
 /* Skip padding up to the next multiple of align; nonzero padding is LRD_ECORRUPT. */
@@ -125,12 +175,6 @@ static inline bool lrd__rd_has(const lrd__rd *r, uint64_t n)
  * terminator). n is first checked against avail; when avail is unknown the buffer grows as
  * bytes actually arrive, so a lying length never allocates more than twice what was read. */
 int lrd__rd_alloc(lrd__rd *r, uint64_t n, size_t extra, uint8_t **out);
-
-/* A reader over fixed memory (borrowed; must outlive the reader). */
-typedef struct lrd__memsrc {
-	const uint8_t *data;
-	size_t size, off;
-} lrd__memsrc;
 
 lrd__rd lrd__memsrc_reader(lrd__memsrc *m, const void *data, size_t size);
 

@@ -12,6 +12,8 @@
  * value), borrowed (the caller keeps it alive) or mapped read-only (from a file or store map;
  * valid while the value lives, or as the function that returned it says).
  *
+ * To send a tree to another process (a pipe, a socket, shared memory), see larder/message.h.
+ *
  * Threading: values are plain data; distinct values may be used from distinct threads, one
  * value from several threads only for reading. */
 #ifndef LARDER_VALUE_H

@@ -1,0 +1,307 @@
+/* message: values as self-delimiting frames (larder/message.h) — round trips of every kind,
+ * several frames on one pipe, borrowed and mapped arrays, the bounds on what a frame may make
+ * the decoder hold, and refusal of truncated, trailing and malformed frames. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <larder.h>
+
+static lrd_value *sample(void)
+{
+	lrd_value *m, *x, *l, *a;
+	cr_assert_eq(lrd_value_new_map(&m), LRD_OK);
+	cr_assert_eq(lrd_value_new_int(-7, &x), LRD_OK);
+	cr_assert_eq(lrd_map_set(m, "i", x), LRD_OK);
+	cr_assert_eq(lrd_value_new_float(2.5, &x), LRD_OK);
+	cr_assert_eq(lrd_map_set(m, "f", x), LRD_OK);
+	cr_assert_eq(lrd_value_new_str("héllo", SIZE_MAX, &x), LRD_OK);
+	cr_assert_eq(lrd_map_set(m, "s", x), LRD_OK);
+	cr_assert_eq(lrd_value_new_list(&l), LRD_OK);
+	cr_assert_eq(lrd_value_new_nil(&x), LRD_OK);
+	cr_assert_eq(lrd_list_append(l, x), LRD_OK);
+	cr_assert_eq(lrd_value_new_bool(true, &x), LRD_OK);
+	cr_assert_eq(lrd_list_append(l, x), LRD_OK);
+	cr_assert_eq(lrd_value_new_bytes("\0\1\2", 3, &x), LRD_OK);
+	cr_assert_eq(lrd_list_append(l, x), LRD_OK);
+	lrd_dtype f8;
+	cr_assert_eq(lrd_dtype_parse("<f8", &f8), LRD_OK);
+	uint64_t shape[2] = {3, 5};
+	cr_assert_eq(lrd_array_new(f8, 2, shape, LRD_ORDER_F, &a), LRD_OK);
+	double *d = lrd_array_data(a);
+	for (int i = 0; i < 15; i++)
+		d[i] = i * 0.5;
+	cr_assert_eq(lrd_list_append(l, a), LRD_OK);
+	cr_assert_eq(lrd_map_set(m, "list", l), LRD_OK);
+	return m;
+}
+
+static lrd_value *array_value(size_t nbytes)
+{
+	lrd_dtype u1;
+	cr_assert_eq(lrd_dtype_parse("|u1", &u1), LRD_OK);
+	uint64_t n = nbytes;
+	lrd_value *a;
+	cr_assert_eq(lrd_array_new(u1, 1, &n, LRD_ORDER_C, &a), LRD_OK);
+	memset(lrd_array_data(a), 0x5a, nbytes);
+	return a;
+}
+
+Test(message, every_kind_round_trips_through_one_buffer)
+{
+	lrd_value *v = sample(), *back;
+	void *buf;
+	size_t len, flen;
+	cr_assert_eq(lrd_value_encode(v, NULL, &buf, &len), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(memcmp(buf, "LRDM", 4), 0);
+	cr_assert_eq(lrd_value_encoded_size(buf, len, &flen), LRD_OK);
+	cr_expect_eq(flen, len);
+	cr_assert_eq(lrd_value_decode(buf, len, NULL, &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(v, back));
+	lrd_value *arr = lrd_list_at(lrd_map_get(back, "list"), 3);
+	cr_expect_eq(lrd_array_bufkind(arr), LRD_BUF_OWNED, "copied without BORROW");
+	lrd_value_free(back);
+	lrd_free(buf);
+	lrd_value_free(v);
+}
+
+Test(message, header_alone_tells_the_frame_length)
+{
+	lrd_value *v = array_value(1000);
+	void *buf;
+	size_t len, flen = 0;
+	cr_assert_eq(lrd_value_encode(v, NULL, &buf, &len), LRD_OK);
+	cr_expect_eq(lrd_value_encoded_size(buf, LRD_MESSAGE_HEADER_SIZE - 1, &flen), LRD_EBUFSIZE);
+	cr_expect_eq(flen, LRD_MESSAGE_HEADER_SIZE);
+	cr_expect_eq(lrd_value_encoded_size(buf, LRD_MESSAGE_HEADER_SIZE, &flen), LRD_OK);
+	cr_expect_eq(flen, len);
+	cr_expect_gt(len, 1000);
+	lrd_free(buf);
+	lrd_value_free(v);
+}
+
+Test(message, borrowed_array_points_into_the_buffer)
+{
+	lrd_value *v = array_value(8192), *back;
+	void *buf;
+	size_t len;
+	cr_assert_eq(lrd_value_encode(v, NULL, &buf, &len), LRD_OK);
+	lrd_decode_options o = {.flags = LRD_DECODE_BORROW};
+	cr_assert_eq(lrd_value_decode(buf, len, &o, &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_array_bufkind(back), LRD_BUF_BORROWED);
+	const uint8_t *p = lrd_array_cdata(back);
+	cr_expect(p >= (const uint8_t *)buf && p + 8192 <= (const uint8_t *)buf + len);
+	cr_expect_eq(((uintptr_t)p - (uintptr_t)buf) % 64, 0, "payload aligned to 64 in the frame");
+	cr_expect(lrd_value_equal(v, back));
+	lrd_value_free(back);
+	lrd_free(buf);
+	lrd_value_free(v);
+}
+
+Test(message, several_frames_follow_each_other_on_one_pipe)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	lrd_value *a = sample(), *b, *c = array_value(3000);
+	cr_assert_eq(lrd_value_new_str("second", SIZE_MAX, &b), LRD_OK);
+	cr_assert_eq(lrd_value_write_fd(fds[1], a, NULL), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_value_write_fd(fds[1], b, NULL), LRD_OK);
+	cr_assert_eq(lrd_value_write_fd(fds[1], c, NULL), LRD_OK);
+	close(fds[1]);
+	lrd_value *r1, *r2, *r3, *end = (lrd_value *)1;
+	cr_assert_eq(lrd_value_read_fd(fds[0], NULL, &r1), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_value_read_fd(fds[0], NULL, &r2), LRD_OK, "%s", lrd_errmsg());
+	lrd_decode_options o = {.flags = LRD_DECODE_BORROW};
+	cr_assert_eq(lrd_value_read_fd(fds[0], &o, &r3), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_value_read_fd(fds[0], NULL, &end), LRD_OK, "clean end of stream");
+	cr_expect_null(end);
+	close(fds[0]);
+	cr_expect(lrd_value_equal(a, r1));
+	cr_expect(lrd_value_equal(b, r2));
+	cr_expect(lrd_value_equal(c, r3));
+	cr_expect_eq(lrd_array_bufkind(r3), LRD_BUF_MAPPED, "mapped over the frame buffer");
+	lrd_value_free(r1);
+	lrd_value_free(r2);
+	lrd_value_free(r3);
+	lrd_value_free(a);
+	lrd_value_free(b);
+	lrd_value_free(c);
+}
+
+Test(message, mapped_arrays_share_the_frame_until_the_last_is_freed)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	lrd_value *l;
+	cr_assert_eq(lrd_value_new_list(&l), LRD_OK);
+	cr_assert_eq(lrd_list_append(l, array_value(100)), LRD_OK);
+	cr_assert_eq(lrd_list_append(l, array_value(200)), LRD_OK);
+	cr_assert_eq(lrd_value_write_fd(fds[1], l, NULL), LRD_OK);
+	close(fds[1]);
+	lrd_decode_options o = {.flags = LRD_DECODE_BORROW};
+	lrd_value *back, *first;
+	cr_assert_eq(lrd_value_read_fd(fds[0], &o, &back), LRD_OK, "%s", lrd_errmsg());
+	close(fds[0]);
+	cr_assert_eq(lrd_value_clone(lrd_list_at(back, 1), &first), LRD_OK);
+	/* free the tree; a detached copy stays valid (ASan would catch a use after free) */
+	lrd_value_free(back);
+	cr_expect(lrd_value_equal(first, lrd_list_at(l, 1)));
+	lrd_value_free(first);
+	lrd_value_free(l);
+}
+
+Test(message, truncated_and_trailing_frames_are_refused)
+{
+	lrd_value *v = sample(), *back = (lrd_value *)1;
+	void *buf;
+	size_t len;
+	cr_assert_eq(lrd_value_encode(v, NULL, &buf, &len), LRD_OK);
+	for (size_t n = 0; n < len; n++) {
+		cr_expect_neq(lrd_value_decode(buf, n, NULL, &back), LRD_OK, "prefix of %zu", n);
+		cr_expect_null(back);
+	}
+	uint8_t *longer = malloc(len + 1);
+	memcpy(longer, buf, len);
+	longer[len] = 0;
+	cr_expect_eq(lrd_value_decode(longer, len + 1, NULL, &back), LRD_ECORRUPT);
+	/* a frame that declares one byte more than its tree holds */
+	longer[8]++;
+	cr_expect_eq(lrd_value_decode(longer, len + 1, NULL, &back), LRD_ECORRUPT);
+	cr_expect(strstr(lrd_errmsg(), "after the value") != NULL, "%s", lrd_errmsg());
+	free(longer);
+	memcpy(buf, "LRDX", 4);
+	cr_expect_eq(lrd_value_decode(buf, len, NULL, &back), LRD_EFORMAT);
+	memcpy(buf, "LRDM", 4);
+	((uint8_t *)buf)[4] = 9;
+	cr_expect_eq(lrd_value_decode(buf, len, NULL, &back), LRD_EVERSION);
+	lrd_free(buf);
+	lrd_value_free(v);
+}
+
+Test(message, stream_ending_inside_a_frame_is_corrupt)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	lrd_value *v = array_value(500), *back;
+	void *buf;
+	size_t len;
+	cr_assert_eq(lrd_value_encode(v, NULL, &buf, &len), LRD_OK);
+	cr_assert_eq(write(fds[1], buf, len - 10), (ssize_t)(len - 10));
+	close(fds[1]);
+	cr_expect_eq(lrd_value_read_fd(fds[0], NULL, &back), LRD_ECORRUPT);
+	cr_expect_null(back);
+	close(fds[0]);
+	lrd_free(buf);
+	lrd_value_free(v);
+}
+
+Test(message, lying_frame_length_costs_only_what_arrives)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	uint8_t hdr[LRD_MESSAGE_HEADER_SIZE] = {'L', 'R', 'D', 'M', 1, 0, 0, 0};
+	uint64_t huge = (uint64_t)1 << 50;
+	memcpy(hdr + 8, &huge, 8); /* little-endian host, as the CI machines are */
+	cr_assert_eq(write(fds[1], hdr, sizeof hdr), (ssize_t)sizeof hdr);
+	close(fds[1]);
+	lrd_value *back;
+	cr_expect_eq(lrd_value_read_fd(fds[0], NULL, &back), LRD_ECORRUPT, "%s", lrd_errmsg());
+	close(fds[0]);
+	cr_assert_eq(pipe(fds), 0);
+	cr_assert_eq(write(fds[1], hdr, sizeof hdr), (ssize_t)sizeof hdr);
+	close(fds[1]);
+	lrd_decode_options o = {.max_total_bytes = 1 << 20};
+	cr_expect_eq(lrd_value_read_fd(fds[0], &o, &back), LRD_ELIMIT);
+	close(fds[0]);
+}
+
+Test(message, total_bound_counts_every_kind)
+{
+	lrd_decode_options o = {.max_total_bytes = 4096};
+	lrd_value *back, *v;
+	void *buf;
+	size_t len;
+	/* strings */
+	char big[5000];
+	memset(big, 'x', sizeof big);
+	cr_assert_eq(lrd_value_new_str(big, sizeof big, &v), LRD_OK);
+	cr_assert_eq(lrd_value_encode(v, NULL, &buf, &len), LRD_OK);
+	cr_expect_eq(lrd_value_decode(buf, len, &o, &back), LRD_ELIMIT);
+	lrd_free(buf);
+	lrd_value_free(v);
+	/* bytes */
+	cr_assert_eq(lrd_value_new_bytes(big, sizeof big, &v), LRD_OK);
+	cr_assert_eq(lrd_value_encode(v, NULL, &buf, &len), LRD_OK);
+	cr_expect_eq(lrd_value_decode(buf, len, &o, &back), LRD_ELIMIT);
+	lrd_free(buf);
+	lrd_value_free(v);
+	/* arrays, borrowed too */
+	v = array_value(5000);
+	cr_assert_eq(lrd_value_encode(v, NULL, &buf, &len), LRD_OK);
+	cr_expect_eq(lrd_value_decode(buf, len, &o, &back), LRD_ELIMIT);
+	o.flags = LRD_DECODE_BORROW;
+	cr_expect_eq(lrd_value_decode(buf, len, &o, &back), LRD_ELIMIT);
+	o.flags = 0;
+	lrd_free(buf);
+	lrd_value_free(v);
+	/* many small items: 1000 nils are 1 KB of input but 8 KB counted */
+	cr_assert_eq(lrd_value_new_list(&v), LRD_OK);
+	for (int i = 0; i < 1000; i++) {
+		lrd_value *n;
+		cr_assert_eq(lrd_value_new_nil(&n), LRD_OK);
+		cr_assert_eq(lrd_list_append(v, n), LRD_OK);
+	}
+	cr_assert_eq(lrd_value_encode(v, NULL, &buf, &len), LRD_OK);
+	cr_expect_lt(len, 4096);
+	cr_expect_eq(lrd_value_decode(buf, len, &o, &back), LRD_ELIMIT);
+	o.max_total_bytes = 0;
+	cr_expect_eq(lrd_value_decode(buf, len, &o, &back), LRD_OK);
+	lrd_value_free(back);
+	lrd_free(buf);
+	lrd_value_free(v);
+}
+
+Test(message, nesting_beyond_max_depth_is_refused)
+{
+	lrd_value *root, *cur;
+	cr_assert_eq(lrd_value_new_list(&root), LRD_OK);
+	cur = root;
+	for (int i = 0; i < 10; i++) {
+		lrd_value *n;
+		cr_assert_eq(lrd_value_new_list(&n), LRD_OK);
+		cr_assert_eq(lrd_list_append(cur, n), LRD_OK);
+		cur = n;
+	}
+	void *buf;
+	size_t len;
+	cr_assert_eq(lrd_value_encode(root, NULL, &buf, &len), LRD_OK);
+	lrd_decode_options o = {.max_depth = 5};
+	lrd_value *back;
+	cr_expect_eq(lrd_value_decode(buf, len, &o, &back), LRD_ECORRUPT);
+	o.max_depth = 0;
+	cr_expect_eq(lrd_value_decode(buf, len, &o, &back), LRD_OK);
+	lrd_value_free(back);
+	lrd_free(buf);
+	lrd_value_free(root);
+}
+
+Test(message, bad_arguments_are_einval)
+{
+	void *buf = (void *)1;
+	size_t len = 1;
+	lrd_value *v;
+	cr_expect_eq(lrd_value_encode(NULL, NULL, &buf, &len), LRD_EINVAL);
+	cr_expect_null(buf);
+	cr_expect_eq(len, 0);
+	cr_assert_eq(lrd_value_new_nil(&v), LRD_OK);
+	lrd_encode_options eo = {.reserved = {1}};
+	cr_expect_eq(lrd_value_encode(v, &eo, &buf, &len), LRD_EINVAL);
+	cr_assert_eq(lrd_value_encode(v, NULL, &buf, &len), LRD_OK);
+	lrd_decode_options o = {.flags = 0x80};
+	lrd_value *back;
+	cr_expect_eq(lrd_value_decode(buf, len, &o, &back), LRD_EINVAL);
+	cr_expect_eq(lrd_value_decode(buf, len, NULL, NULL), LRD_EINVAL);
+	lrd_free(buf);
+	lrd_value_free(v);
+}
