@@ -12,21 +12,12 @@
 
 #include "engine/record/tree.h"
 #include "engine/value/value_internal.h"
-#include "larder/codec.h"
 #include "larder/message.h"
 
 #define MSG_VERSION 1
 #define MSG_ALIGN   64
 
 static const uint8_t msg_magic[4] = {'L', 'R', 'D', 'M'};
-
-static bool zero_reserved(const uint64_t *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (r[i])
-			return false;
-	return true;
-}
 
 /* ---- encoding -------------------------------------------------------------------------------- */
 
@@ -53,12 +44,12 @@ int lrd_value_encode(const lrd_value *v, const lrd_encode_options *opts, void **
 		*len = 0;
 	if (!v || !buf || !len)
 		return lrd__err(LRD_EINVAL, "lrd_value_encode: NULL argument");
-	if (opts && !zero_reserved(opts->reserved, 4))
-		return lrd__err(LRD_EINVAL,
-		                "lrd_value_encode: reserved option fields must be zero");
+	int rc = opts ? LRD__RESERVED_CHECK(opts, "lrd_encode_options") : LRD_OK;
+	if (rc)
+		return rc;
 	lrd__tree_hooks h = {.array_out = msg_array_out};
 	lrd__wr cw = {.pos = LRD_MESSAGE_HEADER_SIZE}; /* counting */
-	int rc = lrd__tree_encode(v, &cw, &h);
+	rc = lrd__tree_encode(v, &cw, &h);
 	if (rc)
 		return rc;
 	if (cw.pos > SIZE_MAX)
@@ -176,10 +167,10 @@ static int msg_array_in(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_val
 
 static int check_decode_opts(const lrd_decode_options *opts)
 {
-	if (opts && (!zero_reserved(opts->reserved, 4) || (opts->flags & ~LRD_DECODE_BORROW)))
-		return lrd__err(LRD_EINVAL, "lrd_value_decode: unknown flag or nonzero reserved "
-		                            "option field");
-	return LRD_OK;
+	if (opts && (opts->flags & ~LRD_DECODE_BORROW))
+		return lrd__err(LRD_EINVAL, "lrd_decode_options: unknown flags 0x%x",
+		                opts->flags & ~LRD_DECODE_BORROW);
+	return opts ? LRD__RESERVED_CHECK(opts, "lrd_decode_options") : LRD_OK;
 }
 
 static int decode_frame(const uint8_t *buf, size_t len, const lrd_decode_options *opts,

@@ -31,8 +31,7 @@ extern "C" {
 #define LRD_MESSAGE_HEADER_SIZE 16
 
 typedef struct lrd_encode_options {
-	/** Reserved for future fields; must be zero. */
-	uint64_t reserved[4];
+	uint64_t reserved[8]; /**< must be zero */
 } lrd_encode_options;
 
 /** Let decoded arrays point into the input buffer instead of copying (see lrd_value_decode). */
@@ -50,8 +49,7 @@ typedef struct lrd_decode_options {
 	 * declared length exceeds it before reading the frame. 0: no bound (the decoder still
 	 * never allocates for bytes the input does not hold). */
 	uint64_t max_total_bytes;
-	/** Reserved for future fields; must be zero. */
-	uint64_t reserved[4];
+	uint64_t reserved[8]; /**< must be zero */
 } lrd_decode_options;
 
 /** Encode v into one frame: *buf (freed by the caller with lrd_free()) holding *len bytes.
