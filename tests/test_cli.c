@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <larder.h>
 
@@ -161,5 +162,76 @@ Test(cli, plugin_failures_are_listed)
 	cr_expect(strstr(out, "{\"name\": \"zstd\""), "%s", out);
 	free(out);
 	tc_rmtree(dir);
+	free(dir);
+}
+
+/* `larder put STORE KEY FILE`, its exit status; its stderr is left in dir/err. */
+static int put(const char *dir, const char *opts, const char *store, const char *file)
+{
+	return tc_sh("cd '%s' && unset LARDER_PLUGIN_PATH && '%s' put %s '%s' k '%s' 2>err", dir,
+	             LARDER_EXE, opts, store, file);
+}
+
+static char *err_text(const char *dir)
+{
+	char *p = tc_path(dir, "err");
+	size_t n;
+	char *t = tc_read_file(p, &n);
+	cr_assert(t, "no stderr file");
+	char *s = strndup(t, n);
+	free(t);
+	free(p);
+	return s;
+}
+
+static void expect_err(const char *dir, const char *want, bool present)
+{
+	char *e = err_text(dir);
+	cr_expect_eq(strstr(e, want) != NULL, present, "stderr %s \"%s\": %s",
+	             present ? "lacks" : "has", want, e);
+	free(e);
+}
+
+Test(cli, put_creates_a_missing_store_and_says_so_unless_no_create)
+{
+	char *dir = tc_tmpdir(), *file = tc_path(dir, "v.lrd"), *store = tc_path(dir, "NEWSTORE");
+	lrd_value *v, *back;
+	cr_assert_eq(lrd_value_new_bytes("abc", 3, &v), LRD_OK);
+	cr_assert_eq(lrd_dump(v, file, NULL), LRD_OK, "%s", lrd_errmsg());
+
+	/* --no-create keeps the refusal, and leaves nothing behind */
+	cr_expect_eq(put(dir, "--no-create", "NEWSTORE", "v.lrd"), 1);
+	expect_err(dir, "no store at", true);
+	cr_expect_neq(access(store, F_OK), 0, "--no-create made %s", store);
+	/* an unreadable input fails before a store is created for it */
+	cr_expect_eq(put(dir, "", "NEWSTORE", "missing.lrd"), 1);
+	cr_expect_neq(access(store, F_OK), 0, "a failed put made %s", store);
+
+	cr_expect_eq(put(dir, "", "NEWSTORE", "v.lrd"), 0);
+	expect_err(dir, "larder: created store NEWSTORE", true);
+	cr_expect_eq(put(dir, "", "NEWSTORE", "v.lrd"), 0, "second put into the new store");
+	expect_err(dir, "created store", false);
+	cr_expect_eq(put(dir, "--no-create", "NEWSTORE", "v.lrd"), 0, "--no-create, store exists");
+
+	lrd_store *s;
+	cr_assert_eq(lrd_store_open(store, &(lrd_store_options){.flags = LRD_STORE_RDONLY}, &s),
+	             LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_store_get(s, NULL, "k", &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(v, back));
+	lrd_value_free(back);
+	lrd_store_close(s);
+
+	/* an empty directory holds no store: created too */
+	cr_assert_eq(tc_sh("mkdir '%s/empty'", dir), 0);
+	cr_expect_eq(put(dir, "", "empty", "v.lrd"), 0);
+	expect_err(dir, "larder: created store empty", true);
+	/* a file that is not a store is not replaced by one */
+	cr_expect_eq(put(dir, "", "v.lrd", "v.lrd"), 1);
+	expect_err(dir, "created store", false);
+
+	lrd_value_free(v);
+	tc_rmtree(dir);
+	free(store);
+	free(file);
 	free(dir);
 }

@@ -42,9 +42,17 @@ int cmd_compact(int argc, char **argv);
 /* The store stop of the demo tour (tools/demo_store.c). */
 int demo_store(const char *path);
 
-/* Open a store for a subcommand: read-only, or read-write without creating it. Prints the
- * error; returns CLI_OK or CLI_FAIL (tools/cmd_store.c). */
-int cli_store_open(const char *path, bool write, lrd_store **out);
+/* How a subcommand opens its store (cli_store_open). */
+enum cli_store_mode {
+	CLI_STORE_READ = 0,   /* read-only; a missing store is "no store at ..." */
+	CLI_STORE_WRITE = 1,  /* read-write; a missing store is "no store at ..." */
+	CLI_STORE_CREATE = 2, /* read-write, creating a missing store (a missing path or a
+	                         directory without one), which it reports on stderr as
+	                         "larder: created store PATH" */
+};
+/* Open a store for a subcommand. Prints the error; returns CLI_OK or CLI_FAIL
+ * (tools/cmd_store.c). */
+int cli_store_open(const char *path, enum cli_store_mode mode, lrd_store **out);
 
 /* Print "larder: <what>: <lrd_errmsg or strerror>" to stderr; return CLI_FAIL. */
 int cli_fail(int rc, const char *what);

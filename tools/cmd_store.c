@@ -27,13 +27,21 @@ static int is_store(const char *path, bool *file)
 	       head[19] == 0xbe;
 }
 
-int cli_store_open(const char *path, bool write, lrd_store **out)
+int cli_store_open(const char *path, enum cli_store_mode mode, lrd_store **out)
 {
 	bool file = false;
 	is_store(path, &file);
-	lrd_store_options o = {.flags = (write ? LRD_STORE_NOCREATE : LRD_STORE_RDONLY) |
-	                                (file ? LRD_STORE_NOSUBDIR : 0)};
+	lrd_store_options o = {
+	    .flags = (mode == CLI_STORE_READ ? LRD_STORE_RDONLY : LRD_STORE_NOCREATE) |
+	             (file ? LRD_STORE_NOSUBDIR : 0)};
 	int rc = lrd_store_open(path, &o, out);
+	if (rc == LRD_ENOTFOUND && mode == CLI_STORE_CREATE) {
+		/* only "no store there" is retried: a damaged or foreign file keeps its error */
+		o.flags &= ~(unsigned)LRD_STORE_NOCREATE;
+		rc = lrd_store_open(path, &o, out);
+		if (!rc)
+			fprintf(stderr, "larder: created store %s\n", path);
+	}
 	return rc ? cli_fail(rc, path) : CLI_OK;
 }
 
@@ -88,7 +96,7 @@ int cmd_ls(int argc, char **argv)
 	      "  -l, --long  also the kind, raw and stored bytes of each object\n"
 	      "  --json      one JSON array of {key, kind, raw_bytes, stored_bytes}\n");
 	lrd_store *s;
-	if (cli_store_open(a.pos[0], false, &s))
+	if (cli_store_open(a.pos[0], CLI_STORE_READ, &s))
 		return CLI_FAIL;
 	lrd_txn *t;
 	lrd_store_iter *it = NULL;
@@ -137,7 +145,7 @@ int cmd_rm(int argc, char **argv)
 	      "usage: larder rm STORE KEY...\n\n"
 	      "Delete objects (and their chunks) from a store, in one transaction.\n");
 	lrd_store *s;
-	if (cli_store_open(a.pos[0], true, &s))
+	if (cli_store_open(a.pos[0], CLI_STORE_WRITE, &s))
 		return CLI_FAIL;
 	lrd_txn *t;
 	int rc = lrd_txn_begin(s, LRD_TXN_WRITE, &t);
@@ -163,7 +171,7 @@ int cmd_stat(int argc, char **argv)
 	      "Totals of a store: objects, arrays, chunks, bytes raw and stored per codec,\n"
 	      "namespace entries, map size and use, reader slots.\n");
 	lrd_store *s;
-	if (cli_store_open(a.pos[0], false, &s))
+	if (cli_store_open(a.pos[0], CLI_STORE_READ, &s))
 		return CLI_FAIL;
 	lrd_store_stat st;
 	int rc = lrd_store_stat_get(s, NULL, &st);
@@ -235,7 +243,7 @@ static int cmd_store_verify(int argc, char **argv)
 	      "decompression; count chunks no object references.\n"
 	      "exit status 3 if anything is damaged. Given a larder file instead:\n");
 	lrd_store *s;
-	if (cli_store_open(a.pos[0], false, &s))
+	if (cli_store_open(a.pos[0], CLI_STORE_READ, &s))
 		return CLI_FAIL;
 	struct vstate v = {.json = a.json};
 	lrd_verify_report rep;
@@ -269,7 +277,7 @@ int cmd_compact(int argc, char **argv)
 	      "Write a compacted copy of STORE (free pages left out) to DEST, a new\n"
 	      "directory. The copy is one consistent snapshot; writers may keep going.\n");
 	lrd_store *s;
-	if (cli_store_open(a.pos[0], false, &s))
+	if (cli_store_open(a.pos[0], CLI_STORE_READ, &s))
 		return CLI_FAIL;
 	int rc = lrd_store_compact(s, a.pos[1]);
 	lrd_store_close(s);

@@ -82,28 +82,37 @@ static int put_array(lrd_store *s, const char *key, lrd_array_reader *ar, const 
 	return rc;
 }
 
+#define PUT_USAGE                                                                                  \
+	"usage: larder put [--codec NAME] [--chunk-size SIZE] [--no-create] STORE KEY FILE\n"
+
 int cmd_put(int argc, char **argv)
 {
 	const char *pos[3], *val;
 	int npos = 0;
 	lrd_put_options po = {0};
+	enum cli_store_mode mode = CLI_STORE_CREATE;
 	for (int i = 1; i < argc; i++) {
 		int m;
 		if (cli_is_help(argv[i])) {
-			printf(
-			    "usage: larder put [--codec NAME] [--chunk-size SIZE] STORE KEY "
-			    "FILE\n\n"
-			    "Store the value of a .lrd file (any whole-file or chunk codec) or "
-			    "the\n"
-			    "array of a numpy .npy file (recognised by its magic) under KEY,\n"
-			    "replacing what was there. An array of a .lrd file is streamed in\n"
-			    "bounded memory; a .npy file is mapped.\n"
-			    "  --codec NAME       chunk codec in the store (raw, lz4, blosc, zstd, "
-			    "...);\n"
-			    "                     default: the store's\n"
-			    "  --chunk-size SIZE  bytes per chunk (K, M, G suffixes); default: the "
-			    "store's\n");
+			printf(PUT_USAGE
+			       "\n"
+			       "Store the value of a .lrd file (any whole-file or chunk codec) or "
+			       "the\n"
+			       "array of a numpy .npy file (recognised by its magic) under KEY,\n"
+			       "replacing what was there. An array of a .lrd file is streamed in\n"
+			       "bounded memory; a .npy file is mapped. A missing STORE is created\n"
+			       "(\"larder: created store STORE\" on stderr).\n"
+			       "  --codec NAME       chunk codec in the store (raw, lz4, blosc, "
+			       "zstd, ...);\n"
+			       "                     default: the store's\n"
+			       "  --chunk-size SIZE  bytes per chunk (K, M, G suffixes); default: "
+			       "the store's\n"
+			       "  --no-create        fail (\"no store at ...\", exit 1) instead of "
+			       "creating\n"
+			       "                     a missing STORE\n");
 			return CLI_OK;
+		} else if (!strcmp(argv[i], "--no-create")) {
+			mode = CLI_STORE_WRITE;
 		} else if ((m = cli_opt(argc, argv, &i, "--codec", &val)) != 0) {
 			if (m < 0)
 				return CLI_USAGE;
@@ -121,14 +130,18 @@ int cmd_put(int argc, char **argv)
 		}
 	}
 	if (npos != 3) {
-		fprintf(stderr,
-		        "usage: larder put [--codec NAME] [--chunk-size SIZE] STORE KEY FILE\n");
+		fprintf(stderr, PUT_USAGE);
 		return CLI_USAGE;
 	}
-	lrd_store *s;
-	if (cli_store_open(pos[0], true, &s))
-		return CLI_FAIL;
+	/* an unreadable FILE fails before a missing store is created for it */
 	lrd_stream *in;
+	int prc = lrd_stream_open_path(pos[2], "r", &in);
+	if (prc)
+		return cli_fail(prc, "put");
+	lrd_stream_close(in);
+	lrd_store *s;
+	if (cli_store_open(pos[0], mode, &s))
+		return CLI_FAIL;
 	lrd_array_reader *ar = NULL;
 	if (is_npy(pos[2]) == 1) {
 		int rc = put_npy(s, pos[1], pos[2], &po);
@@ -220,7 +233,7 @@ int cmd_get(int argc, char **argv)
 	if (wc && (wc->flags & LRD_CODEC_STREAM))
 		o.codec = wc->name;
 	lrd_store *s;
-	if (cli_store_open(pos[0], false, &s))
+	if (cli_store_open(pos[0], CLI_STORE_READ, &s))
 		return CLI_FAIL;
 	if (npy) {
 		int status = get_npy(s, pos[1], pos[2]);
