@@ -3,7 +3,8 @@
  *
  *   persist_worker dump IN.npy OUT SPEC   SPEC: raw | CODEC[:LEVEL] (whole file)
  *                                              | chunk:blosc:INNER:THREADS | chunk:CODEC[:LEVEL]
- *   persist_worker load FILE
+ *                                         then optionally @N: lrd_dump_options.threads = N
+ *   persist_worker load FILE [N]         N: lrd_load_options.threads (default 0)
  *   persist_worker mmap FILE             (load with mmap; touches no payload page)
  */
 #include <stdio.h>
@@ -29,6 +30,11 @@ static int fail(int rc, const char *what)
 /* Parse SPEC into dump options; the strings point into spec, which is modified. */
 static int parse_spec(char *spec, lrd_dump_options *o)
 {
+	char *at = strchr(spec, '@');
+	if (at) {
+		*at = '\0';
+		o->threads = atoi(at + 1);
+	}
 	if (strcmp(spec, "raw") == 0) {
 		o->codec = "none";
 		return 0;
@@ -73,12 +79,15 @@ int main(int argc, char **argv)
 		lrd_value_free(v);
 		if (rc)
 			return fail(rc, argv[3]);
-	} else if (argc == 3 && (strcmp(argv[1], "load") == 0 || strcmp(argv[1], "mmap") == 0)) {
+	} else if ((argc == 3 || argc == 4) &&
+	           (strcmp(argv[1], "load") == 0 || strcmp(argv[1], "mmap") == 0)) {
 		/* The bench loads files it wrote itself: no decompression-bomb guard (zeros reach
 		 * ratios of 10^6 with xz, past the default guard of
 		 * lrd_load_options.max_array_bytes).
 		 */
-		lrd_load_options o = {.mmap = argv[1][0] == 'm', .max_array_bytes = UINT64_MAX};
+		lrd_load_options o = {.mmap = argv[1][0] == 'm',
+		                      .max_array_bytes = UINT64_MAX,
+		                      .threads = argc == 4 ? atoi(argv[3]) : 0};
 		lrd_value *v;
 		t = now();
 		rc = lrd_load(argv[2], &v, &o);
@@ -87,8 +96,10 @@ int main(int argc, char **argv)
 			return fail(rc, argv[2]);
 		lrd_value_free(v);
 	} else {
-		fprintf(stderr,
-		        "usage: persist_worker dump IN.npy OUT SPEC | load FILE | mmap FILE\n");
+		fprintf(
+		    stderr,
+		    "usage: persist_worker dump IN.npy OUT SPEC[@THREADS] | load FILE [THREADS] | "
+		    "mmap FILE\n");
 		return 2;
 	}
 	printf("{\"seconds\": %.9f}\n", t);

@@ -419,3 +419,151 @@ Test(dump, array_writer_keeps_its_own_copy_of_the_chunk_params)
 	free(data);
 	free(inner);
 }
+
+/* ---- chunk threads (lrd_dump_options.threads, lrd_load_options.threads) ------------------ */
+
+static const int thread_counts[] = {1, 2, 8};
+#define NTHREADS (sizeof thread_counts / sizeof thread_counts[0])
+
+/* A ramp array of n int64 (compressible, so chunks really are compressed). */
+static lrd_value *ramp_array(size_t n)
+{
+	lrd_dtype dt;
+	lrd_value *a;
+	uint64_t shape[1] = {n};
+	OK(lrd_dtype_parse("<i8", &dt));
+	OK(lrd_array_new(dt, 1, shape, LRD_ORDER_C, &a));
+	tc_fill_ramp(lrd_array_data(a), n);
+	return a;
+}
+
+Test(dump, chunk_threads_1_2_8_write_identical_files_that_load_with_1_2_8)
+{
+	const char *codecs[] = {"lz4", "zlib", "gzip", "blosc", "zstd"};
+	for (size_t k = 0; k < sizeof codecs / sizeof codecs[0]; k++) {
+		if (!lrd_codec_by_name(codecs[k]))
+			continue;
+		lrd_value *root, *a = ramp_array(200000); /* 98 chunks of 16 KiB */
+		OK(lrd_value_new_map(&root));
+		put(root, "ramp", a);
+		put(root, "tree", sample_tree());
+		void *first = NULL;
+		size_t first_n = 0;
+		for (size_t t = 0; t < NTHREADS; t++) {
+			lrd_dump_options o = {.chunk_codec = codecs[k],
+			                      .chunk_size = 16384,
+			                      .threads = thread_counts[t]};
+			void *buf;
+			size_t n;
+			OK(lrd_dump_memory(root, &buf, &n, &o));
+			if (!first) {
+				first = buf;
+				first_n = n;
+			} else {
+				cr_expect(n == first_n && memcmp(buf, first, n) == 0,
+				          "%s: %d threads wrote a different file than 1 thread",
+				          codecs[k], thread_counts[t]);
+				lrd_free(buf);
+			}
+		}
+		for (size_t t = 0; t < NTHREADS; t++) {
+			lrd_load_options lo = {.threads = thread_counts[t]};
+			lrd_value *back;
+			OK(lrd_load_memory(first, first_n, &back, &lo));
+			cr_expect(lrd_value_equal(root, back), "%s: loaded with %d threads differs",
+			          codecs[k], thread_counts[t]);
+			lrd_value_free(back);
+		}
+		lrd_free(first);
+		lrd_value_free(root);
+	}
+}
+
+Test(dump, array_writer_with_1_2_8_threads_writes_what_dump_writes)
+{
+	size_t count = 150000, nbytes = count * 8;
+	lrd_value *a = ramp_array(count);
+	void *want;
+	size_t want_n;
+	lrd_dump_options o = {.chunk_codec = "lz4", .chunk_size = 8192, .threads = 1};
+	OK(lrd_dump_memory(a, &want, &want_n, &o));
+	for (size_t t = 0; t < NTHREADS; t++) {
+		o.threads = thread_counts[t];
+		lrd_stream *s;
+		lrd_array_writer *w;
+		uint64_t shape[1] = {count};
+		OK(lrd_stream_open_membuf(&s));
+		OK(lrd_array_writer_new(s, lrd_array_dtype(a), 1, shape, LRD_ORDER_C, &o, &w));
+		/* pieces of every size: some cover whole chunks, most are gathered */
+		const char *src = lrd_array_cdata(a);
+		for (size_t off = 0; off < nbytes;) {
+			size_t step = 1 + tc_rand() % 40000;
+			if (step > nbytes - off)
+				step = nbytes - off;
+			OK(lrd_array_writer_write(w, src + off, step));
+			off += step;
+		}
+		OK(lrd_array_writer_finish(w));
+		lrd_array_writer_free(w);
+		void *got;
+		size_t got_n;
+		OK(lrd_stream_take_memory(s, &got, &got_n));
+		lrd_stream_close(s);
+		cr_expect(got_n == want_n && memcmp(got, want, got_n) == 0,
+		          "array writer with %d threads: file differs from lrd_dump's",
+		          thread_counts[t]);
+		lrd_free(got);
+	}
+	lrd_free(want);
+	lrd_value_free(a);
+}
+
+Test(dump, threaded_load_of_a_damaged_chunk_names_it)
+{
+	lrd_value *a = ramp_array(100000);
+	lrd_dump_options o = {.chunk_codec = "lz4", .chunk_size = 16384};
+	void *buf;
+	size_t n;
+	OK(lrd_dump_memory(a, &buf, &n, &o));
+	((unsigned char *)buf)[n / 2] ^= 0x40; /* inside some chunk's stored bytes */
+	for (size_t t = 0; t < NTHREADS; t++) {
+		lrd_load_options lo = {.threads = thread_counts[t]};
+		lrd_value *back = NULL;
+		int rc = lrd_load_memory(buf, n, &back, &lo);
+		cr_expect(rc == LRD_ECHECKSUM || rc == LRD_ECORRUPT,
+		          "%d threads: damaged chunk gave %s", thread_counts[t], lrd_errname(rc));
+		cr_expect(strstr(lrd_errmsg(), "chunk "), "%d threads: message '%s' names no chunk",
+		          thread_counts[t], lrd_errmsg());
+		cr_expect_null(back);
+	}
+	lrd_free(buf);
+	lrd_value_free(a);
+}
+
+Test(dump, a_forked_child_dumps_with_threads_of_its_own)
+{
+	lrd_value *a = ramp_array(100000);
+	lrd_dump_options o = {.chunk_codec = "lz4", .chunk_size = 16384, .threads = 2};
+	void *buf;
+	size_t n;
+	OK(lrd_dump_memory(a, &buf, &n, &o)); /* the parent's workers exist now */
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		void *cbuf;
+		size_t cn;
+		lrd_value *back = NULL;
+		lrd_load_options lo = {.threads = 2};
+		int ok = lrd_dump_memory(a, &cbuf, &cn, &o) == LRD_OK && cn == n &&
+		         memcmp(cbuf, buf, n) == 0 &&
+		         lrd_load_memory(cbuf, cn, &back, &lo) == LRD_OK &&
+		         lrd_value_equal(a, back);
+		_exit(ok ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	          "the child's threaded dump and load failed (status %d)", status);
+	lrd_free(buf);
+	lrd_value_free(a);
+}

@@ -3,11 +3,14 @@
  *
  * Layout 0 (no chunk codec): the bytes are written straight from the caller's memory — no
  * copy, one write() per chunk — each piece checksummed by a streaming XXH3 state just before
- * it is written; the chunk table, filled as chunks
- * complete, follows the payload. Layout 1: each chunk is compressed from the caller's memory
- * when a push covers it whole, otherwise gathered in one chunk buffer first; compressed output
- * goes to one scratch buffer. Memory: at most a chunk buffer, a scratch of the codec's bound and
- * the 32-byte-per-chunk table. */
+ * it is written; the chunk table, filled as chunks complete, follows the payload.
+ *
+ * Layout 1: chunks are compressed on the chunk pool (chunk_pool.h; cfg->threads of them at
+ * once) and written in order as they come back. A chunk that a push covers whole is compressed
+ * from the caller's memory, otherwise gathered in its window slot's chunk buffer first; every
+ * job that reads the caller's memory is finished and written before the push returns. Memory:
+ * per window slot (2 x threads; 1 single-threaded) a scratch of the codec's bound and, only when
+ * pushes are not chunk-sized, a chunk buffer; plus the 32-byte-per-chunk table of layout 0. */
 #include "engine/file/file_internal.h"
 
 int lrd__emit_begin(lrd__emit *e, lrd__fwr *f, const lrd__dumpcfg *cfg, lrd_dtype dt,
@@ -43,8 +46,14 @@ int lrd__emit_begin(lrd__emit *e, lrd__fwr *f, const lrd__dumpcfg *cfg, lrd_dtyp
 	if (e->scap == 0 && first)
 		return lrd__err(LRD_ELIMIT, "%s cannot compress chunks of %zu bytes",
 		                e->codec->name, first);
-	e->scratch = lrd__malloc(e->scap);
-	return e->scratch ? LRD_OK : LRD_ENOMEM;
+	/* no more threads than chunks */
+	int threads = lrd__pool_threads(cfg->threads);
+	if ((uint64_t)threads > e->nchunks)
+		threads = e->nchunks ? (int)e->nchunks : 1;
+	if ((rc = lrd__cq_new(threads, &e->q)))
+		return rc;
+	e->slots = lrd__calloc(lrd__cq_window(e->q), sizeof *e->slots);
+	return e->slots ? LRD_OK : LRD_ENOMEM;
 }
 
 static uint64_t emit_chunk_raw(const lrd__emit *e, uint64_t i)
@@ -52,23 +61,62 @@ static uint64_t emit_chunk_raw(const lrd__emit *e, uint64_t i)
 	return i + 1 < e->nchunks ? e->cs : e->nbytes - i * e->cs;
 }
 
-/* Layout 1: compress and write one whole chunk. */
-static int emit_chunk(lrd__emit *e, const void *p, size_t n)
+/* Layout 1, on a pool thread: compress the slot's chunk. */
+static int compress_job(void *arg)
 {
-	lrd__chunk hdr;
-	const void *stored;
-	uint8_t hb[LRD__CHUNK_HDR_SIZE];
-	int rc =
-	    lrd__chunk_compress(e->codec, &e->params, p, n, e->scratch, e->scap, &hdr, &stored);
+	lrd__emit_slot *sl = arg;
+	const lrd__emit *e = sl->e;
+	return lrd__chunk_compress(e->codec, &e->params, sl->src, sl->n, sl->scratch, e->scap,
+	                           &sl->hdr, &sl->stored);
+}
+
+/* Layout 1: wait for the oldest chunk in flight and write it. */
+static int retire_chunk(lrd__emit *e)
+{
+	void *arg;
+	int rc = lrd__cq_retire(e->q, &arg);
+	lrd__emit_slot *sl = arg;
 	if (rc)
-		return lrd__errctx(rc, "chunk %llu", (unsigned long long)e->ci);
-	lrd__chunk_encode(&hdr, hb);
+		return lrd__errctx(rc, "chunk %llu", (unsigned long long)sl->index);
+	uint8_t hb[LRD__CHUNK_HDR_SIZE];
+	lrd__chunk_encode(&sl->hdr, hb);
 	if ((rc = lrd__wr_put(&e->f->ch, hb, sizeof hb)) ||
 	    (rc = lrd__wr_pad(&e->f->ch, LRD__ALIGNMENT)) ||
-	    (rc = lrd__fwr_data(e->f, stored, (size_t)hdr.stored_size)))
+	    (rc = lrd__fwr_data(e->f, sl->stored, (size_t)sl->hdr.stored_size)))
 		return rc;
 	e->ci++;
 	return LRD_OK;
+}
+
+/* Layout 1: make the next slot free (write the oldest chunk if the window is full). */
+static int free_slot(lrd__emit *e)
+{
+	return lrd__cq_pending(e->q) == lrd__cq_window(e->q) ? retire_chunk(e) : LRD_OK;
+}
+
+/* Layout 1: hand chunk `e->submitted` (n bytes at p) to the pool in the next slot. */
+static int submit_chunk(lrd__emit *e, const void *p, size_t n, bool borrowed)
+{
+	lrd__emit_slot *sl = &e->slots[lrd__cq_next_slot(e->q)];
+	if (!sl->scratch && !(sl->scratch = lrd__malloc(e->scap)))
+		return LRD_ENOMEM;
+	sl->e = e;
+	sl->src = p;
+	sl->n = n;
+	sl->index = e->submitted++;
+	if (borrowed)
+		e->borrowed_end = e->submitted;
+	lrd__cq_submit(e->q, compress_job, sl);
+	return LRD_OK;
+}
+
+/* Layout 1: after an error no job may still read the caller's memory: wait for all of them. */
+static int fail(lrd__emit *e, int rc)
+{
+	while (lrd__cq_pending(e->q))
+		lrd__cq_retire(e->q, NULL);
+	e->failed = rc;
+	return rc;
 }
 
 static void table_add(lrd__emit *e, uint64_t raw, uint64_t sum)
@@ -105,30 +153,39 @@ int lrd__emit_push(lrd__emit *e, const void *p, size_t n)
 		}
 		return LRD_OK;
 	}
+	if (e->failed)
+		return lrd__err(e->failed, "an earlier chunk failed");
 	while (n) {
-		size_t raw = (size_t)emit_chunk_raw(e, e->ci);
+		size_t raw = (size_t)emit_chunk_raw(e, e->submitted);
+		if (e->cfill == 0 && (rc = free_slot(e)))
+			return fail(e, rc);
 		if (e->cfill == 0 && n >= raw) {
-			if ((rc = emit_chunk(e, b, raw)))
-				return rc;
+			if ((rc = submit_chunk(e, b, raw, true)))
+				return fail(e, rc);
 			b += raw;
 			n -= raw;
 			e->done += raw;
 			continue;
 		}
-		if (!e->cbuf && !(e->cbuf = lrd__malloc((size_t)e->cs)))
-			return LRD_ENOMEM;
+		lrd__emit_slot *sl = &e->slots[lrd__cq_next_slot(e->q)];
+		if (!sl->cbuf && !(sl->cbuf = lrd__malloc((size_t)e->cs)))
+			return fail(e, LRD_ENOMEM);
 		size_t k = n < raw - e->cfill ? n : raw - e->cfill;
-		memcpy(e->cbuf + e->cfill, b, k);
+		memcpy(sl->cbuf + e->cfill, b, k);
 		e->cfill += k;
 		b += k;
 		n -= k;
 		e->done += k;
 		if (e->cfill == raw) {
 			e->cfill = 0;
-			if ((rc = emit_chunk(e, e->cbuf, raw)))
-				return rc;
+			if ((rc = submit_chunk(e, sl->cbuf, raw, false)))
+				return fail(e, rc);
 		}
 	}
+	/* the caller may reuse its memory once we return */
+	while (e->ci < e->borrowed_end)
+		if ((rc = retire_chunk(e)))
+			return fail(e, rc);
 	return LRD_OK;
 }
 
@@ -139,6 +196,12 @@ int lrd__emit_end(lrd__emit *e)
 		                (unsigned long long)e->done, (unsigned long long)e->nbytes);
 	if (!e->codec)
 		return lrd__wr_put(&e->f->ch, e->table, (size_t)e->nchunks * LRD__CHUNK_HDR_SIZE);
+	if (e->failed)
+		return lrd__err(e->failed, "an earlier chunk failed");
+	int rc;
+	while (lrd__cq_pending(e->q))
+		if ((rc = retire_chunk(e)))
+			return fail(e, rc);
 	return LRD_OK;
 }
 
@@ -147,7 +210,14 @@ void lrd__emit_destroy(lrd__emit *e)
 	lrd__free(e->table);
 	if (e->h)
 		XXH3_freeState(e->h);
-	lrd__free(e->cbuf);
-	lrd__free(e->scratch);
+	if (e->q) {
+		size_t w = lrd__cq_window(e->q);
+		lrd__cq_free(e->q); /* waits for the jobs still running */
+		for (size_t i = 0; e->slots && i < w; i++) {
+			lrd__free(e->slots[i].cbuf);
+			lrd__free(e->slots[i].scratch);
+		}
+	}
+	lrd__free(e->slots);
 	*e = (lrd__emit){0};
 }

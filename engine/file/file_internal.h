@@ -7,6 +7,7 @@
 #include <xxhash.h>
 
 #include "engine/record/chunk.h"
+#include "engine/record/chunk_pool.h"
 #include "engine/io/io_internal.h"
 #include "engine/record/tree.h"
 #include "larder/file.h"
@@ -63,6 +64,7 @@ typedef struct lrd__dumpcfg {
 	const lrd_codec *chunk;
 	lrd_codec_params chunk_p;
 	uint64_t chunk_size;
+	int threads; /* lrd_dump_options.threads */
 } lrd__dumpcfg;
 
 /* path may be NULL (no suffix rule). cfg is then released with lrd__dumpcfg_destroy(), even
@@ -72,17 +74,34 @@ void lrd__dumpcfg_destroy(lrd__dumpcfg *cfg);
 
 /* ---- the array payload emitter (emit.c) ---------------------------------------------------- */
 
+struct lrd__emit;
+/* Layout 1: one window slot of the chunk queue: a chunk being compressed and its buffers. */
+typedef struct lrd__emit_slot {
+	struct lrd__emit *e;
+	const void *src; /* the chunk's bytes: caller memory or cbuf */
+	size_t n;
+	uint64_t index;
+	uint8_t *cbuf;    /* a chunk gathered from pushes that are not chunk-sized */
+	uint8_t *scratch; /* compressed output, e->scap bytes */
+	lrd__chunk hdr;
+	const void *stored;
+} lrd__emit_slot;
+
 typedef struct lrd__emit {
 	lrd__fwr *f;
 	const lrd_codec *codec; /* NULL: layout 0 */
 	lrd_codec_params params;
-	uint64_t nbytes, cs, done, nchunks, ci;
+	uint64_t nbytes, cs, done, nchunks, ci; /* ci: chunks written */
 	uint8_t *table;  /* layout 0: the chunk table, filled as chunks complete */
 	XXH3_state_t *h; /* layout 0: checksum of the current chunk */
-	uint8_t *cbuf;   /* layout 1: the current chunk when pushes are not chunk-sized */
-	size_t cfill;
-	uint8_t *scratch;
+	/* layout 1: chunks are compressed on the chunk pool and written in order */
+	lrd__cq *q;
+	lrd__emit_slot *slots; /* lrd__cq_window(q) of them */
+	uint64_t submitted;    /* chunks handed to q */
+	uint64_t borrowed_end; /* chunks up to here may point into the caller's memory */
+	size_t cfill;          /* bytes gathered in the next slot's cbuf */
 	size_t scap;
+	int failed;
 } lrd__emit;
 
 /* Write the payload prefix (layout, chunk size, padding) of an array of nbytes. */
@@ -119,6 +138,11 @@ uint64_t lrd__parr_chunk_raw(const lrd__parr *p, uint64_t i);
  * dst NULL with layout 0: skip the data (used by mapped loads; verification then needs
  * lrd__parr_end's table and the mapped bytes). */
 int lrd__parr_chunk(lrd__parr *p, void *dst);
+/* Read every remaining chunk into dst (the whole array's bytes; chunk i at i x cs). Layout 1
+ * with threads != 1 (lrd_load_options.threads): chunks are read in order on this thread and
+ * verified and decompressed on the chunk pool, at most 2 x threads in flight, each with a
+ * buffer of its stored size. Otherwise lrd__parr_chunk in a loop. */
+int lrd__parr_read_all(lrd__parr *p, uint8_t *dst, int threads);
 /* After the last chunk: layout 0 reads the chunk table and checks it against the chunks
  * read (mapped: against `mapped` bytes if verify, else sizes only). */
 int lrd__parr_end(lrd__parr *p, const uint8_t *mapped, bool verify);

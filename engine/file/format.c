@@ -210,6 +210,7 @@ int lrd__dumpcfg_resolve(const lrd_dump_options *o, const char *path, lrd__dumpc
 		if (!cfg->chunk)
 			return lrd__err(LRD_EINVAL, "unknown chunk codec '%s'", d.chunk_codec);
 	}
+	cfg->threads = d.threads;
 	/* an array writer keeps the parameters: own the inner name */
 	return lrd__codec_params_copy(&cfg->chunk_p, &d.chunk_params);
 }

@@ -188,8 +188,7 @@ static int load_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value
 			atomic_fetch_add(&L->fr->map->refs, 1);
 	} else if (!(rc = lrd__array_new_uninit(d->dtype, d->ndim, d->shape, d->order, &a))) {
 		uint8_t *data = lrd_array_data(a);
-		for (uint64_t i = 0; !rc && i < p.nchunks; i++)
-			rc = lrd__parr_chunk(&p, data + i * p.cs);
+		rc = lrd__parr_read_all(&p, data, L->o ? L->o->threads : 0);
 		if (!rc)
 			rc = lrd__parr_end(&p, NULL, false);
 	}

@@ -138,6 +138,93 @@ int lrd__parr_chunk(lrd__parr *p, void *dst)
 	return rc ? lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what) : LRD_OK;
 }
 
+/* One window slot of a threaded read. */
+struct rslot {
+	lrd__chunk c;
+	uint64_t index;
+	uint8_t *buf; /* stored bytes of a compressed chunk */
+	size_t cap;
+	uint8_t *dst;
+	size_t raw;
+};
+
+static int decode_job(void *arg)
+{
+	struct rslot *s = arg;
+	return s->c.codec == LRD_CODEC_ID_RAW
+	           ? lrd__chunk_verify(&s->c, s->dst)
+	           : lrd__chunk_decompress(&s->c, s->buf, s->dst, s->raw);
+}
+
+static int retire_read(lrd__parr *p, lrd__cq *q)
+{
+	void *arg;
+	int rc = lrd__cq_retire(q, &arg);
+	const struct rslot *s = arg;
+	return rc ? lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)s->index, p->what)
+	          : LRD_OK;
+}
+
+/* Read the next chunk's header and stored bytes into slot s. */
+static int read_into_slot(lrd__parr *p, uint8_t *dst, struct rslot *s)
+{
+	uint64_t i = p->next;
+	int rc = read_chunk_header(p, &s->c);
+	if (rc)
+		return rc;
+	p->next++;
+	s->index = i;
+	s->raw = (size_t)lrd__parr_chunk_raw(p, i);
+	s->dst = dst + i * p->cs;
+	uint8_t *into = s->dst;
+	if (s->c.codec != LRD_CODEC_ID_RAW) {
+		if (s->c.stored_size > s->cap) {
+			lrd__free(s->buf);
+			s->cap = 0;
+			if (!(s->buf = lrd__malloc((size_t)s->c.stored_size)))
+				return LRD_ENOMEM;
+			s->cap = (size_t)s->c.stored_size;
+		}
+		into = s->buf;
+	}
+	rc = lrd__frd_data(p->f, into, (size_t)s->c.stored_size);
+	return rc ? lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what) : LRD_OK;
+}
+
+int lrd__parr_read_all(lrd__parr *p, uint8_t *dst, int threads)
+{
+	int rc = LRD_OK;
+	uint64_t left = p->nchunks - p->next;
+	threads = lrd__pool_threads(threads);
+	if (p->layout == LRD__LAYOUT_CONTIGUOUS || threads == 1 || left < 2) {
+		while (!rc && p->next < p->nchunks)
+			rc = lrd__parr_chunk(p, dst + p->next * p->cs);
+		return rc;
+	}
+	lrd__cq *q;
+	if ((rc = lrd__cq_new((uint64_t)threads > left ? (int)left : threads, &q)))
+		return rc;
+	size_t w = lrd__cq_window(q);
+	struct rslot *slots = lrd__calloc(w, sizeof *slots);
+	rc = slots ? LRD_OK : LRD_ENOMEM;
+	while (!rc && p->next < p->nchunks) {
+		if (lrd__cq_pending(q) == w && (rc = retire_read(p, q)))
+			break;
+		struct rslot *s = &slots[lrd__cq_next_slot(q)];
+		if (!(rc = read_into_slot(p, dst, s)))
+			lrd__cq_submit(q, decode_job, s);
+	}
+	while (lrd__cq_pending(q)) {
+		int r = retire_read(p, q);
+		rc = rc ? rc : r;
+	}
+	lrd__cq_free(q);
+	for (size_t i = 0; slots && i < w; i++)
+		lrd__free(slots[i].buf);
+	lrd__free(slots);
+	return rc;
+}
+
 int lrd__parr_end(lrd__parr *p, const uint8_t *mapped, bool verify)
 {
 	if (p->layout != LRD__LAYOUT_CONTIGUOUS)

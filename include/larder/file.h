@@ -56,6 +56,12 @@ typedef struct lrd_dump_options {
 	/** Raw bytes per chunk; 0: LRD_CHUNK_SIZE_DEFAULT (4 MiB). Must lie in
 	 * [LRD_CHUNK_SIZE_MIN, LRD_CHUNK_SIZE_MAX]. */
 	size_t chunk_size;
+	/** Chunks compressed at once, on larder's chunk pool (worker threads started on first
+	 * use and shared by the process; chunks are still written in order, at most 2 x threads
+	 * of them in memory). 0 (default): the number of online cores; 1: one after another on
+	 * the calling thread. Only per-chunk codecs use it. For blosc this is the parallelism to
+	 * use: keep chunk_params.threads at 1 (see BENCHMARKS.md). */
+	int threads;
 	uint64_t reserved[8]; /**< must be zero */
 } lrd_dump_options;
 
@@ -78,6 +84,11 @@ typedef struct lrd_load_options {
 	uint64_t max_array_bytes;
 	/** Nesting limit of lists and maps; 0: 64. */
 	unsigned max_depth;
+	/** Compressed chunks verified and decompressed at once, on larder's chunk pool (shared
+	 * worker threads; at most 2 x threads chunks in memory besides the array). 0 (default):
+	 * the number of online cores; 1: one after another on the calling thread. Raw chunks
+	 * are read straight into the array either way. */
+	int threads;
 	uint64_t reserved[8]; /**< must be zero */
 } lrd_load_options;
 

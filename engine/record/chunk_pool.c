@@ -1,0 +1,198 @@
+/* The chunk pool (chunk_pool.h): one mutex guards the shared FIFO of runnable jobs, the worker
+ * count and every queue's counters; jobs are chunk-sized (>= 4 KiB, typically MiBs), so the lock
+ * is taken a few times per chunk and never contended for long. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "engine/record/chunk_pool.h"
+
+#define MSG_MAX 512
+
+enum { JOB_WAITING, JOB_QUEUED, JOB_DONE };
+
+struct job {
+	lrd__cq_fn fn;
+	void *arg;
+	int rc;
+	int state;
+	lrd__cq *q;
+	struct job *next; /* in the shared FIFO */
+	char msg[MSG_MAX];
+};
+
+struct lrd__cq {
+	int threads;
+	size_t window;
+	size_t head, tail, dispatched; /* job counts: retired, submitted, given to the pool */
+	int active;                    /* jobs of this queue in the FIFO or running */
+	pthread_cond_t done;
+	struct job ring[];
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work;
+	struct job *first, *last;
+	int workers;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0};
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) { pthread_mutex_lock(&pool.mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&pool.mu); }
+/* The child has none of the parent's workers: forget them (and the queued jobs, which belong
+ * to threads that do not exist here either). */
+static void fork_child(void)
+{
+	pool.first = pool.last = NULL;
+	pool.workers = 0;
+	pthread_cond_init(&pool.work, NULL);
+	pthread_mutex_unlock(&pool.mu);
+}
+static void register_atfork(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+int lrd__pool_threads(int threads)
+{
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (n > LRD__POOL_MAX_THREADS ? LRD__POOL_MAX_THREADS : (int)n) : 1;
+	}
+	return threads > LRD__POOL_MAX_THREADS ? LRD__POOL_MAX_THREADS : threads;
+}
+
+/* Move the queue's waiting jobs into the FIFO while it runs fewer than q->threads. Locked. */
+static void dispatch(lrd__cq *q)
+{
+	while (q->active < q->threads && q->dispatched < q->tail) {
+		struct job *j = &q->ring[q->dispatched++ % q->window];
+		j->state = JOB_QUEUED;
+		j->next = NULL;
+		if (pool.last)
+			pool.last->next = j;
+		else
+			pool.first = j;
+		pool.last = j;
+		q->active++;
+		pthread_cond_signal(&pool.work);
+	}
+}
+
+static void *worker(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		while (!pool.first)
+			pthread_cond_wait(&pool.work, &pool.mu);
+		struct job *j = pool.first;
+		pool.first = j->next;
+		if (!pool.first)
+			pool.last = NULL;
+		pthread_mutex_unlock(&pool.mu);
+		int rc = j->fn(j->arg);
+		if (rc < 0)
+			snprintf(j->msg, sizeof j->msg, "%s", lrd_errmsg());
+		pthread_mutex_lock(&pool.mu);
+		lrd__cq *q = j->q;
+		j->rc = rc;
+		j->state = JOB_DONE;
+		q->active--;
+		dispatch(q);
+		pthread_cond_broadcast(&q->done);
+	}
+	return NULL;
+}
+
+/* Start workers until there are `want`; returns how many there are. Locked. */
+static int grow(int want)
+{
+	while (pool.workers < want) {
+		pthread_t t;
+		pthread_attr_t a;
+		if (pthread_attr_init(&a))
+			break;
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		int e = pthread_create(&t, &a, worker, NULL);
+		pthread_attr_destroy(&a);
+		if (e)
+			break;
+		pool.workers++;
+	}
+	return pool.workers;
+}
+
+int lrd__cq_new(int threads, lrd__cq **out)
+{
+	int t = lrd__pool_threads(threads);
+	if (t > 1) {
+		pthread_once(&atfork_once, register_atfork);
+		pthread_mutex_lock(&pool.mu);
+		int have = grow(t);
+		pthread_mutex_unlock(&pool.mu);
+		t = have < t ? (have > 1 ? have : 1) : t;
+	}
+	size_t window = t > 1 ? 2 * (size_t)t : 1;
+	lrd__cq *q = lrd__calloc(1, sizeof *q + window * sizeof q->ring[0]);
+	if (!q)
+		return lrd__err(LRD_ENOMEM, "out of memory for a chunk queue");
+	q->threads = t;
+	q->window = window;
+	if (t > 1 && pthread_cond_init(&q->done, NULL)) {
+		lrd__free(q);
+		return lrd__err(LRD_ENOMEM, "cannot create a condition variable");
+	}
+	*out = q;
+	return LRD_OK;
+}
+
+int lrd__cq_threads(const lrd__cq *q) { return q->threads; }
+size_t lrd__cq_window(const lrd__cq *q) { return q->window; }
+size_t lrd__cq_pending(const lrd__cq *q) { return q->tail - q->head; }
+size_t lrd__cq_next_slot(const lrd__cq *q) { return q->tail % q->window; }
+
+void lrd__cq_submit(lrd__cq *q, lrd__cq_fn fn, void *arg)
+{
+	struct job *j = &q->ring[q->tail % q->window];
+	*j = (struct job){.fn = fn, .arg = arg, .q = q, .state = JOB_WAITING};
+	if (q->threads == 1) {
+		j->rc = fn(arg);
+		j->state = JOB_DONE;
+		q->tail++;
+		return;
+	}
+	pthread_mutex_lock(&pool.mu);
+	q->tail++;
+	dispatch(q);
+	pthread_mutex_unlock(&pool.mu);
+}
+
+int lrd__cq_retire(lrd__cq *q, void **arg)
+{
+	struct job *j = &q->ring[q->head % q->window];
+	if (q->threads > 1) {
+		pthread_mutex_lock(&pool.mu);
+		while (j->state != JOB_DONE)
+			pthread_cond_wait(&q->done, &pool.mu);
+		pthread_mutex_unlock(&pool.mu);
+	}
+	q->head++;
+	if (arg)
+		*arg = j->arg;
+	if (j->rc < 0 && q->threads > 1)
+		return lrd__err(j->rc, "%s", j->msg);
+	return j->rc;
+}
+
+void lrd__cq_free(lrd__cq *q)
+{
+	if (!q)
+		return;
+	while (q->head < q->tail)
+		lrd__cq_retire(q, NULL);
+	if (q->threads > 1)
+		pthread_cond_destroy(&q->done);
+	lrd__free(q);
+}
