@@ -2,6 +2,7 @@
  * callbacks and files — and the memory bound of dump and load: a 256 MiB array goes through
  * callback streams with a peak resident size of the array plus a few chunks, never a copy. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,29 @@ Test(io, bad_arguments_and_missing_files)
 	cr_assert_eq(lrd_stream_take_memory(s, &p, &n), LRD_EINVAL);
 	lrd_stream_close(s);
 	cr_assert_eq(lrd_stream_close(NULL), LRD_OK);
+}
+
+Test(io, a_failed_open_for_writing_reports_the_path_and_the_system_error)
+{
+	lrd_stream *s = (lrd_stream *)1;
+	cr_assert_eq(lrd_stream_open_path("/nonexistent-dir/x.lrd", "w", &s), LRD_EIO);
+	cr_expect_null(s);
+	const char *m = lrd_errmsg();
+	cr_expect(strstr(m, "/nonexistent-dir/x.lrd"), "%s", m);
+	cr_expect(strstr(m, strerror(ENOENT)), "%s", m);
+	cr_expect(!strstr(m, "not writable"), "%s", m);
+	/* the same through lrd_dump, and for a directory that is not writable as a file */
+	lrd_value *v;
+	OK(lrd_value_new_int(1, &v));
+	cr_expect_eq(lrd_dump(v, "/nonexistent-dir/x.lrd", NULL), LRD_EIO);
+	cr_expect(strstr(lrd_errmsg(), strerror(ENOENT)), "%s", lrd_errmsg());
+	char *dir = tc_tmpdir();
+	cr_expect_eq(lrd_dump(v, dir, NULL), LRD_EIO);
+	cr_expect(strstr(lrd_errmsg(), dir) && strstr(lrd_errmsg(), strerror(EISDIR)), "%s",
+	          lrd_errmsg());
+	tc_rmtree(dir);
+	free(dir);
+	lrd_value_free(v);
 }
 
 static ptrdiff_t failing_read(void *ctx, void *p, size_t n)

@@ -172,6 +172,14 @@ static int parse_mode(const char *mode, bool *writing)
 	return LRD_OK;
 }
 
+/* Free what the stream allocated; closes nothing and flushes nothing. */
+static void stream_free(lrd_stream *s)
+{
+	lrd__membuf_free(&s->mb);
+	lrd__free(s->buf);
+	lrd__free(s);
+}
+
 static int new_stream(enum kind k, bool writing, lrd_stream **out)
 {
 	*out = NULL;
@@ -204,10 +212,11 @@ int lrd_stream_open_path(const char *path, const char *mode, lrd_stream **out)
 	s->fd = w ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)
 	          : open(path, O_RDONLY | O_CLOEXEC);
 	if (s->fd < 0) {
-		rc = errno == ENOENT ? lrd__err(LRD_ENOTFOUND, "%s: no such file", s->name)
-		                     : io_err(s, "opening");
-		s->kind = K_MEM;
-		lrd_stream_close(s);
+		/* ENOENT is "not found" only when reading; for writing it means a missing directory
+		 */
+		rc = errno == ENOENT && !w ? lrd__err(LRD_ENOTFOUND, "%s: no such file", s->name)
+		                           : io_err(s, w ? "opening for writing" : "opening");
+		stream_free(s); /* nothing was written or opened: no flush, no close */
 		*out = NULL;
 		return rc;
 	}
@@ -430,9 +439,7 @@ int lrd_stream_close(lrd_stream *s)
 	int rc = s->writing ? lrd_stream_flush(s) : LRD_OK;
 	if (s->kind == K_PATH && s->fd >= 0 && close(s->fd) != 0 && !rc)
 		rc = io_err(s, "closing");
-	lrd__membuf_free(&s->mb);
-	lrd__free(s->buf);
-	lrd__free(s);
+	stream_free(s);
 	return rc;
 }
 

@@ -42,9 +42,10 @@ typedef struct lrd_io_callbacks {
 } lrd_io_callbacks;
 
 /** Open a file by path. mode "r" reads; "w" creates or truncates (permissions 0666 & ~umask)
- * and writes. Errors: LRD_EINVAL (bad mode), LRD_ENOTFOUND (no such file, reading), LRD_EIO
- * (any other open failure, errno text in the message), LRD_ENOMEM. *out is closed with
- * lrd_stream_close(). */
+ * and writes. On success *out is the caller's, closed with lrd_stream_close(); on failure it is
+ * NULL. Errors: LRD_EINVAL (NULL argument, bad mode), LRD_ENOTFOUND (no such file, reading),
+ * LRD_EIO (any other open failure, a missing directory when writing included; the message
+ * names the path and errno's text), LRD_ENOSPC, LRD_ENOMEM. */
 LRD_API int lrd_stream_open_path(const char *path, const char *mode, lrd_stream **out);
 /** Use an open FILE* (not closed by the stream; reading starts at its current position).
  * mode "r" or "w" as above. Errors: LRD_EINVAL, LRD_ENOMEM. */
