@@ -13,5 +13,6 @@
 #include "larder/file.h"
 #include "larder/npy.h"
 #include "larder/store.h"
+#include "larder/memo.h"
 
 #endif

@@ -38,6 +38,7 @@ int cmd_get(int argc, char **argv);
 /* `larder verify`: a store (directory, or LMDB file) or a larder file (cmd_verify). */
 int cmd_verify_any(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_memo(int argc, char **argv);
 
 /* The store stop of the demo tour (tools/demo_store.c). */
 int demo_store(const char *path);

@@ -19,6 +19,7 @@ static const struct cli_cmd commands[] = {
     {"put", "store the value of a .lrd file under a key", cmd_put},
     {"get", "write the value under a key to a .lrd file", cmd_get},
     {"compact", "write a compacted copy of a store", cmd_compact},
+    {"memo", "the memoizer's cache in a store: stats, ls, clear, reduce", cmd_memo},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -367,6 +367,14 @@ void lrd_store_close(lrd_store *s)
 	store_free(s);
 }
 
+const char *lrd_store_path(const lrd_store *s)
+{
+	const char *p = NULL;
+	if (s && s->env && mdb_env_get_path(s->env, &p) != MDB_SUCCESS)
+		p = NULL;
+	return p;
+}
+
 int lrd_store_sync(lrd_store *s)
 {
 	int rc = lrd__store_check(s);

@@ -140,6 +140,11 @@ LRD_API int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_
  * NULL is ignored. */
 LRD_API void lrd_store_close(lrd_store *s);
 
+/** The path the store was opened with (a directory, or the data file with
+ * LRD_STORE_NOSUBDIR), owned by the store and valid while it is open; NULL for NULL. Clients
+ * use it to place files beside the store (the memoizer's lock file). */
+LRD_API const char *lrd_store_path(const lrd_store *s);
+
 /** Flush to disk (useful with LRD_STORE_NOSYNC). Errors: LRD_EIO. */
 LRD_API int lrd_store_sync(lrd_store *s);
 

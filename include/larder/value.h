@@ -172,6 +172,30 @@ LRD_API const void *lrd_array_cdata(const lrd_value *a);
  * and bytes (whatever their buffer kind). Two NULLs are equal; NULL and a value are not.
  * Recursion depth is the tree's depth. */
 LRD_API bool lrd_value_equal(const lrd_value *a, const lrd_value *b);
+/** A 128-bit hash (lrd_value_hash128). */
+typedef struct lrd_hash128 {
+	uint64_t lo, hi;
+} lrd_hash128;
+
+/** XXH3-128 (seeded with seed; 0 is a fine default) of a canonical encoding of v, for keys of
+ * caches and content addresses. The encoding is: a type tag per value; booleans, integers
+ * (64-bit two's complement) and floats (64-bit IEEE) in 8 little-endian bytes; strings and
+ * bytes by length and bytes; lists by length and items in order; maps by length and entries
+ * sorted by key bytes (insertion order does not matter); arrays by dtype, ndim, shape and
+ * their elements in C order — an array and its Fortran-order copy with the same elements hash
+ * the same; the data is streamed (Fortran order gathered row by row through a 64 KiB buffer,
+ * never a copy of the array). Choices:
+ *   - every NaN hashes the same (payload and sign ignored), and -0.0 hashes as +0.0;
+ *   - a dtype's byte order is part of the hash ('<f8' and '>f8' arrays differ unless items
+ *     are one byte), and so are its kind and size (an int64 array is not a float64 one);
+ *   - a 0-d array differs from the scalar of the same number.
+ * So lrd_value_equal(a, b) implies equal hashes, but not the reverse: lrd_value_equal is
+ * bitwise on floats (NaN payloads and the sign of zero count) and compares map order and
+ * array order, which the hash deliberately ignores.
+ * The value of a hash is stable across runs, machines and larder versions of this format.
+ * Errors: LRD_EINVAL (NULL argument), LRD_ENOMEM. Recursion depth is the tree's depth. */
+LRD_API int lrd_value_hash128(const lrd_value *v, uint64_t seed, lrd_hash128 *out);
+
 /** Deep copy into a new root owned by the caller; arrays are copied into owned buffers.
  * Errors: LRD_EINVAL (NULL argument), LRD_ENOMEM (nothing is left allocated). Recursion depth
  * is the tree's depth. */
