@@ -61,7 +61,8 @@ static int tls_get(lrd_memo *m, memo_tls **out)
 		if (m->lock_ok && t->fd < 0) {
 			int e = errno;
 			lrd__free(t);
-			return lrd__err(LRD_EIO, "memo lock file '%s': %s", m->lock_path, strerror(e));
+			return lrd__err(LRD_EIO, "memo lock file '%s': %s", m->lock_path,
+			                strerror(e));
 		}
 		if (pthread_setspecific(m->tls_key, t) != 0) {
 			tls_free(t);
@@ -96,10 +97,11 @@ static int frame_push(lrd_memo *m, memo_tls *t, const unsigned char key[16], boo
 		if (!memcmp(t->st[i].key, key, 16)) {
 			char hex[33];
 			memo_hex(key, hex);
-			return lrd__err(LRD_EBUSY,
-			                "memo: call %s waits on itself (a cycle: the function calls "
-			                "itself with the same arguments)",
-			                hex);
+			return lrd__err(
+			    LRD_EBUSY,
+			    "memo: call %s waits on itself (a cycle: the function calls "
+			    "itself with the same arguments)",
+			    hex);
 		}
 		held |= t->st[i].slot == slot && t->st[i].locked;
 	}
@@ -290,10 +292,11 @@ static int check_meta(lrd_memo *m)
 	if (rc != LRD_OK && rc != LRD_ENOTFOUND)
 		return rc;
 	if (fmt > LRD_MEMO_FORMAT_VERSION)
-		return lrd__err(LRD_EVERSION,
-		                "memo namespace '%s' was written by a newer larder (memo format %u, "
-		                "this build reads up to %u)",
-		                m->ns, fmt, LRD_MEMO_FORMAT_VERSION);
+		return lrd__err(
+		    LRD_EVERSION,
+		    "memo namespace '%s' was written by a newer larder (memo format %u, "
+		    "this build reads up to %u)",
+		    m->ns, fmt, LRD_MEMO_FORMAT_VERSION);
 	if (rc == LRD_ENOTFOUND) {
 		unsigned char v = LRD_MEMO_FORMAT_VERSION;
 		rc = lrd_store_kv_put(m->s, NULL, m->ns_s, "format", 6, &v, 1, LRD_KV_NOOVERWRITE);
@@ -318,7 +321,11 @@ int lrd_memo_open(lrd_store *s, const lrd_memo_options *opts, lrd_memo **out)
 		                MEMO_MAX_NS);
 	if (o.limits.age_s < 0)
 		return lrd__err(LRD_EINVAL, "memo: negative age limit");
-	if (o.codec && !lrd_codec_by_name(o.codec) && strcmp(o.codec, "raw") && strcmp(o.codec, "none"))
+	for (size_t i = 0; i < sizeof o.reserved / sizeof o.reserved[0]; i++)
+		if (o.reserved[i])
+			return lrd__err(LRD_EINVAL, "lrd_memo_open: reserved options must be zero");
+	if (o.codec && !lrd_codec_by_name(o.codec) && strcmp(o.codec, "raw") &&
+	    strcmp(o.codec, "none"))
 		return lrd__err(LRD_ECODEC, "memo: unknown codec '%s'", o.codec);
 	lrd_memo *m = lrd__calloc(1, sizeof *m);
 	if (!m)
@@ -489,10 +496,10 @@ static int call_key(const lrd_memo_func *f, const lrd_value *args, unsigned char
 enum { LOOK_LOAD, LOOK_INDEX }; /* load the result, or only check the index */
 
 typedef struct lookup {
-	bool found;    /* a valid entry (and, with LOOK_LOAD, its result in *res) */
-	bool stale;    /* an entry exists but is expired, invalid or damaged: replace it */
-	bool damaged;  /* ... damaged */
-	memo_rec rec;  /* of the found entry */
+	bool found;   /* a valid entry (and, with LOOK_LOAD, its result in *res) */
+	bool stale;   /* an entry exists but is expired, invalid or damaged: replace it */
+	bool damaged; /* ... damaged */
+	memo_rec rec; /* of the found entry */
 	lrd_value *res;
 } lookup;
 
@@ -529,7 +536,8 @@ static int look(lrd_memo *m, const lrd_memo_func *f, void *ctx, const unsigned c
 	if (rc == LRD_ENOTFOUND || rc == LRD_ECORRUPT) {
 		if (rc == LRD_ECORRUPT) {
 			L->stale = L->damaged = true;
-			say(m, 1, "%s: damaged index record (%s): recomputing", f->name, lrd_errmsg());
+			say(m, 1, "%s: damaged index record (%s): recomputing", f->name,
+			    lrd_errmsg());
 		}
 		lrd_txn_abort(txn);
 		return LRD_OK;
@@ -541,7 +549,8 @@ static int look(lrd_memo *m, const lrd_memo_func *f, void *ctx, const unsigned c
 	L->stale = true;
 	if (f->age_limit_s > 0 &&
 	    (double)(memo_now_ns() - L->rec.created_ns) > f->age_limit_s * 1e9) {
-		say(m, 2, "%s: entry expired (older than %gs): recomputing", f->name, f->age_limit_s);
+		say(m, 2, "%s: entry expired (older than %gs): recomputing", f->name,
+		    f->age_limit_s);
 		lrd_txn_abort(txn);
 		return LRD_OK;
 	}
@@ -549,7 +558,8 @@ static int look(lrd_memo *m, const lrd_memo_func *f, void *ctx, const unsigned c
 		lrd_memo_entry e;
 		memo_entry_fill(key, &L->rec, &e);
 		if (!f->validate(&e, ctx)) {
-			say(m, 2, "%s: entry refused by its validation callback: recomputing", f->name);
+			say(m, 2, "%s: entry refused by its validation callback: recomputing",
+			    f->name);
 			lrd_txn_abort(txn);
 			return LRD_OK;
 		}
@@ -601,8 +611,8 @@ static void note_hit(lrd_memo *m, const unsigned char key[16], const memo_rec *r
 	memcpy(p->key, key, 16);
 	p->atime_ns = memo_now_ns();
 	p->saved_ns = r->compute_ns;
-	bool flush = m->npending >= MEMO_PENDING_MAX ||
-	             memo_mono_ns() - m->last_flush_ns > 1000000000u;
+	bool flush =
+	    m->npending >= MEMO_PENDING_MAX || memo_mono_ns() - m->last_flush_ns > 1000000000u;
 	pthread_mutex_unlock(&m->mu);
 	if (flush)
 		flush_pending(m, NULL); /* errors lose statistics only */
@@ -743,14 +753,16 @@ static int call_core(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args,
 	char bs[32];
 	fmt_bytes(bytes, bs, sizeof bs);
 	if (src != LRD_OK)
-		say(m, 1, "%s: result not cached (%s: %s)", f->name, lrd_errname(src), lrd_errmsg());
+		say(m, 1, "%s: result not cached (%s: %s)", f->name, lrd_errname(src),
+		    lrd_errmsg());
 	else
 		say(m, 1, "%s: miss, %.1fms, %s stored", f->name, (double)cns / 1e6, bs);
 	if (mode == LOOK_INDEX && !info->cached) {
 		lrd_value_free(res);
 		return src != LRD_OK ? src
-		                     : lrd__err(LRD_ELIMIT, "memo: result of '%s' evicted at once "
-		                                            "(larger than the limits)",
+		                     : lrd__err(LRD_ELIMIT,
+		                                "memo: result of '%s' evicted at once "
+		                                "(larger than the limits)",
 		                                f->name);
 	}
 	*result = res;
@@ -768,7 +780,7 @@ int lrd_memo_call(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args, vo
 	int rc = check_func(f);
 	if (rc != LRD_OK)
 		return rc;
-	lrd_memo_info dummy;
+	lrd_memo_info dummy = {0};
 	info = info ? info : &dummy;
 	memset(info, 0, sizeof *info);
 	uint64_t t0 = memo_mono_ns();
@@ -794,7 +806,7 @@ int lrd_memo_shelve(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args, 
 	int rc = check_func(f);
 	if (rc != LRD_OK)
 		return rc;
-	lrd_memo_info dummy;
+	lrd_memo_info dummy = {0};
 	info = info ? info : &dummy;
 	memset(info, 0, sizeof *info);
 	uint64_t t0 = memo_mono_ns();

@@ -46,10 +46,7 @@ void memo_key_bytes(lrd_hash128 k, unsigned char out[16])
 	le64(out + 8, k.hi);
 }
 
-lrd_hash128 memo_key_from(const unsigned char b[16])
-{
-	return (lrd_hash128){rd64(b), rd64(b + 8)};
-}
+lrd_hash128 memo_key_from(const unsigned char b[16]) { return (lrd_hash128){rd64(b), rd64(b + 8)}; }
 
 void memo_hex(const unsigned char key[16], char out[33])
 {
@@ -218,7 +215,8 @@ int memo_index_put(memo_w *w, const unsigned char key[16], const memo_rec *r)
 	if (rc == LRD_OK)
 		rc = lrd_store_kv_put(m->s, w->txn, m->ns_l, lk, sizeof lk, &ONE, 1, 0);
 	if (rc == LRD_OK)
-		rc = lrd_store_kv_put(m->s, w->txn, m->ns_f, fk, fn_key(r->name, key, fk), &ONE, 1, 0);
+		rc = lrd_store_kv_put(m->s, w->txn, m->ns_f, fk, fn_key(r->name, key, fk), &ONE, 1,
+		                      0);
 	if (rc == LRD_OK) {
 		w->st.entries++;
 		w->st.bytes += r->bytes;

@@ -12,9 +12,9 @@
 #include "larder/memo.h"
 #include "larder/store.h"
 
-#define MEMO_MAX_NS 32u
-#define MEMO_NSLOT_BITS 20u /* lock bytes: key mod 2^20 */
-#define MEMO_PENDING_MAX 64u
+#define MEMO_MAX_NS         32u
+#define MEMO_NSLOT_BITS     20u /* lock bytes: key mod 2^20 */
+#define MEMO_PENDING_MAX    64u
 #define MEMO_EVICT_PER_CALL 16u
 
 /* An entry's index record (key-value "memo.<ns>.e", under the 16-byte key), little endian:
@@ -66,8 +66,8 @@ typedef struct memo_w {
 	memo_stat st;
 } memo_w;
 
-uint64_t memo_now_ns(void);    /* CLOCK_REALTIME */
-uint64_t memo_mono_ns(void);   /* CLOCK_MONOTONIC */
+uint64_t memo_now_ns(void);  /* CLOCK_REALTIME */
+uint64_t memo_mono_ns(void); /* CLOCK_MONOTONIC */
 void memo_key_bytes(lrd_hash128 k, unsigned char out[16]);
 lrd_hash128 memo_key_from(const unsigned char b[16]);
 void memo_objkey(const lrd_memo *m, const unsigned char key[16], char *out, size_t cap);

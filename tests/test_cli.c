@@ -235,3 +235,73 @@ Test(cli, put_creates_a_missing_store_and_says_so_unless_no_create)
 	free(file);
 	free(dir);
 }
+
+static int cli_square(const lrd_value *args, lrd_value **res, void *ctx)
+{
+	(void)ctx;
+	int64_t n = 0;
+	lrd_value_get_int(args, &n);
+	return lrd_value_new_int(n * n, res);
+}
+
+Test(cli, memo_stats_ls_clear_reduce)
+{
+	char *dir = tc_tmpdir(), *out, args[1024];
+	lrd_store *s;
+	lrd_memo *m;
+	cr_assert_eq(lrd_store_open(dir, NULL, &s), LRD_OK);
+	cr_assert_eq(lrd_memo_open(s, NULL, &m), LRD_OK);
+	lrd_memo_func f = {.name = "square", .version = "v1", .fn = cli_square};
+	lrd_memo_func g = {.name = "other", .fn = cli_square};
+	for (int i = 0; i < 5; i++) {
+		lrd_value *a, *r;
+		lrd_value_new_int(i, &a);
+		cr_assert_eq(lrd_memo_call(m, i < 3 ? &f : &g, a, NULL, &r, NULL), LRD_OK);
+		lrd_value_free(r);
+		cr_assert_eq(lrd_memo_call(m, i < 3 ? &f : &g, a, NULL, &r, NULL), LRD_OK);
+		lrd_value_free(r);
+		lrd_value_free(a);
+	}
+	lrd_memo_close(m);
+	lrd_store_close(s);
+	snprintf(args, sizeof args, "memo stats --json '%s'", dir);
+	cr_expect_eq(larder(&out, args), 0);
+	cr_expect(strstr(out, "\"hits\": 5") && strstr(out, "\"misses\": 5") &&
+	              strstr(out, "\"entries\": 5") && strstr(out, "\"bytes\": "),
+	          "%s", out);
+	free(out);
+	snprintf(args, sizeof args, "memo ls --json '%s' square", dir);
+	cr_expect_eq(larder(&out, args), 0);
+	int n = 0;
+	for (const char *p = out; (p = strstr(p, "\"func\": \"square\"")); p++)
+		n++;
+	cr_expect(n == 3 && out[0] == '[' && strstr(out, "\"version\": \"v1\""), "%s", out);
+	free(out);
+	snprintf(args, sizeof args, "memo clear --func other --json '%s'", dir);
+	cr_expect_eq(larder(&out, args), 0);
+	cr_expect(strstr(out, "\"removed\": 2"), "%s", out);
+	free(out);
+	snprintf(args, sizeof args, "memo reduce --items-limit 1 '%s'", dir);
+	cr_expect_eq(larder(&out, args), 0);
+	cr_expect(strstr(out, "2 entries removed"), "%s", out);
+	free(out);
+	snprintf(args, sizeof args, "memo ls '%s'", dir);
+	cr_expect_eq(larder(&out, args), 0);
+	cr_expect(strstr(out, "square") && strchr(out, '\n') == strrchr(out, '\n'), "%s", out);
+	free(out);
+	snprintf(args, sizeof args, "memo reduce '%s'", dir);
+	cr_expect_eq(larder(&out, args), 2, "reduce needs a limit");
+	free(out);
+	snprintf(args, sizeof args, "memo reduce --age-limit 3x '%s'", dir);
+	cr_expect_eq(larder(&out, args), 2);
+	free(out);
+	cr_expect_eq(larder(&out, "memo stats /nonexistent/store"), 1);
+	free(out);
+	cr_expect_eq(larder(&out, "memo frob x"), 2);
+	free(out);
+	cr_expect_eq(larder(&out, "memo stats --help"), 0);
+	cr_expect(strstr(out, "usage: larder memo"), "%s", out);
+	free(out);
+	tc_rmtree(dir);
+	free(dir);
+}

@@ -15,12 +15,12 @@
 #include "tests/common/store_fixture.h"
 
 #ifdef LRD_TEST_LONG
-#define NPROC 4
-#define NKEYS 12
+#define NPROC   4
+#define NKEYS   12
 #define SLOW_MS 150
 #else
-#define NPROC 2
-#define NKEYS 4
+#define NPROC   2
+#define NKEYS   4
 #define SLOW_MS 40
 #endif
 #define NTHREAD 2
@@ -428,7 +428,8 @@ Test(memo, concurrent_processes_and_threads_compute_each_key_once, .timeout = 12
 		          status);
 	}
 	for (int k = 0; k < NKEYS; k++)
-		cr_expect_eq(count_key(log, k), 1, "key %d computed %d times", k, count_key(log, k));
+		cr_expect_eq(count_key(log, k), 1, "key %d computed %d times", k,
+		             count_key(log, k));
 	open_all(NULL);
 	lrd_memo_stats s;
 	cr_assert_eq(lrd_memo_stats_get(memo, &s), LRD_OK);
@@ -447,7 +448,8 @@ Test(memo, a_waiter_takes_over_when_the_computing_process_is_killed, .timeout = 
 	if (victim == 0) { /* computes key 0 and hangs there until killed */
 		lrd_store *s2;
 		lrd_store_options o = {.flags = LRD_STORE_NOSYNC};
-		if (lrd_store_open(dir, &o, &s2) != LRD_OK || lrd_memo_open(s2, NULL, &memo) != LRD_OK)
+		if (lrd_store_open(dir, &o, &s2) != LRD_OK ||
+		    lrd_memo_open(s2, NULL, &memo) != LRD_OK)
 			_exit(100);
 		struct slow_ctx c = {log, 600000};
 		lrd_value *a = int_args(0), *r;
@@ -741,7 +743,8 @@ static int big(const lrd_value *args, lrd_value **res, void *ctx)
 Test(memo, a_full_map_returns_the_result_uncached)
 {
 	close_all();
-	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = 1u << 20, .map_max = 1u << 20};
+	lrd_store_options o = {
+	    .flags = LRD_STORE_NOSYNC, .map_size = 1u << 20, .map_max = 1u << 20};
 	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK, "%s", lrd_errmsg());
 	cr_assert_eq(lrd_memo_open(st, NULL, &memo), LRD_OK);
 	lrd_memo_func f = {.name = "big", .fn = big};

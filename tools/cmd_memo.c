@@ -44,11 +44,20 @@ static double parse_duration(const char *s)
 	double unit = 1;
 	if (*end && !end[1]) {
 		switch (*end) {
-		case 's': unit = 1; break;
-		case 'm': unit = 60; break;
-		case 'h': unit = 3600; break;
-		case 'd': unit = 86400; break;
-		default: return -1;
+		case 's':
+			unit = 1;
+			break;
+		case 'm':
+			unit = 60;
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		case 'd':
+			unit = 86400;
+			break;
+		default:
+			return -1;
 		}
 	} else if (*end)
 		return -1;
@@ -57,7 +66,8 @@ static double parse_duration(const char *s)
 
 static int usage_error(const char *msg, const char *arg)
 {
-	fprintf(stderr, "larder memo: %s%s%s\n%s", msg, arg ? ": " : "", arg ? arg : "", MEMO_USAGE);
+	fprintf(stderr, "larder memo: %s%s%s\n%s", msg, arg ? ": " : "", arg ? arg : "",
+	        MEMO_USAGE);
 	return CLI_USAGE;
 }
 
@@ -73,19 +83,19 @@ static int parse_args(int argc, char **argv, struct margs *a)
 			a->json = true;
 			continue;
 		}
-		if ((r = cli_opt(argc, argv, &i, "namespace", &v)) != 0) {
+		if ((r = cli_opt(argc, argv, &i, "--namespace", &v)) != 0) {
 			if (r < 0)
 				return CLI_USAGE;
 			a->ns = v;
 			continue;
 		}
-		if (is_clear && (r = cli_opt(argc, argv, &i, "func", &v)) != 0) {
+		if (is_clear && (r = cli_opt(argc, argv, &i, "--func", &v)) != 0) {
 			if (r < 0)
 				return CLI_USAGE;
 			a->func = v;
 			continue;
 		}
-		if (is_reduce && (r = cli_opt(argc, argv, &i, "bytes-limit", &v)) != 0) {
+		if (is_reduce && (r = cli_opt(argc, argv, &i, "--bytes-limit", &v)) != 0) {
 			size_t n;
 			if (r < 0)
 				return CLI_USAGE;
@@ -94,7 +104,7 @@ static int parse_args(int argc, char **argv, struct margs *a)
 			a->lim.bytes = n;
 			continue;
 		}
-		if (is_reduce && (r = cli_opt(argc, argv, &i, "items-limit", &v)) != 0) {
+		if (is_reduce && (r = cli_opt(argc, argv, &i, "--items-limit", &v)) != 0) {
 			long n;
 			if (r < 0)
 				return CLI_USAGE;
@@ -103,12 +113,13 @@ static int parse_args(int argc, char **argv, struct margs *a)
 			a->lim.items = (uint64_t)n;
 			continue;
 		}
-		if (is_reduce && (r = cli_opt(argc, argv, &i, "age-limit", &v)) != 0) {
+		if (is_reduce && (r = cli_opt(argc, argv, &i, "--age-limit", &v)) != 0) {
 			if (r < 0)
 				return CLI_USAGE;
 			a->lim.age_s = parse_duration(v);
 			if (a->lim.age_s <= 0)
-				return usage_error("bad --age-limit (want e.g. 90, 30s, 5m, 2h, 7d)", v);
+				return usage_error(
+				    "bad --age-limit (want e.g. 90, 30s, 5m, 2h, 7d)", v);
 			continue;
 		}
 		if (argv[i][0] == '-' && argv[i][1])
@@ -123,7 +134,8 @@ static int parse_args(int argc, char **argv, struct margs *a)
 	if (!a->store)
 		return usage_error("missing STORE", NULL);
 	if (is_reduce && !a->lim.bytes && !a->lim.items && a->lim.age_s == 0)
-		return usage_error("reduce needs --bytes-limit, --items-limit or --age-limit", NULL);
+		return usage_error("reduce needs --bytes-limit, --items-limit or --age-limit",
+		                   NULL);
 	return CLI_OK;
 }
 
@@ -150,7 +162,8 @@ static int print_entry(const lrd_memo_entry *e, void *ctx)
 		cli_json_str(stdout, e->func);
 		printf(", \"version\": ");
 		cli_json_str(stdout, e->version);
-		printf(", \"bytes\": %llu, \"created\": %.3f, \"accessed\": %.3f, \"compute_s\": %.6f}",
+		printf(", \"bytes\": %llu, \"created\": %.3f, \"accessed\": %.3f, \"compute_s\": "
+		       "%.6f}",
 		       (unsigned long long)e->bytes, e->created, e->accessed, e->compute_s);
 	} else
 		printf("%s  %-20s %-10s %10llu  %s  %10.3fs\n", e->key_hex, e->func,
@@ -167,7 +180,8 @@ int cmd_memo(int argc, char **argv)
 		return argc < 2 ? CLI_USAGE : CLI_OK;
 	}
 	const char *sub = argv[1];
-	if (strcmp(sub, "stats") && strcmp(sub, "ls") && strcmp(sub, "clear") && strcmp(sub, "reduce"))
+	if (strcmp(sub, "stats") && strcmp(sub, "ls") && strcmp(sub, "clear") &&
+	    strcmp(sub, "reduce"))
 		return usage_error("unknown subcommand", sub);
 	for (int i = 2; i < argc; i++)
 		if (cli_is_help(argv[i])) {
@@ -194,7 +208,8 @@ int cmd_memo(int argc, char **argv)
 		lrd_memo_stats st;
 		rc = lrd_memo_stats_get(m, &st);
 		if (rc == LRD_OK && a.json)
-			printf("{\"hits\": %llu, \"misses\": %llu, \"entries\": %llu, \"bytes\": %llu, "
+			printf("{\"hits\": %llu, \"misses\": %llu, \"entries\": %llu, \"bytes\": "
+			       "%llu, "
 			       "\"evictions\": %llu, \"compute_s\": %.6f, \"saved_s\": %.6f}\n",
 			       (ull)st.hits, (ull)st.misses, (ull)st.entries, (ull)st.bytes,
 			       (ull)st.evictions, st.compute_s, st.saved_s);

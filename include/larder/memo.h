@@ -86,24 +86,25 @@ typedef struct lrd_memo_options {
 	                             [A-Za-z0-9_.-]; NULL: "default" */
 	lrd_memo_limits limits; /**< enforced after every store (bounded cost) and by
 	                             lrd_memo_reduce(NULL); all zero: no limits */
-	const char *codec;      /**< codec of the results' array chunks; NULL: the store's default */
-	int verbose;            /**< 0: silent; 1: a line per miss on stderr
-	                             ("[Memory] Calling f(3)", "[Memory] f: miss, 12.0ms, 8.0KB
-	                             stored"), versions invalidated, damaged entries, results not
-	                             cached; 2: also a line per hit; 0 by default */
-	const char *lock_path;  /**< the lock file; NULL: beside the store (see above) */
+	const char *codec;     /**< codec of the results' array chunks; NULL: the store's default */
+	int verbose;           /**< 0: silent; 1: a line per miss on stderr
+	                            ("[Memory] Calling f(3)", "[Memory] f: miss, 12.0ms, 8.0KB
+	                            stored"), versions invalidated, damaged entries, results not
+	                            cached; 2: also a line per hit; 0 by default */
+	const char *lock_path; /**< the lock file; NULL: beside the store (see above) */
+	uint64_t reserved[8];  /**< must be zero */
 } lrd_memo_options;
 
 /** What an entry looks like (lrd_memo_list, validation callbacks). */
 typedef struct lrd_memo_entry {
 	lrd_hash128 key;
-	char key_hex[33];       /**< the key as 32 hex digits (hi then lo) and a NUL */
-	const char *func;       /**< function name, valid during the callback */
-	const char *version;    /**< function version, valid during the callback */
-	uint64_t bytes;         /**< stored bytes of the result */
-	double created;         /**< seconds since the epoch when it was stored */
-	double accessed;        /**< seconds since the epoch of the last recorded access */
-	double compute_s;       /**< seconds the function took */
+	char key_hex[33];    /**< the key as 32 hex digits (hi then lo) and a NUL */
+	const char *func;    /**< function name, valid during the callback */
+	const char *version; /**< function version, valid during the callback */
+	uint64_t bytes;      /**< stored bytes of the result */
+	double created;      /**< seconds since the epoch when it was stored */
+	double accessed;     /**< seconds since the epoch of the last recorded access */
+	double compute_s;    /**< seconds the function took */
 } lrd_memo_entry;
 
 /** A memoized function. fn computes *result (a new root the memo takes over) from args (a map
@@ -113,14 +114,14 @@ typedef int (*lrd_memo_fn)(const lrd_value *args, lrd_value **result, void *ctx)
 
 /** Describes a memoized function; kept by the caller, read at every call. */
 typedef struct lrd_memo_func {
-	const char *name;    /**< required, 1..LRD_MEMO_MAX_NAME bytes: part of the key */
-	const char *version; /**< part of the key: a new version invalidates the old entries;
-	                          NULL: "" */
-	lrd_memo_fn fn;      /**< required */
+	const char *name;          /**< required, 1..LRD_MEMO_MAX_NAME bytes: part of the key */
+	const char *version;       /**< part of the key: a new version invalidates the old entries;
+	                                NULL: "" */
+	lrd_memo_fn fn;            /**< required */
 	const char *const *ignore; /**< NULL-terminated names of map arguments left out of the
 	                                key (args a map); NULL: none */
-	double age_limit_s;  /**< an entry older than this (since stored) is a miss and is
-	                          recomputed (joblib's expires_after); 0: none */
+	double age_limit_s;        /**< an entry older than this (since stored) is a miss and is
+	                                recomputed (joblib's expires_after); 0: none */
 	/** Optional (joblib's cache_validation_callback): called on a hit with the entry; return
 	 * false to make it a miss (recomputed and replaced). NULL: every entry is valid. */
 	bool (*validate)(const lrd_memo_entry *e, void *ctx);
@@ -152,7 +153,8 @@ typedef struct lrd_memo_stats {
 /** Open the memo of namespace opts->name_space in store s (which must stay open until
  * lrd_memo_close). Creates the namespace's records on first use unless the store is read-only.
  * *out is the caller's, closed with lrd_memo_close(); NULL on failure.
- * Errors: LRD_EINVAL (NULL argument, bad namespace name), LRD_EVERSION (the namespace was
+ * Errors: LRD_EINVAL (NULL argument, bad namespace name, negative age limit, nonzero
+ * reserved), LRD_EVERSION (the namespace was
  * written by a newer memo format), LRD_EIO (the lock file cannot be created: path and errno's
  * text), LRD_ECODEC (unknown codec), LRD_ENOMEM, and the store's errors. */
 LRD_API int lrd_memo_open(lrd_store *s, const lrd_memo_options *opts, lrd_memo **out);
