@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "memo/memo_internal.h"
 
@@ -451,21 +452,16 @@ static bool ignored(const lrd_memo_func *f, const char *key)
  * names and a map, a map of the kept entries' hashes is hashed instead. */
 static int call_key(const lrd_memo_func *f, const lrd_value *args, unsigned char key[16])
 {
-	lrd_value *nv = NULL;
-	lrd_hash128 seedh, h;
-	int rc = lrd_value_new_list(&nv);
-	lrd_value *item = NULL;
+	/* the seed: XXH3-64 of "name NUL version" (no allocation on the hit path) */
+	char nv[2 * LRD_MEMO_MAX_NAME + 2];
 	const char *ver = f->version ? f->version : "";
-	if (rc == LRD_OK && (rc = lrd_value_new_str(f->name, strlen(f->name), &item)) == LRD_OK)
-		rc = lrd_list_append(nv, item);
-	if (rc == LRD_OK && (rc = lrd_value_new_str(ver, strlen(ver), &item)) == LRD_OK)
-		rc = lrd_list_append(nv, item);
-	if (rc == LRD_OK)
-		rc = lrd_value_hash128(nv, 0x6c617264u, &seedh);
-	lrd_value_free(nv);
-	if (rc != LRD_OK)
-		return rc;
-	uint64_t seed = seedh.lo ^ seedh.hi;
+	size_t nl = strlen(f->name), vl = strlen(ver);
+	memcpy(nv, f->name, nl + 1);
+	memcpy(nv + nl + 1, ver, vl);
+	uint64_t seed = XXH3_64bits_withSeed(nv, nl + 1 + vl, 0x6c617264u);
+	lrd_hash128 h;
+	lrd_value *item = NULL;
+	int rc;
 	if (!f->ignore || lrd_value_kind(args) != LRD_KIND_MAP) {
 		rc = lrd_value_hash128(args, seed, &h);
 	} else {

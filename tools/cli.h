@@ -42,6 +42,8 @@ int cmd_memo(int argc, char **argv);
 
 /* The store stop of the demo tour (tools/demo_store.c). */
 int demo_store(const char *path);
+/* The memoizer stop (tools/demo_memo.c), over the arrays demo_store left. */
+int demo_memo(const char *path);
 
 /* How a subcommand opens its store (cli_store_open). */
 enum cli_store_mode {

@@ -149,5 +149,6 @@ int cmd_demo(int argc, char **argv)
 	int status = demo_codecs();
 	int files = demo_files();
 	int stored = demo_store(store);
-	return status ? status : files ? files : stored;
+	int memo = stored ? stored : demo_memo(store);
+	return status ? status : files ? files : memo;
 }

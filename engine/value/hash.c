@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack: no allocation per hash */
 #include <xxhash.h>
 
 #include "engine/value/value_internal.h"
@@ -186,17 +187,15 @@ int lrd_value_hash128(const lrd_value *v, uint64_t seed, lrd_hash128 *out)
 {
 	if (!v || !out)
 		return lrd__err(LRD_EINVAL, "lrd_value_hash128: NULL argument");
-	XXH3_state_t *h = XXH3_createState();
-	if (!h)
-		return lrd__err(LRD_ENOMEM, "lrd_value_hash128: out of memory");
-	XXH3_128bits_reset_withSeed(h, seed);
-	int rc = put_value(h, v);
+	XXH3_state_t h;
+	XXH3_INITSTATE(&h);
+	XXH3_128bits_reset_withSeed(&h, seed);
+	int rc = put_value(&h, v);
 	if (rc == LRD_OK) {
-		XXH128_hash_t r = XXH3_128bits_digest(h);
+		XXH128_hash_t r = XXH3_128bits_digest(&h);
 		out->lo = r.low64;
 		out->hi = r.high64;
 	} else if (rc == LRD_ENOMEM)
 		lrd__err(LRD_ENOMEM, "lrd_value_hash128: out of memory");
-	XXH3_freeState(h);
 	return rc;
 }
