@@ -322,9 +322,9 @@ int lrd_memo_open(lrd_store *s, const lrd_memo_options *opts, lrd_memo **out)
 		                MEMO_MAX_NS);
 	if (o.limits.age_s < 0)
 		return lrd__err(LRD_EINVAL, "memo: negative age limit");
-	for (size_t i = 0; i < sizeof o.reserved / sizeof o.reserved[0]; i++)
-		if (o.reserved[i])
-			return lrd__err(LRD_EINVAL, "lrd_memo_open: reserved options must be zero");
+	int rrc = LRD__RESERVED_CHECK(&o, "lrd_memo_options");
+	if (rrc != LRD_OK)
+		return rrc;
 	if (o.codec && !lrd_codec_by_name(o.codec) && strcmp(o.codec, "raw") &&
 	    strcmp(o.codec, "none"))
 		return lrd__err(LRD_ECODEC, "memo: unknown codec '%s'", o.codec);

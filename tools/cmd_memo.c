@@ -194,7 +194,7 @@ int cmd_memo(int argc, char **argv)
 		return rc;
 	bool write = !strcmp(sub, "clear") || !strcmp(sub, "reduce");
 	lrd_store *s;
-	if (cli_store_open(a.store, write, &s))
+	if (cli_store_open(a.store, write ? CLI_STORE_WRITE : CLI_STORE_READ, &s))
 		return CLI_FAIL;
 	lrd_memo *m;
 	lrd_memo_options mo = {.name_space = a.ns};
