@@ -172,7 +172,7 @@ Test(format, chunk_compress_falls_back_to_raw_and_round_trips)
 static int decode_bytes(const void *p, size_t n, lrd_value **out)
 {
 	lrd__memsrc ms;
-	lrd__rd r = lrd__memsrc_reader(&ms, p, n);
+	lrd__reader r = lrd__memsrc_reader(&ms, p, n);
 	int rc = lrd__tree_decode(&r, NULL, out);
 	if (rc == LRD_OK)
 		lrd_value_free(*out);

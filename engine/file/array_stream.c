@@ -12,9 +12,9 @@
 /* ---- writer ---------------------------------------------------------------------------------- */
 
 struct lrd_array_writer {
-	lrd__dumpcfg cfg;
-	lrd__framew fw;
-	lrd__emit e;
+	lrd__dump_config cfg;
+	lrd__file_output fw;
+	lrd__payload_writer e;
 	bool started, failed, finished;
 };
 
@@ -38,11 +38,11 @@ int lrd_array_writer_new(lrd_stream *s, lrd_dtype dt, unsigned ndim, const uint6
 	lrd_array_writer *w = lrd__calloc(1, sizeof *w);
 	if (!w)
 		return LRD_ENOMEM;
-	int rc = lrd__dumpcfg_resolve(opts, NULL, &w->cfg);
-	if (!rc && !(rc = lrd__framew_begin(&w->fw, s, &w->cfg))) {
+	int rc = lrd__dump_config_resolve(opts, NULL, &w->cfg);
+	if (!rc && !(rc = lrd__file_output_begin(&w->fw, s, &w->cfg))) {
 		w->started = true;
-		if (!(rc = lrd__tree_array_header(&w->fw.f.ch, dt, order, ndim, shape)))
-			rc = lrd__emit_begin(&w->e, &w->fw.f, &w->cfg, dt, nbytes);
+		if (!(rc = lrd__tree_array_header(&w->fw.f.channel, dt, order, ndim, shape)))
+			rc = lrd__payload_writer_begin(&w->e, &w->fw.f, &w->cfg, dt, nbytes);
 	}
 	if (rc) {
 		lrd_array_writer_free(w);
@@ -59,7 +59,7 @@ int lrd_array_writer_write(lrd_array_writer *w, const void *p, size_t n)
 	if (w->failed || w->finished)
 		return lrd__err(LRD_EINVAL, "array writer is %s",
 		                w->failed ? "failed" : "finished");
-	int rc = lrd__emit_push(&w->e, p, n);
+	int rc = lrd__payload_writer_push(&w->e, p, n);
 	w->failed = rc != LRD_OK && rc != LRD_EINVAL;
 	return rc;
 }
@@ -71,10 +71,10 @@ int lrd_array_writer_finish(lrd_array_writer *w)
 		                !w          ? "NULL"
 		                : w->failed ? "failed"
 		                            : "finished");
-	int rc = lrd__emit_end(&w->e);
+	int rc = lrd__payload_writer_end(&w->e);
 	if (rc)
 		return rc;
-	rc = lrd__framew_end(&w->fw);
+	rc = lrd__file_output_end(&w->fw);
 	w->failed = rc != LRD_OK;
 	w->finished = rc == LRD_OK;
 	return rc;
@@ -84,46 +84,46 @@ void lrd_array_writer_free(lrd_array_writer *w)
 {
 	if (!w)
 		return;
-	lrd__emit_destroy(&w->e);
+	lrd__payload_writer_destroy(&w->e);
 	if (w->started)
-		lrd__framew_destroy(&w->fw);
-	lrd__dumpcfg_destroy(&w->cfg);
+		lrd__file_output_destroy(&w->fw);
+	lrd__dump_config_destroy(&w->cfg);
 	lrd__free(w);
 }
 
 /* ---- range reads ----------------------------------------------------------------------------- */
 
 typedef struct ranger {
-	lrd__parr *p;
+	lrd__payload_reader *p;
 	lrd_stream *s;
 	uint8_t *buf;      /* one chunk */
 	uint64_t *offsets; /* layout 1: header offset of chunk i, known for i < walked */
 	uint64_t walked;
 } ranger;
 
-static int read_at(lrd_stream *s, uint64_t off, void *dst, size_t n, lrd__rd *rd)
+static int read_at(lrd_stream *s, uint64_t off, void *dst, size_t n, lrd__reader *rd)
 {
 	int rc = lrd__stream_seek(s, off);
 	if (rc)
 		return rc;
 	*rd = lrd__stream_reader(s);
-	return lrd__rd_get(rd, dst, n);
+	return lrd__reader_get(rd, dst, n);
 }
 
 /* Read chunk i, verified and decompressed, into g->buf. */
 static int range_chunk(ranger *g, uint64_t i)
 {
-	lrd__parr *p = g->p;
-	uint64_t raw = lrd__parr_chunk_raw(p, i);
+	lrd__payload_reader *p = g->p;
+	uint64_t raw = lrd__payload_reader_chunk_raw(p, i);
 	uint8_t hb[LRD__CHUNK_HDR_SIZE];
 	lrd__chunk c;
-	lrd__rd rd;
+	lrd__reader rd;
 	int rc;
 	if (p->layout == LRD__LAYOUT_CONTIGUOUS) {
 		if ((rc = read_at(g->s, p->start + p->d.nbytes + i * LRD__CHUNK_HDR_SIZE, hb,
 		                  sizeof hb, &rd)) ||
 		    (rc = lrd__chunk_decode(hb, raw, raw, &c)) ||
-		    (rc = read_at(g->s, p->start + i * p->cs, g->buf, (size_t)raw, &rd)))
+		    (rc = read_at(g->s, p->start + i * p->chunk_size, g->buf, (size_t)raw, &rd)))
 			return rc;
 		if (c.codec != LRD_CODEC_ID_RAW || c.raw_size != raw)
 			return lrd__err(LRD_ECORRUPT,
@@ -141,9 +141,9 @@ static int range_chunk(ranger *g, uint64_t i)
 		if ((rc = read_at(g->s, at, hb, sizeof hb, &rd)))
 			return rc;
 		uint64_t j = g->walked < i ? g->walked : i;
-		if ((rc = lrd__chunk_decode(hb, lrd__parr_chunk_raw(p, j), rd.avail, &c)))
+		if ((rc = lrd__chunk_decode(hb, lrd__payload_reader_chunk_raw(p, j), rd.avail, &c)))
 			return rc;
-		if (c.raw_size != lrd__parr_chunk_raw(p, j) ||
+		if (c.raw_size != lrd__payload_reader_chunk_raw(p, j) ||
 		    (c.codec != LRD_CODEC_ID_RAW && c.stored_size >= c.raw_size))
 			return lrd__err(LRD_ECORRUPT, "chunk header sizes do not fit the array");
 		uint64_t data = (at + LRD__CHUNK_HDR_SIZE + LRD__ALIGNMENT - 1) &
@@ -151,7 +151,7 @@ static int range_chunk(ranger *g, uint64_t i)
 		if (j == i) {
 			uint8_t *dst = g->buf;
 			if (c.codec != LRD_CODEC_ID_RAW &&
-			    (rc = lrd__parr_scratch(p, c.stored_size, &dst)))
+			    (rc = lrd__payload_reader_scratch(p, c.stored_size, &dst)))
 				return rc;
 			if ((rc = read_at(g->s, data, dst, (size_t)c.stored_size, &rd)))
 				return rc;
@@ -165,21 +165,21 @@ static int range_chunk(ranger *g, uint64_t i)
 
 static int range_read(ranger *g, uint64_t off, void *dst, size_t n)
 {
-	lrd__parr *p = g->p;
+	lrd__payload_reader *p = g->p;
 	if (off > p->d.nbytes || n > p->d.nbytes - off)
 		return lrd__err(LRD_EINVAL, "bytes [%llu, +%zu) lie outside the %llu-byte array",
 		                (unsigned long long)off, n, (unsigned long long)p->d.nbytes);
 	if (n == 0)
 		return LRD_OK;
-	if (!g->buf && !(g->buf = lrd__malloc((size_t)p->cs)))
+	if (!g->buf && !(g->buf = lrd__malloc((size_t)p->chunk_size)))
 		return LRD_ENOMEM;
 	uint8_t *out = dst;
 	while (n) {
-		uint64_t i = off / p->cs, in = off % p->cs;
+		uint64_t i = off / p->chunk_size, in = off % p->chunk_size;
 		int rc = range_chunk(g, i);
 		if (rc)
 			return lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what);
-		size_t k = (size_t)(lrd__parr_chunk_raw(p, i) - in);
+		size_t k = (size_t)(lrd__payload_reader_chunk_raw(p, i) - in);
 		if (k > n)
 			k = n;
 		memcpy(out, g->buf + in, k);
@@ -200,7 +200,7 @@ static void ranger_free(ranger *g)
  * ------------------------------------------------------------------------------ */
 
 struct range_job {
-	lrd__framer *fr;
+	lrd__file_input *fr;
 	const lrd_load_options *o;
 	uint64_t off;
 	void *dst;
@@ -209,15 +209,16 @@ struct range_job {
 	char what[64];
 };
 
-static int range_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+static int range_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out)
 {
 	struct range_job *J = ctx;
-	lrd__parr p;
+	lrd__payload_reader p;
 	(void)r;
-	snprintf(J->what, sizeof J->what, "at offset %llu", (unsigned long long)J->fr->f.ch.pos);
-	int rc = lrd__parr_begin(&p, &J->fr->f, d, NULL, 0, J->what);
+	snprintf(J->what, sizeof J->what, "at offset %llu",
+	         (unsigned long long)J->fr->f.channel.pos);
+	int rc = lrd__payload_reader_begin(&p, &J->fr->f, d, NULL, 0, J->what);
 	if (!rc && !out)
-		rc = lrd__parr_skip(&p);
+		rc = lrd__payload_reader_skip(&p);
 	if (!rc && out) {
 		ranger g = {.p = &p, .s = J->fr->s};
 		rc = range_read(&g, J->off, J->dst, J->n);
@@ -226,7 +227,7 @@ static int range_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_valu
 		if (!rc)
 			rc = lrd_value_new_nil(out);
 	}
-	lrd__parr_destroy(&p);
+	lrd__payload_reader_destroy(&p);
 	return rc;
 }
 
@@ -238,24 +239,24 @@ int lrd_load_range_stream(lrd_stream *s, const char *keypath, uint64_t offset, v
 	char *buf;
 	const char **parts;
 	size_t np;
-	lrd__framer fr;
+	lrd__file_input fr;
 	lrd_value *v = NULL;
 	int rc = lrd__load_options_check(opts);
 	if (!rc)
 		rc = lrd__keypath_split(keypath, &buf, &parts, &np);
 	if (rc)
 		return rc;
-	if (!(rc = lrd__framer_open(&fr, s, LRD__FR_SEEK))) {
+	if (!(rc = lrd__file_input_open(&fr, s, LRD__INPUT_SEEK))) {
 		struct range_job J = {.fr = &fr, .o = opts, .off = offset, .dst = dst, .n = n};
 		lrd__tree_hooks h = {
 		    .array_in = range_array, .ctx = &J, .max_depth = opts ? opts->max_depth : 0};
-		rc = lrd__tree_decode_path(&fr.f.ch, &h, parts, np, &v);
+		rc = lrd__tree_decode_path(&fr.f.channel, &h, parts, np, &v);
 		if (!rc && !J.hit)
 			rc = lrd__err(LRD_EINVAL, "'%s' is a %s, not an array",
 			              keypath ? keypath : "", lrd_kind_name(lrd_value_kind(v)));
 	}
 	lrd_value_free(v);
-	lrd__framer_close(&fr);
+	lrd__file_input_close(&fr);
 	lrd__free(parts);
 	lrd__free(buf);
 	return rc;
@@ -276,8 +277,8 @@ int lrd_load_range(const char *path, const char *keypath, uint64_t offset, void 
 /* ---- reader ---------------------------------------------------------------------------------- */
 
 struct lrd_array_reader {
-	lrd__framer fr;
-	lrd__parr p;
+	lrd__file_input fr;
+	lrd__payload_reader p;
 	ranger g;
 	uint8_t *buf;
 	bool ended;
@@ -298,16 +299,17 @@ int lrd_array_reader_new(lrd_stream *s, const lrd_load_options *opts, lrd_array_
 	snprintf(r->what, sizeof r->what, "the root");
 	uint8_t tag;
 	lrd__array_desc d;
-	rc = lrd__framer_open(&r->fr, s, LRD__FR_HASH);
+	rc = lrd__file_input_open(&r->fr, s, LRD__INPUT_HASH);
 	if (!rc)
-		rc = lrd__rd_u8(&r->fr.f.ch, &tag);
+		rc = lrd__reader_u8(&r->fr.f.channel, &tag);
 	if (!rc && tag != LRD__TAG_ARRAY)
 		rc = lrd__err(LRD_EFORMAT, "the file holds a value of tag 0x%02x, not an array",
 		              tag);
 	if (!rc)
-		rc = lrd__tree_read_array_desc(&r->fr.f.ch, &d);
+		rc = lrd__tree_read_array_desc(&r->fr.f.channel, &d);
 	if (!rc)
-		rc = lrd__parr_begin(&r->p, &r->fr.f, &d, opts, r->fr.bomb_input, r->what);
+		rc =
+		    lrd__payload_reader_begin(&r->p, &r->fr.f, &d, opts, r->fr.bomb_input, r->what);
 	if (rc) {
 		lrd_array_reader_free(r);
 		return rc;
@@ -342,15 +344,15 @@ int lrd_array_reader_next(lrd_array_reader *r, const void **data, size_t *n)
 		return LRD_OK;
 	int rc;
 	if (r->p.next == r->p.nchunks) {
-		if (!(rc = lrd__parr_end(&r->p, NULL, false)))
-			rc = lrd__framer_finish(&r->fr);
+		if (!(rc = lrd__payload_reader_end(&r->p, NULL, false)))
+			rc = lrd__file_input_finish(&r->fr);
 		r->ended = rc == LRD_OK;
 		return rc;
 	}
-	if (!r->buf && !(r->buf = lrd__malloc((size_t)r->p.cs)))
+	if (!r->buf && !(r->buf = lrd__malloc((size_t)r->p.chunk_size)))
 		return LRD_ENOMEM;
-	size_t raw = (size_t)lrd__parr_chunk_raw(&r->p, r->p.next);
-	if ((rc = lrd__parr_chunk(&r->p, r->buf)))
+	size_t raw = (size_t)lrd__payload_reader_chunk_raw(&r->p, r->p.next);
+	if ((rc = lrd__payload_reader_chunk(&r->p, r->buf)))
 		return rc;
 	*data = r->buf;
 	*n = raw;
@@ -376,8 +378,8 @@ void lrd_array_reader_free(lrd_array_reader *r)
 	if (!r)
 		return;
 	ranger_free(&r->g);
-	lrd__parr_destroy(&r->p);
-	lrd__framer_close(&r->fr);
+	lrd__payload_reader_destroy(&r->p);
+	lrd__file_input_close(&r->fr);
 	lrd__free(r->buf);
 	lrd__free(r);
 }

@@ -6,17 +6,17 @@
 
 #include "engine/file/file_internal.h"
 
-typedef struct lrd__framew {
+typedef struct lrd__file_output {
 	lrd_stream *s;
 	lrd__wrap *wrap;
-	lrd__wr out;
-	lrd__fwr f; /* write the root value through f.ch */
-} lrd__framew;
+	lrd__writer out;
+	lrd__file_writer f; /* write the root value through f.channel */
+} lrd__file_output;
 
 /* Set up the layers and write the header. On failure fw is already cleaned up. */
-int lrd__framew_begin(lrd__framew *fw, lrd_stream *s, const lrd__dumpcfg *cfg);
+int lrd__file_output_begin(lrd__file_output *fw, lrd_stream *s, const lrd__dump_config *cfg);
 /* Write the trailer, end the codec stream, flush the stream. */
-int lrd__framew_end(lrd__framew *fw);
-void lrd__framew_destroy(lrd__framew *fw);
+int lrd__file_output_end(lrd__file_output *fw);
+void lrd__file_output_destroy(lrd__file_output *fw);
 
 #endif

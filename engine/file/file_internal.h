@@ -1,6 +1,26 @@
 /* Internal pieces of the .lrd format (FORMAT.md) shared by dump, load, scan and the array
- * streams: the file header and trailer, channels that hash the meta bytes, option resolution,
- * the array payload emitter (emit.c) and the array payload reader (payload.c). Not installed. */
+ * streams: the file header and trailer, the file reader and writer that hash the meta bytes,
+ * option resolution, the array payload writer (emit.c) and the array payload reader
+ * (payload.c). Not installed.
+ *
+ * The read and write stacks, outermost first (each layer reads or writes through the next):
+ *
+ *   reading (lrd__file_input, load_internal.h)      writing (lrd__file_output, dump_internal.h)
+ *   lrd_stream          path, fd, FILE*, memory      lrd_stream          (engine/io/io.c)
+ *   lrd__unwrap         whole-file codec, if any     lrd__wrap           whole-file codec, if any
+ *     or lrd__memsrc    a mapped input                                   (engine/io/io_codec.c)
+ *   lrd__reader         exact reads, pos, avail      lrd__writer         (engine/record/wire.h)
+ *   lrd__file_reader    header, trailer; hashes      lrd__file_writer    header, trailer; hashes
+ *                       meta bytes, not chunk data                       meta bytes (format.c)
+ *   lrd__tree_decode    the value tree through       lrd__tree_encode    (engine/record/tree.c)
+ *                       file_reader.channel
+ *   lrd__payload_reader one array's chunks, each     lrd__payload_writer one array's chunks
+ *                       verified (payload.c)                             (emit.c)
+ *
+ * The tree code calls back into dump/load/scan (lrd__tree_hooks) at each array, which then runs
+ * the payload reader or writer over the same file reader or writer. Compressed chunks may be
+ * compressed or decompressed on the shared chunk pool (lrd__chunk_queue, chunk_pool.h); they are
+ * still written and read in order through the file writer or reader. */
 #ifndef LRD_ENGINE_LRDFILE_H
 #define LRD_ENGINE_LRDFILE_H
 
@@ -25,135 +45,140 @@
 #define LRD__BOMB_RATIO 8192
 
 /* A writer that hashes every byte except chunk data into the meta checksum. */
-typedef struct lrd__fwr {
-	lrd__wr *out;
+typedef struct lrd__file_writer {
+	lrd__writer *out;
 	XXH3_state_t *h;
 	bool hashing;
-	lrd__wr ch; /* write through this; ch.pos is the logical offset */
-} lrd__fwr;
+	lrd__writer channel; /* write through this; channel.pos is the logical offset */
+} lrd__file_writer;
 
-int lrd__fwr_init(lrd__fwr *f, lrd__wr *out);
-void lrd__fwr_destroy(lrd__fwr *f);
-int lrd__fwr_header(lrd__fwr *f);
+int lrd__file_writer_init(lrd__file_writer *f, lrd__writer *out);
+void lrd__file_writer_destroy(lrd__file_writer *f);
+int lrd__file_writer_header(lrd__file_writer *f);
 /* Write chunk data (not hashed). */
-int lrd__fwr_data(lrd__fwr *f, const void *p, size_t n);
-int lrd__fwr_trailer(lrd__fwr *f);
+int lrd__file_writer_data(lrd__file_writer *f, const void *p, size_t n);
+int lrd__file_writer_trailer(lrd__file_writer *f);
 
 /* The reading counterpart; with hashing disabled (h NULL) for partial reads. */
-typedef struct lrd__frd {
-	lrd__rd *in;
+typedef struct lrd__file_reader {
+	lrd__reader *in;
 	XXH3_state_t *h;
 	bool hashing;
-	lrd__rd ch; /* read through this; ch.pos is the logical offset, ch.avail the bytes left */
-} lrd__frd;
+	lrd__reader channel; /* read through this; channel.pos is the logical offset, channel.avail
+	                        the bytes left */
+} lrd__file_reader;
 
-int lrd__frd_init(lrd__frd *f, lrd__rd *in, bool hash);
-void lrd__frd_destroy(lrd__frd *f);
+int lrd__file_reader_init(lrd__file_reader *f, lrd__reader *in, bool hash);
+void lrd__file_reader_destroy(lrd__file_reader *f);
 /* Check the header whose first 8 bytes (magic, already consumed from the input before
- * lrd__frd_init) are given, reading the rest: magic (LRD_EFORMAT), version (LRD_EVERSION). */
-int lrd__frd_header(lrd__frd *f, const uint8_t magic[LRD__MAGIC_SIZE], lrd_file_info *info);
-int lrd__frd_data(lrd__frd *f, void *p, size_t n);
-int lrd__frd_skipdata(lrd__frd *f, uint64_t n);
+ * lrd__file_reader_init) are given, reading the rest: magic (LRD_EFORMAT), version (LRD_EVERSION).
+ */
+int lrd__file_reader_header(lrd__file_reader *f, const uint8_t magic[LRD__MAGIC_SIZE],
+                            lrd_file_info *info);
+int lrd__file_reader_data(lrd__file_reader *f, void *p, size_t n);
+int lrd__file_reader_skipdata(lrd__file_reader *f, uint64_t n);
 /* Read the trailer, check the meta checksum (when hashing) and the end magic. */
-int lrd__frd_trailer(lrd__frd *f);
+int lrd__file_reader_trailer(lrd__file_reader *f);
 
 /* Dump options resolved to codecs. */
-typedef struct lrd__dumpcfg {
+typedef struct lrd__dump_config {
 	const lrd_codec *whole;
 	lrd_codec_params whole_p;
 	const lrd_codec *chunk;
 	lrd_codec_params chunk_p;
 	uint64_t chunk_size;
 	int threads; /* lrd_dump_options.threads */
-} lrd__dumpcfg;
+} lrd__dump_config;
 
-/* path may be NULL (no suffix rule). cfg is then released with lrd__dumpcfg_destroy(), even
+/* path may be NULL (no suffix rule). cfg is then released with lrd__dump_config_destroy(), even
  * when resolving failed. */
-int lrd__dumpcfg_resolve(const lrd_dump_options *o, const char *path, lrd__dumpcfg *cfg);
-void lrd__dumpcfg_destroy(lrd__dumpcfg *cfg);
+int lrd__dump_config_resolve(const lrd_dump_options *o, const char *path, lrd__dump_config *cfg);
+void lrd__dump_config_destroy(lrd__dump_config *cfg);
 
-/* ---- the array payload emitter (emit.c) ---------------------------------------------------- */
+/* ---- the array payload writer (emit.c) ------------------------------------------------------ */
 
-struct lrd__emit;
+struct lrd__payload_writer;
 /* Layout 1: one window slot of the chunk queue: a chunk being compressed and its buffers. */
-typedef struct lrd__emit_slot {
-	struct lrd__emit *e;
-	const void *src; /* the chunk's bytes: caller memory or cbuf */
+typedef struct lrd__payload_writer_slot {
+	struct lrd__payload_writer *e;
+	const void *src; /* the chunk's bytes: caller memory or chunk_buf */
 	size_t n;
 	uint64_t index;
-	uint8_t *cbuf;    /* a chunk gathered from pushes that are not chunk-sized */
-	uint8_t *scratch; /* compressed output, e->scap bytes */
+	uint8_t *chunk_buf; /* a chunk gathered from pushes that are not chunk-sized */
+	uint8_t *scratch;   /* compressed output, e->scratch_cap bytes */
 	lrd__chunk hdr;
 	const void *stored;
-} lrd__emit_slot;
+} lrd__payload_writer_slot;
 
-typedef struct lrd__emit {
-	lrd__fwr *f;
+typedef struct lrd__payload_writer {
+	lrd__file_writer *f;
 	const lrd_codec *codec; /* NULL: layout 0 */
 	lrd_codec_params params;
-	uint64_t nbytes, cs, done, nchunks, ci; /* ci: chunks written */
-	uint8_t *table;  /* layout 0: the chunk table, filled as chunks complete */
-	XXH3_state_t *h; /* layout 0: checksum of the current chunk */
+	uint64_t nbytes, chunk_size, done, nchunks;
+	uint64_t chunk_index; /* chunks written */
+	uint8_t *table;       /* layout 0: the chunk table, filled as chunks complete */
+	XXH3_state_t *h;      /* layout 0: checksum of the current chunk */
 	/* layout 1: chunks are compressed on the chunk pool and written in order */
-	lrd__cq *q;
-	lrd__emit_slot *slots; /* lrd__cq_window(q) of them */
-	uint64_t submitted;    /* chunks handed to q */
-	uint64_t borrowed_end; /* chunks up to here may point into the caller's memory */
-	size_t cfill;          /* bytes gathered in the next slot's cbuf */
-	size_t scap;
+	lrd__chunk_queue *q;
+	lrd__payload_writer_slot *slots; /* lrd__chunk_queue_window(q) of them */
+	uint64_t submitted;              /* chunks handed to q */
+	uint64_t borrowed_end;           /* chunks up to here may point into the caller's memory */
+	size_t chunk_fill;               /* bytes gathered in the next slot's chunk_buf */
+	size_t scratch_cap;
 	int failed;
-} lrd__emit;
+} lrd__payload_writer;
 
 /* Write the payload prefix (layout, chunk size, padding) of an array of nbytes. */
-int lrd__emit_begin(lrd__emit *e, lrd__fwr *f, const lrd__dumpcfg *cfg, lrd_dtype dt,
-                    uint64_t nbytes);
-int lrd__emit_push(lrd__emit *e, const void *p, size_t n);
+int lrd__payload_writer_begin(lrd__payload_writer *e, lrd__file_writer *f,
+                              const lrd__dump_config *cfg, lrd_dtype dt, uint64_t nbytes);
+int lrd__payload_writer_push(lrd__payload_writer *e, const void *p, size_t n);
 /* After exactly nbytes were pushed: the last chunk and the chunk table. */
-int lrd__emit_end(lrd__emit *e);
-void lrd__emit_destroy(lrd__emit *e);
+int lrd__payload_writer_end(lrd__payload_writer *e);
+void lrd__payload_writer_destroy(lrd__payload_writer *e);
 
 /* ---- the array payload reader (payload.c) ---------------------------------------------------- */
 
-typedef struct lrd__parr {
-	lrd__frd *f;
+typedef struct lrd__payload_reader {
+	lrd__file_reader *f;
 	lrd__array_desc d;
 	uint8_t layout;
-	uint64_t cs, nchunks, next;
+	uint64_t chunk_size, nchunks, next;
 	uint64_t start;   /* logical offset of the payload (0) or first chunk header (1) */
 	uint64_t *sums;   /* layout 0, sequential: checksums of chunks read so far */
 	uint8_t *scratch; /* layout 1: stored bytes of compressed chunks */
-	size_t scap;
+	size_t scratch_cap;
 	uint64_t stored_bytes; /* chunk data bytes seen */
 	unsigned codec_ids;
 	const char *what; /* "'path'" for messages */
-} lrd__parr;
+} lrd__payload_reader;
 
 /* Read the payload prefix and validate sizes against the input and limits. bomb_input: the
  * physical input size for the default guard (0 if unknown). */
-int lrd__parr_begin(lrd__parr *p, lrd__frd *f, const lrd__array_desc *d, const lrd_load_options *o,
-                    uint64_t bomb_input, const char *what);
+int lrd__payload_reader_begin(lrd__payload_reader *p, lrd__file_reader *f, const lrd__array_desc *d,
+                              const lrd_load_options *o, uint64_t bomb_input, const char *what);
 /* Raw size of chunk i. */
-uint64_t lrd__parr_chunk_raw(const lrd__parr *p, uint64_t i);
-/* Read the next chunk into dst (lrd__parr_chunk_raw bytes), verified and decompressed.
+uint64_t lrd__payload_reader_chunk_raw(const lrd__payload_reader *p, uint64_t i);
+/* Read the next chunk into dst (lrd__payload_reader_chunk_raw bytes), verified and decompressed.
  * dst NULL with layout 0: skip the data (used by mapped loads; verification then needs
- * lrd__parr_end's table and the mapped bytes). */
-int lrd__parr_chunk(lrd__parr *p, void *dst);
-/* Read every remaining chunk into dst (the whole array's bytes; chunk i at i x cs). Layout 1
- * with threads != 1 (lrd_load_options.threads): chunks are read in order on this thread and
+ * lrd__payload_reader_end's table and the mapped bytes). */
+int lrd__payload_reader_chunk(lrd__payload_reader *p, void *dst);
+/* Read every remaining chunk into dst (the whole array's bytes; chunk i at i x chunk_size). Layout
+ * 1 with threads != 1 (lrd_load_options.threads): chunks are read in order on this thread and
  * verified and decompressed on the chunk pool, at most 2 x threads in flight, each with a
- * buffer of its stored size. Otherwise lrd__parr_chunk in a loop. */
-int lrd__parr_read_all(lrd__parr *p, uint8_t *dst, int threads);
+ * buffer of its stored size. Otherwise lrd__payload_reader_chunk in a loop. */
+int lrd__payload_reader_read_all(lrd__payload_reader *p, uint8_t *dst, int threads);
 /* After the last chunk: layout 0 reads the chunk table and checks it against the chunks
  * read (mapped: against `mapped` bytes if verify, else sizes only). */
-int lrd__parr_end(lrd__parr *p, const uint8_t *mapped, bool verify);
+int lrd__payload_reader_end(lrd__payload_reader *p, const uint8_t *mapped, bool verify);
 /* Skip the whole payload, checking structure but not chunk data. */
-int lrd__parr_skip(lrd__parr *p);
+int lrd__payload_reader_skip(lrd__payload_reader *p);
 /* Point *out at the scratch buffer, grown to hold the n stored bytes of one compressed chunk
  * (n was checked against the chunk's raw size; earlier contents are not kept). */
-int lrd__parr_scratch(lrd__parr *p, uint64_t n, uint8_t **out);
-void lrd__parr_destroy(lrd__parr *p);
+int lrd__payload_reader_scratch(lrd__payload_reader *p, uint64_t n, uint8_t **out);
+void lrd__payload_reader_destroy(lrd__payload_reader *p);
 /* Check that an array of nbytes may be allocated under the options (LRD_ELIMIT). */
-int lrd__parr_limit(const lrd__parr *p, const lrd_load_options *o, uint64_t bomb_input);
+int lrd__payload_reader_limit(const lrd__payload_reader *p, const lrd_load_options *o,
+                              uint64_t bomb_input);
 
 /* A human description of a non-larder start ("HDF5"), or NULL. */
 const char *lrd__magic_name(const uint8_t *head, size_t n);

@@ -1,9 +1,10 @@
 /* The frame of a .lrd logical stream (FORMAT.md §2): header and trailer, the meta-checksum
  * channels, dump option resolution and the recognition of other formats' magic bytes.
  *
- * Invariant of the channels: every byte passes through ch (so ch.pos is the logical offset
- * used for alignment), and exactly the bytes written or read while `hashing` is set enter the
- * meta checksum; only chunk data is passed with hashing cleared (lrd__fwr_data/lrd__frd_data). */
+ * Invariant of the channels: every byte passes through the channel (so channel.pos is the
+ * logical offset used for alignment), and exactly the bytes written or read while `hashing` is
+ * set enter the meta checksum; only chunk data is passed with hashing cleared
+ * (lrd__file_writer_data, lrd__file_reader_data). */
 #include <stdio.h>
 
 #include "codecs/codec_internal.h"
@@ -14,63 +15,63 @@
 
 static int fwr_write(void *ctx, const void *p, size_t n)
 {
-	lrd__fwr *f = ctx;
+	lrd__file_writer *f = ctx;
 	if (f->hashing)
 		XXH3_64bits_update(f->h, p, n);
-	return lrd__wr_put(f->out, p, n);
+	return lrd__writer_put(f->out, p, n);
 }
 
-int lrd__fwr_init(lrd__fwr *f, lrd__wr *out)
+int lrd__file_writer_init(lrd__file_writer *f, lrd__writer *out)
 {
-	*f = (lrd__fwr){.out = out, .hashing = true};
+	*f = (lrd__file_writer){.out = out, .hashing = true};
 	f->h = XXH3_createState();
 	if (!f->h)
 		return lrd__err(LRD_ENOMEM, "out of memory for a checksum state");
 	XXH3_64bits_reset(f->h);
-	f->ch = (lrd__wr){.write = fwr_write, .ctx = f};
+	f->channel = (lrd__writer){.write = fwr_write, .ctx = f};
 	return LRD_OK;
 }
 
-void lrd__fwr_destroy(lrd__fwr *f)
+void lrd__file_writer_destroy(lrd__file_writer *f)
 {
 	if (f->h)
 		XXH3_freeState(f->h);
 	f->h = NULL;
 }
 
-int lrd__fwr_header(lrd__fwr *f)
+int lrd__file_writer_header(lrd__file_writer *f)
 {
 	uint8_t h[LRD__FILE_HDR_SIZE] = {0};
 	memcpy(h, LRD__MAGIC, LRD__MAGIC_SIZE);
 	lrd__put_u16(h + 8, LRD_FORMAT_MAJOR);
 	lrd__put_u16(h + 10, LRD_FORMAT_MINOR);
 	snprintf((char *)h + 16, 16, "larder %s", LRD_VERSION_STRING);
-	return lrd__wr_put(&f->ch, h, sizeof h);
+	return lrd__writer_put(&f->channel, h, sizeof h);
 }
 
-int lrd__fwr_data(lrd__fwr *f, const void *p, size_t n)
+int lrd__file_writer_data(lrd__file_writer *f, const void *p, size_t n)
 {
 	f->hashing = false;
-	int rc = lrd__wr_put(&f->ch, p, n);
+	int rc = lrd__writer_put(&f->channel, p, n);
 	f->hashing = true;
 	return rc;
 }
 
-int lrd__fwr_trailer(lrd__fwr *f)
+int lrd__file_writer_trailer(lrd__file_writer *f)
 {
 	uint8_t t[LRD__TRAILER_SIZE];
 	lrd__put_u64(t, (uint64_t)XXH3_64bits_digest(f->h));
 	memcpy(t + 8, LRD__END_MAGIC, 8);
 	f->hashing = false;
-	return lrd__wr_put(&f->ch, t, sizeof t);
+	return lrd__writer_put(&f->channel, t, sizeof t);
 }
 
 /* ---- reader ---------------------------------------------------------------------------------- */
 
 static int frd_read(void *ctx, void *p, size_t n)
 {
-	lrd__frd *f = ctx;
-	int rc = lrd__rd_get(f->in, p, n);
+	lrd__file_reader *f = ctx;
+	int rc = lrd__reader_get(f->in, p, n);
 	if (!rc && f->hashing && f->h)
 		XXH3_64bits_update(f->h, p, n);
 	return rc;
@@ -78,37 +79,38 @@ static int frd_read(void *ctx, void *p, size_t n)
 
 static int frd_skip(void *ctx, uint64_t n)
 {
-	lrd__frd *f = ctx;
+	lrd__file_reader *f = ctx;
 	if (f->hashing && f->h)
 		return lrd__err(LRD_EINVAL, "internal: hashed bytes cannot be skipped");
-	return lrd__rd_skip(f->in, n);
+	return lrd__reader_skip(f->in, n);
 }
 
-int lrd__frd_init(lrd__frd *f, lrd__rd *in, bool hash)
+int lrd__file_reader_init(lrd__file_reader *f, lrd__reader *in, bool hash)
 {
-	*f = (lrd__frd){.in = in, .hashing = true};
+	*f = (lrd__file_reader){.in = in, .hashing = true};
 	if (hash) {
 		f->h = XXH3_createState();
 		if (!f->h)
 			return lrd__err(LRD_ENOMEM, "out of memory for a checksum state");
 		XXH3_64bits_reset(f->h);
 	}
-	f->ch = (lrd__rd){.read = frd_read,
-	                  .skip = hash ? NULL : frd_skip,
-	                  .ctx = f,
-	                  .pos = in->pos,
-	                  .avail = in->avail};
+	f->channel = (lrd__reader){.read = frd_read,
+	                           .skip = hash ? NULL : frd_skip,
+	                           .ctx = f,
+	                           .pos = in->pos,
+	                           .avail = in->avail};
 	return LRD_OK;
 }
 
-void lrd__frd_destroy(lrd__frd *f)
+void lrd__file_reader_destroy(lrd__file_reader *f)
 {
 	if (f->h)
 		XXH3_freeState(f->h);
 	f->h = NULL;
 }
 
-int lrd__frd_header(lrd__frd *f, const uint8_t magic[LRD__MAGIC_SIZE], lrd_file_info *info)
+int lrd__file_reader_header(lrd__file_reader *f, const uint8_t magic[LRD__MAGIC_SIZE],
+                            lrd_file_info *info)
 {
 	uint8_t h[LRD__FILE_HDR_SIZE];
 	memcpy(h, magic, LRD__MAGIC_SIZE);
@@ -116,7 +118,7 @@ int lrd__frd_header(lrd__frd *f, const uint8_t magic[LRD__MAGIC_SIZE], lrd_file_
 		XXH3_64bits_update(f->h, h, LRD__MAGIC_SIZE);
 	if (memcmp(h, LRD__MAGIC, LRD__MAGIC_SIZE) != 0)
 		return lrd__err(LRD_EFORMAT, "not a larder file (bad magic)");
-	int rc = lrd__rd_get(&f->ch, h + LRD__MAGIC_SIZE, sizeof h - LRD__MAGIC_SIZE);
+	int rc = lrd__reader_get(&f->channel, h + LRD__MAGIC_SIZE, sizeof h - LRD__MAGIC_SIZE);
 	if (rc)
 		return lrd__errctx(rc, "file header");
 	unsigned major = lrd__get_u16(h + 8), minor = lrd__get_u16(h + 10);
@@ -138,37 +140,37 @@ int lrd__frd_header(lrd__frd *f, const uint8_t magic[LRD__MAGIC_SIZE], lrd_file_
 	return LRD_OK;
 }
 
-int lrd__frd_data(lrd__frd *f, void *p, size_t n)
+int lrd__file_reader_data(lrd__file_reader *f, void *p, size_t n)
 {
 	f->hashing = false;
-	int rc = lrd__rd_get(&f->ch, p, n);
+	int rc = lrd__reader_get(&f->channel, p, n);
 	f->hashing = true;
 	return rc;
 }
 
-int lrd__frd_skipdata(lrd__frd *f, uint64_t n)
+int lrd__file_reader_skipdata(lrd__file_reader *f, uint64_t n)
 {
 	f->hashing = false;
-	lrd__rd tmp = f->ch;
+	lrd__reader tmp = f->channel;
 	tmp.skip = frd_skip;
-	int rc = lrd__rd_skip(&tmp, n);
-	f->ch.pos = tmp.pos;
-	f->ch.avail = tmp.avail;
+	int rc = lrd__reader_skip(&tmp, n);
+	f->channel.pos = tmp.pos;
+	f->channel.avail = tmp.avail;
 	f->hashing = true;
 	return rc;
 }
 
-int lrd__frd_trailer(lrd__frd *f)
+int lrd__file_reader_trailer(lrd__file_reader *f)
 {
 	uint8_t t[LRD__TRAILER_SIZE];
 	uint64_t sum = f->h ? (uint64_t)XXH3_64bits_digest(f->h) : 0;
 	f->hashing = false;
-	int rc = lrd__rd_get(&f->ch, t, sizeof t);
+	int rc = lrd__reader_get(&f->channel, t, sizeof t);
 	if (rc)
 		return lrd__errctx(rc, "file trailer");
 	if (memcmp(t + 8, LRD__END_MAGIC, 8) != 0)
 		return lrd__err(LRD_ECORRUPT, "file trailer at offset %llu: bad end magic",
-		                (unsigned long long)(f->ch.pos - LRD__TRAILER_SIZE));
+		                (unsigned long long)(f->channel.pos - LRD__TRAILER_SIZE));
 	if (f->h && lrd__get_u64(t) != sum)
 		return lrd__err(LRD_ECHECKSUM,
 		                "meta checksum mismatch: trailer 0x%016llx, file 0x%016llx",
@@ -180,10 +182,11 @@ int lrd__frd_trailer(lrd__frd *f)
 
 static bool is_none(const char *name) { return !strcmp(name, "none") || !strcmp(name, "raw"); }
 
-int lrd__dumpcfg_resolve(const lrd_dump_options *o, const char *path, lrd__dumpcfg *cfg)
+int lrd__dump_config_resolve(const lrd_dump_options *o, const char *path, lrd__dump_config *cfg)
 {
 	lrd_dump_options d = o ? *o : (lrd_dump_options){0};
-	*cfg = (lrd__dumpcfg){.chunk_size = d.chunk_size ? d.chunk_size : LRD_CHUNK_SIZE_DEFAULT};
+	*cfg =
+	    (lrd__dump_config){.chunk_size = d.chunk_size ? d.chunk_size : LRD_CHUNK_SIZE_DEFAULT};
 	int rc = LRD__RESERVED_CHECK(&d, "lrd_dump_options");
 	if (!rc)
 		rc = LRD__RESERVED_CHECK(&d.chunk_params, "lrd_dump_options.chunk_params");
@@ -215,7 +218,7 @@ int lrd__dumpcfg_resolve(const lrd_dump_options *o, const char *path, lrd__dumpc
 	return lrd__codec_params_copy(&cfg->chunk_p, &d.chunk_params);
 }
 
-void lrd__dumpcfg_destroy(lrd__dumpcfg *cfg) { lrd__codec_params_release(&cfg->chunk_p); }
+void lrd__dump_config_destroy(lrd__dump_config *cfg) { lrd__codec_params_release(&cfg->chunk_p); }
 
 /* ---- other formats --------------------------------------------------------------------------- */
 

@@ -19,7 +19,7 @@ void lrd__mapref_release(void *ctx)
 	}
 }
 
-static int not_larder(const lrd__framer *fr, const uint8_t *h, size_t n)
+static int not_larder(const lrd__file_input *fr, const uint8_t *h, size_t n)
 {
 	char hex[3 * 8 + 1] = "";
 	for (size_t i = 0, at = 0; i < n && i < 8; i++)
@@ -37,9 +37,9 @@ static int not_larder(const lrd__framer *fr, const uint8_t *h, size_t n)
 	                what ? " (" : "", what ? what : "", what ? "?)" : "");
 }
 
-int lrd__framer_open(lrd__framer *fr, lrd_stream *s, unsigned flags)
+int lrd__file_input_open(lrd__file_input *fr, lrd_stream *s, unsigned flags)
 {
-	*fr = (lrd__framer){.s = s};
+	*fr = (lrd__file_input){.s = s};
 	const uint8_t *head;
 	size_t n, want = lrd_codec_magic_max();
 	int rc;
@@ -55,17 +55,17 @@ int lrd__framer_open(lrd__framer *fr, lrd_stream *s, unsigned flags)
 		fr->whole = NULL;
 	if (!fr->whole && (n < LRD__MAGIC_SIZE || memcmp(head, LRD__MAGIC, LRD__MAGIC_SIZE) != 0))
 		return not_larder(fr, head, n);
-	if (fr->whole && (flags & LRD__FR_MMAP))
+	if (fr->whole && (flags & LRD__INPUT_MMAP))
 		return lrd__err(LRD_EINVAL,
 		                "%s is a %s-compressed file: it cannot be memory-mapped; "
 		                "load it without mmap or decompress it first",
 		                lrd__stream_name(s), fr->whole->name);
-	if (fr->whole && (flags & LRD__FR_SEEK))
+	if (fr->whole && (flags & LRD__INPUT_SEEK))
 		return lrd__err(LRD_EUNSUPPORTED,
 		                "%s is a %s-compressed file: partial reads need an "
 		                "uncompressed or per-chunk compressed file",
 		                lrd__stream_name(s), fr->whole->name);
-	if ((flags & LRD__FR_SEEK) && !lrd__stream_seekable(s))
+	if ((flags & LRD__INPUT_SEEK) && !lrd__stream_seekable(s))
 		return lrd__err(LRD_EUNSUPPORTED,
 		                "%s cannot seek: partial reads need a file or memory",
 		                lrd__stream_name(s));
@@ -74,7 +74,7 @@ int lrd__framer_open(lrd__framer *fr, lrd_stream *s, unsigned flags)
 			return rc;
 		fr->in = lrd__unwrap_reader(fr->u);
 		fr->info.codec = fr->whole->name;
-	} else if (flags & LRD__FR_MMAP) {
+	} else if (flags & LRD__INPUT_MMAP) {
 		if (!(fr->map = lrd__calloc(1, sizeof *fr->map)))
 			return LRD_ENOMEM;
 		atomic_init(&fr->map->refs, 1);
@@ -85,21 +85,21 @@ int lrd__framer_open(lrd__framer *fr, lrd_stream *s, unsigned flags)
 		fr->in = lrd__stream_reader(s);
 	}
 	uint8_t magic[LRD__MAGIC_SIZE];
-	rc = lrd__rd_get(&fr->in, magic, sizeof magic);
+	rc = lrd__reader_get(&fr->in, magic, sizeof magic);
 	if (rc == LRD_ECORRUPT && fr->whole)
 		return not_larder(fr, magic, 0);
 	if (rc)
 		return rc;
 	if (memcmp(magic, LRD__MAGIC, LRD__MAGIC_SIZE) != 0)
 		return not_larder(fr, magic, sizeof magic);
-	if ((rc = lrd__frd_init(&fr->f, &fr->in, flags & LRD__FR_HASH)))
+	if ((rc = lrd__file_reader_init(&fr->f, &fr->in, flags & LRD__INPUT_HASH)))
 		return rc;
-	return lrd__frd_header(&fr->f, magic, &fr->info);
+	return lrd__file_reader_header(&fr->f, magic, &fr->info);
 }
 
-int lrd__framer_finish(lrd__framer *fr)
+int lrd__file_input_finish(lrd__file_input *fr)
 {
-	int rc = lrd__frd_trailer(&fr->f);
+	int rc = lrd__file_reader_trailer(&fr->f);
 	if (rc)
 		return rc;
 	if (fr->u)
@@ -119,12 +119,12 @@ int lrd__framer_finish(lrd__framer *fr)
 	return rc;
 }
 
-void lrd__framer_close(lrd__framer *fr)
+void lrd__file_input_close(lrd__file_input *fr)
 {
-	lrd__frd_destroy(&fr->f);
+	lrd__file_reader_destroy(&fr->f);
 	lrd__unwrap_free(fr->u);
 	lrd__mapref_release(fr->map);
-	*fr = (lrd__framer){0};
+	*fr = (lrd__file_input){0};
 }
 
 int lrd__keypath_split(const char *keypath, char **buf, const char ***parts, size_t *n)
@@ -158,41 +158,42 @@ int lrd__keypath_split(const char *keypath, char **buf, const char ***parts, siz
 /* ---- the array hook of loads ----------------------------------------------------------------- */
 
 struct loader {
-	lrd__framer *fr;
+	lrd__file_input *fr;
 	const lrd_load_options *o;
 	char what[64];
 };
 
-static int load_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+static int load_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out)
 {
 	struct loader *L = ctx;
-	lrd__parr p;
+	lrd__payload_reader p;
 	(void)r;
-	snprintf(L->what, sizeof L->what, "at offset %llu", (unsigned long long)L->fr->f.ch.pos);
-	int rc = lrd__parr_begin(&p, &L->fr->f, d, L->o, L->fr->bomb_input, L->what);
+	snprintf(L->what, sizeof L->what, "at offset %llu",
+	         (unsigned long long)L->fr->f.channel.pos);
+	int rc = lrd__payload_reader_begin(&p, &L->fr->f, d, L->o, L->fr->bomb_input, L->what);
 	if (rc || !out) {
 		if (!rc)
-			rc = lrd__parr_skip(&p);
-		lrd__parr_destroy(&p);
+			rc = lrd__payload_reader_skip(&p);
+		lrd__payload_reader_destroy(&p);
 		return rc;
 	}
 	lrd_value *a = NULL;
 	if (L->fr->map && p.layout == LRD__LAYOUT_CONTIGUOUS) {
 		const uint8_t *data = L->fr->map->m.data + p.start;
 		p.next = p.nchunks;
-		if (!(rc = lrd__frd_skipdata(&L->fr->f, d->nbytes)) &&
-		    !(rc = lrd__parr_end(&p, data, L->o && L->o->verify)) &&
+		if (!(rc = lrd__file_reader_skipdata(&L->fr->f, d->nbytes)) &&
+		    !(rc = lrd__payload_reader_end(&p, data, L->o && L->o->verify)) &&
 		    !(rc = lrd__array_new_mapped(d->dtype, d->ndim, d->shape, d->order, data,
 		                                 (size_t)d->nbytes, lrd__mapref_release, L->fr->map,
 		                                 &a)))
 			atomic_fetch_add(&L->fr->map->refs, 1);
 	} else if (!(rc = lrd__array_new_uninit(d->dtype, d->ndim, d->shape, d->order, &a))) {
 		uint8_t *data = lrd_array_data(a);
-		rc = lrd__parr_read_all(&p, data, L->o ? L->o->threads : 0);
+		rc = lrd__payload_reader_read_all(&p, data, L->o ? L->o->threads : 0);
 		if (!rc)
-			rc = lrd__parr_end(&p, NULL, false);
+			rc = lrd__payload_reader_end(&p, NULL, false);
 	}
-	lrd__parr_destroy(&p);
+	lrd__payload_reader_destroy(&p);
 	if (rc) {
 		lrd_value_free(a);
 		return rc;
@@ -201,7 +202,7 @@ static int load_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value
 	return LRD_OK;
 }
 
-static unsigned load_flags(const lrd_load_options *o) { return o && o->mmap ? LRD__FR_MMAP : 0; }
+static unsigned load_flags(const lrd_load_options *o) { return o && o->mmap ? LRD__INPUT_MMAP : 0; }
 
 int lrd__load_options_check(const lrd_load_options *o)
 {
@@ -216,17 +217,17 @@ int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_options *opts
 	int rc = lrd__load_options_check(opts);
 	if (rc)
 		return rc;
-	lrd__framer fr;
-	rc = lrd__framer_open(&fr, s, LRD__FR_HASH | load_flags(opts));
+	lrd__file_input fr;
+	rc = lrd__file_input_open(&fr, s, LRD__INPUT_HASH | load_flags(opts));
 	if (!rc) {
 		struct loader L = {.fr = &fr, .o = opts};
 		lrd__tree_hooks h = {
 		    .array_in = load_array, .ctx = &L, .max_depth = opts ? opts->max_depth : 0};
-		rc = lrd__tree_decode(&fr.f.ch, &h, out);
+		rc = lrd__tree_decode(&fr.f.channel, &h, out);
 		if (!rc)
-			rc = lrd__framer_finish(&fr);
+			rc = lrd__file_input_finish(&fr);
 	}
-	lrd__framer_close(&fr);
+	lrd__file_input_close(&fr);
 	if (rc) {
 		lrd_value_free(*out);
 		*out = NULL;
@@ -243,19 +244,19 @@ int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value **out,
 	char *buf;
 	const char **parts;
 	size_t n;
-	lrd__framer fr;
+	lrd__file_input fr;
 	int rc = lrd__load_options_check(opts);
 	if (!rc)
 		rc = lrd__keypath_split(keypath, &buf, &parts, &n);
 	if (rc)
 		return rc;
-	if (!(rc = lrd__framer_open(&fr, s, LRD__FR_SEEK | load_flags(opts)))) {
+	if (!(rc = lrd__file_input_open(&fr, s, LRD__INPUT_SEEK | load_flags(opts)))) {
 		struct loader L = {.fr = &fr, .o = opts};
 		lrd__tree_hooks h = {
 		    .array_in = load_array, .ctx = &L, .max_depth = opts ? opts->max_depth : 0};
-		rc = lrd__tree_decode_path(&fr.f.ch, &h, parts, n, out);
+		rc = lrd__tree_decode_path(&fr.f.channel, &h, parts, n, out);
 	}
-	lrd__framer_close(&fr);
+	lrd__file_input_close(&fr);
 	lrd__free(parts);
 	lrd__free(buf);
 	return rc;

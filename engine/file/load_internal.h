@@ -14,32 +14,32 @@ typedef struct lrd__mapref {
 	atomic_long refs;
 } lrd__mapref;
 
-typedef struct lrd__framer {
+typedef struct lrd__file_input {
 	lrd_stream *s;
 	const lrd_codec *whole; /* whole-file codec, or NULL */
 	lrd__unwrap *u;
 	lrd__mapref *map; /* mapped input, or NULL */
 	lrd__memsrc ms;
-	lrd__rd in;
-	lrd__frd f;          /* read the root value through f.ch */
+	lrd__reader in;
+	lrd__file_reader f;  /* read the root value through f.channel */
 	uint64_t bomb_input; /* physical input size if known, else 0 */
 	lrd_file_info info;
-} lrd__framer;
+} lrd__file_input;
 
 enum {
-	LRD__FR_HASH = 1, /* verify the meta checksum (whole-file reads) */
-	LRD__FR_MMAP = 2, /* map the input (LRD_EINVAL if whole-file compressed) */
-	LRD__FR_SEEK = 4, /* random access needed (LRD_EUNSUPPORTED if impossible) */
+	LRD__INPUT_HASH = 1, /* verify the meta checksum (whole-file reads) */
+	LRD__INPUT_MMAP = 2, /* map the input (LRD_EINVAL if whole-file compressed) */
+	LRD__INPUT_SEEK = 4, /* random access needed (LRD_EUNSUPPORTED if impossible) */
 };
 
 /* Every entry point taking lrd_load_options checks it first: LRD_EINVAL for a nonzero reserved
  * tail, LRD_OK for NULL. */
 int lrd__load_options_check(const lrd_load_options *o);
 
-int lrd__framer_open(lrd__framer *fr, lrd_stream *s, unsigned flags);
+int lrd__file_input_open(lrd__file_input *fr, lrd_stream *s, unsigned flags);
 /* After the root value: trailer, then nothing may follow. */
-int lrd__framer_finish(lrd__framer *fr);
-void lrd__framer_close(lrd__framer *fr);
+int lrd__file_input_finish(lrd__file_input *fr);
+void lrd__file_input_close(lrd__file_input *fr);
 
 /* Release one reference to a mapping (the release callback of mapped arrays). */
 void lrd__mapref_release(void *ctx);

@@ -9,12 +9,13 @@
  * grows to the largest stored chunk (bounded by the codec's bound of the chunk size). */
 #include "engine/file/file_internal.h"
 
-uint64_t lrd__parr_chunk_raw(const lrd__parr *p, uint64_t i)
+uint64_t lrd__payload_reader_chunk_raw(const lrd__payload_reader *p, uint64_t i)
 {
-	return i + 1 < p->nchunks ? p->cs : p->d.nbytes - i * p->cs;
+	return i + 1 < p->nchunks ? p->chunk_size : p->d.nbytes - i * p->chunk_size;
 }
 
-int lrd__parr_limit(const lrd__parr *p, const lrd_load_options *o, uint64_t bomb_input)
+int lrd__payload_reader_limit(const lrd__payload_reader *p, const lrd_load_options *o,
+                              uint64_t bomb_input)
 {
 	uint64_t n = p->d.nbytes;
 	if (o && o->max_array_bytes && n > o->max_array_bytes)
@@ -25,7 +26,7 @@ int lrd__parr_limit(const lrd__parr *p, const lrd_load_options *o, uint64_t bomb
 		return lrd__err(LRD_ELIMIT, "array %s of %llu bytes cannot be addressed", p->what,
 		                (unsigned long long)n);
 	bool raw_known =
-	    p->layout == LRD__LAYOUT_CONTIGUOUS && p->f->ch.avail != LRD__AVAIL_UNKNOWN;
+	    p->layout == LRD__LAYOUT_CONTIGUOUS && p->f->channel.avail != LRD__AVAIL_UNKNOWN;
 	if (!raw_known && bomb_input && !(o && o->max_array_bytes) &&
 	    n > LRD__BOMB_BASE + (uint64_t)LRD__BOMB_RATIO * bomb_input)
 		return lrd__err(
@@ -36,27 +37,29 @@ int lrd__parr_limit(const lrd__parr *p, const lrd_load_options *o, uint64_t bomb
 	return LRD_OK;
 }
 
-int lrd__parr_begin(lrd__parr *p, lrd__frd *f, const lrd__array_desc *d, const lrd_load_options *o,
-                    uint64_t bomb_input, const char *what)
+int lrd__payload_reader_begin(lrd__payload_reader *p, lrd__file_reader *f, const lrd__array_desc *d,
+                              const lrd_load_options *o, uint64_t bomb_input, const char *what)
 {
-	*p = (lrd__parr){.f = f, .d = *d, .what = what};
-	uint64_t cs;
+	*p = (lrd__payload_reader){.f = f, .d = *d, .what = what};
+	uint64_t chunk_size;
 	int rc;
-	if ((rc = lrd__rd_u8(&f->ch, &p->layout)) || (rc = lrd__rd_varint(&f->ch, &cs)))
+	if ((rc = lrd__reader_u8(&f->channel, &p->layout)) ||
+	    (rc = lrd__reader_varint(&f->channel, &chunk_size)))
 		return rc;
 	if (p->layout > LRD__LAYOUT_CHUNKED)
 		return lrd__err(LRD_ECORRUPT, "array %s: unknown payload layout %u", what,
 		                p->layout);
-	if (cs < LRD_CHUNK_SIZE_MIN || cs > LRD_CHUNK_SIZE_MAX)
+	if (chunk_size < LRD_CHUNK_SIZE_MIN || chunk_size > LRD_CHUNK_SIZE_MAX)
 		return lrd__err(LRD_ECORRUPT, "array %s: chunk size %llu outside [%zu, %zu]", what,
-		                (unsigned long long)cs, LRD_CHUNK_SIZE_MIN, LRD_CHUNK_SIZE_MAX);
-	p->cs = cs;
-	p->nchunks = d->nbytes / cs + (d->nbytes % cs != 0);
-	uint64_t avail = f->ch.avail;
+		                (unsigned long long)chunk_size, LRD_CHUNK_SIZE_MIN,
+		                LRD_CHUNK_SIZE_MAX);
+	p->chunk_size = chunk_size;
+	p->nchunks = d->nbytes / chunk_size + (d->nbytes % chunk_size != 0);
+	uint64_t avail = f->channel.avail;
 	if (p->layout == LRD__LAYOUT_CONTIGUOUS) {
-		if ((rc = lrd__rd_pad(&f->ch, LRD__ALIGNMENT)))
+		if ((rc = lrd__reader_pad(&f->channel, LRD__ALIGNMENT)))
 			return rc;
-		avail = f->ch.avail;
+		avail = f->channel.avail;
 		if (avail != LRD__AVAIL_UNKNOWN &&
 		    (d->nbytes > avail || p->nchunks > (avail - d->nbytes) / LRD__CHUNK_HDR_SIZE))
 			return lrd__err(LRD_ECORRUPT,
@@ -69,18 +72,18 @@ int lrd__parr_begin(lrd__parr *p, lrd__frd *f, const lrd__array_desc *d, const l
 		                "array %s declares %llu chunks but only %llu bytes remain", what,
 		                (unsigned long long)p->nchunks, (unsigned long long)avail);
 	}
-	p->start = f->ch.pos;
-	return lrd__parr_limit(p, o, bomb_input);
+	p->start = f->channel.pos;
+	return lrd__payload_reader_limit(p, o, bomb_input);
 }
 
 /* Layout 1: read and validate chunk header i. */
-static int read_chunk_header(lrd__parr *p, lrd__chunk *c)
+static int read_chunk_header(lrd__payload_reader *p, lrd__chunk *c)
 {
 	uint8_t hb[LRD__CHUNK_HDR_SIZE];
-	uint64_t raw = lrd__parr_chunk_raw(p, p->next);
-	int rc = lrd__rd_get(&p->f->ch, hb, sizeof hb);
+	uint64_t raw = lrd__payload_reader_chunk_raw(p, p->next);
+	int rc = lrd__reader_get(&p->f->channel, hb, sizeof hb);
 	if (!rc)
-		rc = lrd__chunk_decode(hb, raw, p->f->ch.avail, c);
+		rc = lrd__chunk_decode(hb, raw, p->f->channel.avail, c);
 	if (!rc && c->raw_size != raw)
 		rc = lrd__err(LRD_ECORRUPT, "raw size %llu, but the array needs %llu here",
 		              (unsigned long long)c->raw_size, (unsigned long long)raw);
@@ -90,7 +93,7 @@ static int read_chunk_header(lrd__parr *p, lrd__chunk *c)
 		              "its %llu raw bytes",
 		              (unsigned long long)c->stored_size, (unsigned long long)c->raw_size);
 	if (!rc)
-		rc = lrd__rd_pad(&p->f->ch, LRD__ALIGNMENT);
+		rc = lrd__reader_pad(&p->f->channel, LRD__ALIGNMENT);
 	if (rc)
 		return lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)p->next, p->what);
 	p->stored_bytes += c->stored_size;
@@ -99,10 +102,10 @@ static int read_chunk_header(lrd__parr *p, lrd__chunk *c)
 	return LRD_OK;
 }
 
-int lrd__parr_chunk(lrd__parr *p, void *dst)
+int lrd__payload_reader_chunk(lrd__payload_reader *p, void *dst)
 {
 	uint64_t i = p->next;
-	size_t raw = (size_t)lrd__parr_chunk_raw(p, i);
+	size_t raw = (size_t)lrd__payload_reader_chunk_raw(p, i);
 	int rc;
 	if (i >= p->nchunks)
 		return lrd__err(LRD_EINVAL, "internal: chunk %llu of %llu", (unsigned long long)i,
@@ -112,10 +115,10 @@ int lrd__parr_chunk(lrd__parr *p, void *dst)
 		p->stored_bytes += raw;
 		p->codec_ids |= 1u;
 		if (!dst)
-			return lrd__frd_skipdata(p->f, raw);
+			return lrd__file_reader_skipdata(p->f, raw);
 		if (!p->sums && !(p->sums = lrd__malloc((size_t)p->nchunks * sizeof *p->sums)))
 			return LRD_ENOMEM;
-		if ((rc = lrd__frd_data(p->f, dst, raw)))
+		if ((rc = lrd__file_reader_data(p->f, dst, raw)))
 			return lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what);
 		p->sums[i] = lrd__checksum(dst, raw);
 		return LRD_OK;
@@ -127,11 +130,11 @@ int lrd__parr_chunk(lrd__parr *p, void *dst)
 	const void *src = dst;
 	if (c.codec != LRD_CODEC_ID_RAW) {
 		uint8_t *scratch;
-		if ((rc = lrd__parr_scratch(p, c.stored_size, &scratch)))
+		if ((rc = lrd__payload_reader_scratch(p, c.stored_size, &scratch)))
 			return rc;
 		src = scratch;
 	}
-	rc = lrd__frd_data(p->f, (void *)src, (size_t)c.stored_size);
+	rc = lrd__file_reader_data(p->f, (void *)src, (size_t)c.stored_size);
 	if (!rc)
 		rc = c.codec == LRD_CODEC_ID_RAW ? lrd__chunk_verify(&c, src)
 		                                 : lrd__chunk_decompress(&c, src, dst, raw);
@@ -156,17 +159,17 @@ static int decode_job(void *arg)
 	           : lrd__chunk_decompress(&s->c, s->buf, s->dst, s->raw);
 }
 
-static int retire_read(lrd__parr *p, lrd__cq *q)
+static int retire_read(lrd__payload_reader *p, lrd__chunk_queue *q)
 {
 	void *arg;
-	int rc = lrd__cq_retire(q, &arg);
+	int rc = lrd__chunk_queue_retire(q, &arg);
 	const struct rslot *s = arg;
 	return rc ? lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)s->index, p->what)
 	          : LRD_OK;
 }
 
 /* Read the next chunk's header and stored bytes into slot s. */
-static int read_into_slot(lrd__parr *p, uint8_t *dst, struct rslot *s)
+static int read_into_slot(lrd__payload_reader *p, uint8_t *dst, struct rslot *s)
 {
 	uint64_t i = p->next;
 	int rc = read_chunk_header(p, &s->c);
@@ -174,8 +177,8 @@ static int read_into_slot(lrd__parr *p, uint8_t *dst, struct rslot *s)
 		return rc;
 	p->next++;
 	s->index = i;
-	s->raw = (size_t)lrd__parr_chunk_raw(p, i);
-	s->dst = dst + i * p->cs;
+	s->raw = (size_t)lrd__payload_reader_chunk_raw(p, i);
+	s->dst = dst + i * p->chunk_size;
 	uint8_t *into = s->dst;
 	if (s->c.codec != LRD_CODEC_ID_RAW) {
 		if (s->c.stored_size > s->cap) {
@@ -187,53 +190,53 @@ static int read_into_slot(lrd__parr *p, uint8_t *dst, struct rslot *s)
 		}
 		into = s->buf;
 	}
-	rc = lrd__frd_data(p->f, into, (size_t)s->c.stored_size);
+	rc = lrd__file_reader_data(p->f, into, (size_t)s->c.stored_size);
 	return rc ? lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what) : LRD_OK;
 }
 
-int lrd__parr_read_all(lrd__parr *p, uint8_t *dst, int threads)
+int lrd__payload_reader_read_all(lrd__payload_reader *p, uint8_t *dst, int threads)
 {
 	int rc = LRD_OK;
 	uint64_t left = p->nchunks - p->next;
 	threads = lrd__pool_threads(threads);
 	if (p->layout == LRD__LAYOUT_CONTIGUOUS || threads == 1 || left < 2) {
 		while (!rc && p->next < p->nchunks)
-			rc = lrd__parr_chunk(p, dst + p->next * p->cs);
+			rc = lrd__payload_reader_chunk(p, dst + p->next * p->chunk_size);
 		return rc;
 	}
-	lrd__cq *q;
-	if ((rc = lrd__cq_new((uint64_t)threads > left ? (int)left : threads, &q)))
+	lrd__chunk_queue *q;
+	if ((rc = lrd__chunk_queue_new((uint64_t)threads > left ? (int)left : threads, &q)))
 		return rc;
-	size_t w = lrd__cq_window(q);
+	size_t w = lrd__chunk_queue_window(q);
 	struct rslot *slots = lrd__calloc(w, sizeof *slots);
 	rc = slots ? LRD_OK : LRD_ENOMEM;
 	while (!rc && p->next < p->nchunks) {
-		if (lrd__cq_pending(q) == w && (rc = retire_read(p, q)))
+		if (lrd__chunk_queue_pending(q) == w && (rc = retire_read(p, q)))
 			break;
-		struct rslot *s = &slots[lrd__cq_next_slot(q)];
+		struct rslot *s = &slots[lrd__chunk_queue_next_slot(q)];
 		if (!(rc = read_into_slot(p, dst, s)))
-			lrd__cq_submit(q, decode_job, s);
+			lrd__chunk_queue_submit(q, decode_job, s);
 	}
-	while (lrd__cq_pending(q)) {
+	while (lrd__chunk_queue_pending(q)) {
 		int r = retire_read(p, q);
 		rc = rc ? rc : r;
 	}
-	lrd__cq_free(q);
+	lrd__chunk_queue_free(q);
 	for (size_t i = 0; slots && i < w; i++)
 		lrd__free(slots[i].buf);
 	lrd__free(slots);
 	return rc;
 }
 
-int lrd__parr_end(lrd__parr *p, const uint8_t *mapped, bool verify)
+int lrd__payload_reader_end(lrd__payload_reader *p, const uint8_t *mapped, bool verify)
 {
 	if (p->layout != LRD__LAYOUT_CONTIGUOUS)
 		return LRD_OK;
 	for (uint64_t i = 0; i < p->nchunks; i++) {
 		uint8_t hb[LRD__CHUNK_HDR_SIZE];
 		lrd__chunk c = {0};
-		uint64_t raw = lrd__parr_chunk_raw(p, i);
-		int rc = lrd__rd_get(&p->f->ch, hb, sizeof hb);
+		uint64_t raw = lrd__payload_reader_chunk_raw(p, i);
+		int rc = lrd__reader_get(&p->f->channel, hb, sizeof hb);
 		if (!rc)
 			rc = lrd__chunk_decode(hb, raw, raw, &c);
 		if (!rc && (c.codec != LRD_CODEC_ID_RAW || c.raw_size != raw))
@@ -246,47 +249,47 @@ int lrd__parr_end(lrd__parr *p, const uint8_t *mapped, bool verify)
 			    LRD_ECHECKSUM, "checksum mismatch: table 0x%016llx, data 0x%016llx",
 			    (unsigned long long)c.checksum, (unsigned long long)p->sums[i]);
 		if (!rc && mapped && verify)
-			rc = lrd__chunk_verify(&c, mapped + i * p->cs);
+			rc = lrd__chunk_verify(&c, mapped + i * p->chunk_size);
 		if (rc)
 			return lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what);
 	}
 	return LRD_OK;
 }
 
-int lrd__parr_skip(lrd__parr *p)
+int lrd__payload_reader_skip(lrd__payload_reader *p)
 {
 	int rc = LRD_OK;
 	if (p->layout == LRD__LAYOUT_CONTIGUOUS) {
 		p->stored_bytes = p->d.nbytes;
 		p->codec_ids |= p->nchunks ? 1u : 0u;
 		p->next = p->nchunks;
-		rc = lrd__frd_skipdata(p->f, p->d.nbytes);
-		return rc ? rc : lrd__parr_end(p, NULL, false);
+		rc = lrd__file_reader_skipdata(p->f, p->d.nbytes);
+		return rc ? rc : lrd__payload_reader_end(p, NULL, false);
 	}
 	while (!rc && p->next < p->nchunks) {
 		lrd__chunk c;
 		if (!(rc = read_chunk_header(p, &c))) {
 			p->next++;
-			rc = lrd__frd_skipdata(p->f, c.stored_size);
+			rc = lrd__file_reader_skipdata(p->f, c.stored_size);
 		}
 	}
 	return rc;
 }
 
-int lrd__parr_scratch(lrd__parr *p, uint64_t n, uint8_t **out)
+int lrd__payload_reader_scratch(lrd__payload_reader *p, uint64_t n, uint8_t **out)
 {
-	if (n > p->scap) {
+	if (n > p->scratch_cap) {
 		lrd__free(p->scratch);
-		p->scap = 0;
+		p->scratch_cap = 0;
 		if (!(p->scratch = lrd__malloc((size_t)n)))
 			return LRD_ENOMEM;
-		p->scap = (size_t)n;
+		p->scratch_cap = (size_t)n;
 	}
 	*out = p->scratch;
 	return LRD_OK;
 }
 
-void lrd__parr_destroy(lrd__parr *p)
+void lrd__payload_reader_destroy(lrd__payload_reader *p)
 {
 	lrd__free(p->sums);
 	lrd__free(p->scratch);

@@ -13,11 +13,11 @@ struct arrinfo {
 	const lrd_value *placeholder;
 	lrd__array_desc d;
 	unsigned layout, codec_ids;
-	uint64_t cs, nchunks, stored, offset;
+	uint64_t chunk_size, nchunks, stored, offset;
 };
 
 struct scanner {
-	lrd__framer *fr;
+	lrd__file_input *fr;
 	const lrd_load_options *o;
 	struct arrinfo *arr;
 	size_t narr, cap;
@@ -26,26 +26,26 @@ struct scanner {
 	char what[64];
 };
 
-static int scan_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+static int scan_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out)
 {
 	struct scanner *S = ctx;
-	lrd__parr p;
+	lrd__payload_reader p;
 	(void)r;
-	uint64_t at = S->fr->f.ch.pos;
+	uint64_t at = S->fr->f.channel.pos;
 	snprintf(S->what, sizeof S->what, "array at offset %llu", (unsigned long long)at);
-	int rc = lrd__parr_begin(&p, &S->fr->f, d, S->o, S->fr->bomb_input, S->what);
-	if (!rc && p.nchunks && S->bufcap < p.cs) {
+	int rc = lrd__payload_reader_begin(&p, &S->fr->f, d, S->o, S->fr->bomb_input, S->what);
+	if (!rc && p.nchunks && S->bufcap < p.chunk_size) {
 		lrd__free(S->buf);
 		S->bufcap = 0;
-		if (!(S->buf = lrd__malloc((size_t)p.cs)))
+		if (!(S->buf = lrd__malloc((size_t)p.chunk_size)))
 			rc = LRD_ENOMEM;
 		else
-			S->bufcap = (size_t)p.cs;
+			S->bufcap = (size_t)p.chunk_size;
 	}
 	for (uint64_t i = 0; !rc && i < p.nchunks; i++)
-		rc = lrd__parr_chunk(&p, S->buf);
+		rc = lrd__payload_reader_chunk(&p, S->buf);
 	if (!rc)
-		rc = lrd__parr_end(&p, NULL, false);
+		rc = lrd__payload_reader_end(&p, NULL, false);
 	if (!rc && out && S->narr == S->cap) {
 		size_t ncap = S->cap ? S->cap * 2 : 8;
 		struct arrinfo *na = lrd__realloc(S->arr, ncap * sizeof *na);
@@ -59,11 +59,11 @@ static int scan_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value
 		                                     .d = *d,
 		                                     .layout = p.layout,
 		                                     .codec_ids = p.codec_ids,
-		                                     .cs = p.cs,
+		                                     .chunk_size = p.chunk_size,
 		                                     .nchunks = p.nchunks,
 		                                     .stored = p.stored_bytes,
 		                                     .offset = p.start};
-	lrd__parr_destroy(&p);
+	lrd__payload_reader_destroy(&p);
 	return rc;
 }
 
@@ -89,7 +89,7 @@ static int walk(struct walker *W, const lrd_value *v, unsigned depth, const char
 		n.shape = a->d.shape;
 		n.order = a->d.order;
 		n.layout = a->layout;
-		n.chunk_size = a->cs;
+		n.chunk_size = a->chunk_size;
 		n.nchunks = a->nchunks;
 		n.raw_bytes = a->d.nbytes;
 		n.stored_bytes = a->stored;
@@ -127,24 +127,24 @@ static int walk(struct walker *W, const lrd_value *v, unsigned depth, const char
 int lrd_scan(lrd_stream *s, const lrd_load_options *opts, lrd_file_info *info, lrd_node_fn fn,
              void *ctx)
 {
-	lrd__framer fr;
+	lrd__file_input fr;
 	lrd_value *root = NULL;
 	struct scanner S = {.fr = &fr, .o = opts};
 	int rc = lrd__load_options_check(opts);
 	if (rc)
 		return rc;
-	rc = lrd__framer_open(&fr, s, LRD__FR_HASH);
+	rc = lrd__file_input_open(&fr, s, LRD__INPUT_HASH);
 	if (!rc) {
 		lrd__tree_hooks h = {
 		    .array_in = scan_array, .ctx = &S, .max_depth = opts ? opts->max_depth : 0};
-		rc = lrd__tree_decode(&fr.f.ch, &h, &root);
+		rc = lrd__tree_decode(&fr.f.channel, &h, &root);
 		if (!rc)
-			rc = lrd__framer_finish(&fr);
+			rc = lrd__file_input_finish(&fr);
 	}
 	if (!rc) {
 		if (info) {
 			*info = fr.info;
-			info->size = fr.f.ch.pos;
+			info->size = fr.f.channel.pos;
 		}
 		struct walker W = {.fn = fn, .ctx = ctx, .S = &S, .info = info};
 		rc = walk(&W, root, 0, NULL, 0);
@@ -152,7 +152,7 @@ int lrd_scan(lrd_stream *s, const lrd_load_options *opts, lrd_file_info *info, l
 	lrd_value_free(root);
 	lrd__free(S.arr);
 	lrd__free(S.buf);
-	lrd__framer_close(&fr);
+	lrd__file_input_close(&fr);
 	return rc;
 }
 

@@ -516,11 +516,11 @@ static int chan_skip(void *ctx, uint64_t n)
 	return lrd__stream_seek(s, target);
 }
 
-lrd__rd lrd__stream_reader(lrd_stream *s)
+lrd__reader lrd__stream_reader(lrd_stream *s)
 {
 	int64_t size = s->size;
 	uint64_t at = lrd__stream_tell(s);
-	return (lrd__rd){
+	return (lrd__reader){
 	    .read = chan_read,
 	    .skip = s->seekable ? chan_skip : NULL,
 	    .ctx = s,
@@ -532,4 +532,7 @@ lrd__rd lrd__stream_reader(lrd_stream *s)
 
 static int chan_write(void *ctx, const void *p, size_t n) { return lrd__stream_write(ctx, p, n); }
 
-lrd__wr lrd__stream_writer(lrd_stream *s) { return (lrd__wr){.write = chan_write, .ctx = s}; }
+lrd__writer lrd__stream_writer(lrd_stream *s)
+{
+	return (lrd__writer){.write = chan_write, .ctx = s};
+}

@@ -10,7 +10,7 @@
 struct lrd__unwrap {
 	lrd_stream *s;
 	const lrd_codec *codec;
-	lrd_codec_stream *cs;
+	lrd_codec_stream *decoder;
 	uint8_t in[LRD__IO_BUFSIZE];
 	size_t in_pos, in_len;
 	bool in_eof; /* the compressed input has ended */
@@ -22,7 +22,7 @@ int lrd__unwrap_new(lrd_stream *s, const lrd_codec *c, lrd__unwrap **out)
 	lrd__unwrap *u = lrd__calloc(1, sizeof *u);
 	if (!u)
 		return LRD_ENOMEM;
-	int rc = lrd_codec_stream_new(c, NULL, LRD_CODEC_DECODE, &u->cs);
+	int rc = lrd_codec_stream_new(c, NULL, LRD_CODEC_DECODE, &u->decoder);
 	if (rc) {
 		lrd__free(u);
 		return lrd__errctx(rc, "%s decoder", c->name);
@@ -49,7 +49,7 @@ static int unwrap_some(lrd__unwrap *u, uint8_t *p, size_t n, size_t *got)
 		                   .src_size = u->in_len - u->in_pos,
 		                   .dst = p + *got,
 		                   .dst_size = n - *got};
-		int rc = lrd_codec_stream_step(u->cs, &io, u->in_eof);
+		int rc = lrd_codec_stream_step(u->decoder, &io, u->in_eof);
 		if (rc < 0)
 			return lrd__errctx(rc, "%s stream in %s", u->codec->name,
 			                   lrd__stream_name(u->s));
@@ -75,9 +75,9 @@ static int unwrap_read(void *ctx, void *p, size_t n)
 	return rc;
 }
 
-lrd__rd lrd__unwrap_reader(lrd__unwrap *u)
+lrd__reader lrd__unwrap_reader(lrd__unwrap *u)
 {
-	return (lrd__rd){.read = unwrap_read, .ctx = u, .avail = LRD__AVAIL_UNKNOWN};
+	return (lrd__reader){.read = unwrap_read, .ctx = u, .avail = LRD__AVAIL_UNKNOWN};
 }
 
 int lrd__unwrap_finish(lrd__unwrap *u)
@@ -96,7 +96,7 @@ void lrd__unwrap_free(lrd__unwrap *u)
 {
 	if (!u)
 		return;
-	lrd_codec_stream_free(u->cs);
+	lrd_codec_stream_free(u->decoder);
 	lrd__free(u);
 }
 
@@ -105,7 +105,7 @@ void lrd__unwrap_free(lrd__unwrap *u)
 struct lrd__wrap {
 	lrd_stream *s;
 	const lrd_codec *codec;
-	lrd_codec_stream *cs;
+	lrd_codec_stream *encoder;
 	uint8_t out[LRD__IO_BUFSIZE];
 };
 
@@ -114,7 +114,7 @@ int lrd__wrap_new(lrd_stream *s, const lrd_codec *c, const lrd_codec_params *p, 
 	lrd__wrap *w = lrd__calloc(1, sizeof *w);
 	if (!w)
 		return LRD_ENOMEM;
-	int rc = lrd_codec_stream_new(c, p, LRD_CODEC_ENCODE, &w->cs);
+	int rc = lrd_codec_stream_new(c, p, LRD_CODEC_ENCODE, &w->encoder);
 	if (rc) {
 		lrd__free(w);
 		return lrd__errctx(rc, "%s encoder", c->name);
@@ -133,7 +133,7 @@ static int wrap_run(lrd__wrap *w, const void *p, size_t n, int finish)
 		io.dst_size = sizeof w->out;
 		io.dst_pos = 0;
 		size_t before = io.src_pos;
-		int step = lrd_codec_stream_step(w->cs, &io, finish);
+		int step = lrd_codec_stream_step(w->encoder, &io, finish);
 		if (step < 0)
 			return lrd__errctx(step, "%s encoder", w->codec->name);
 		int rc = io.dst_pos ? lrd__stream_write(w->s, w->out, io.dst_pos) : LRD_OK;
@@ -148,7 +148,7 @@ static int wrap_run(lrd__wrap *w, const void *p, size_t n, int finish)
 
 static int wrap_write(void *ctx, const void *p, size_t n) { return wrap_run(ctx, p, n, 0); }
 
-lrd__wr lrd__wrap_writer(lrd__wrap *w) { return (lrd__wr){.write = wrap_write, .ctx = w}; }
+lrd__writer lrd__wrap_writer(lrd__wrap *w) { return (lrd__writer){.write = wrap_write, .ctx = w}; }
 
 int lrd__wrap_finish(lrd__wrap *w) { return wrap_run(w, NULL, 0, 1); }
 
@@ -156,6 +156,6 @@ void lrd__wrap_free(lrd__wrap *w)
 {
 	if (!w)
 		return;
-	lrd_codec_stream_free(w->cs);
+	lrd_codec_stream_free(w->encoder);
 	lrd__free(w);
 }

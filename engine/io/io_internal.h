@@ -1,5 +1,5 @@
 /* Internal view of lrd_stream for the file format code: buffered exact reads, peeking for
- * magic sniffing, seeking, mapping, and adapters to the lrd__rd/lrd__wr channels of wire.h,
+ * magic sniffing, seeking, mapping, and adapters to the lrd__reader/lrd__writer channels of wire.h,
  * plus the whole-file codec layers (io_codec.c). Not installed. */
 #ifndef LRD_ENGINE_IO_INTERNAL_H
 #define LRD_ENGINE_IO_INTERNAL_H
@@ -46,8 +46,8 @@ void lrd__stream_unmap(lrd__mapping *m);
 
 /* Channels over a stream: exact reads (truncation is LRD_ECORRUPT), skips by seeking when
  * possible, avail from the stream size when known. */
-lrd__rd lrd__stream_reader(lrd_stream *s);
-lrd__wr lrd__stream_writer(lrd_stream *s);
+lrd__reader lrd__stream_reader(lrd_stream *s);
+lrd__writer lrd__stream_writer(lrd_stream *s);
 
 /* ---- whole-file codec layers (io_codec.c) ---------------------------------------------------- */
 
@@ -56,7 +56,7 @@ lrd__wr lrd__stream_writer(lrd_stream *s);
  * plus the codec's state. */
 typedef struct lrd__unwrap lrd__unwrap;
 int lrd__unwrap_new(lrd_stream *s, const lrd_codec *c, lrd__unwrap **out);
-lrd__rd lrd__unwrap_reader(lrd__unwrap *u);
+lrd__reader lrd__unwrap_reader(lrd__unwrap *u);
 /* After the logical stream ended: LRD_OK if the compressed input ended too, LRD_ECORRUPT if
  * decompressed bytes remain. */
 int lrd__unwrap_finish(lrd__unwrap *u);
@@ -65,7 +65,7 @@ void lrd__unwrap_free(lrd__unwrap *u);
 /* An encoder compressing everything written through its channel into `s`. */
 typedef struct lrd__wrap lrd__wrap;
 int lrd__wrap_new(lrd_stream *s, const lrd_codec *c, const lrd_codec_params *p, lrd__wrap **out);
-lrd__wr lrd__wrap_writer(lrd__wrap *w);
+lrd__writer lrd__wrap_writer(lrd__wrap *w);
 /* End the compressed stream and write its remaining output. */
 int lrd__wrap_finish(lrd__wrap *w);
 void lrd__wrap_free(lrd__wrap *w);

@@ -14,16 +14,16 @@
 enum { JOB_WAITING, JOB_QUEUED, JOB_DONE };
 
 struct job {
-	lrd__cq_fn fn;
+	lrd__chunk_queue_fn fn;
 	void *arg;
 	int rc;
 	int state;
-	lrd__cq *q;
+	lrd__chunk_queue *q;
 	struct job *next; /* in the shared FIFO */
 	char msg[MSG_MAX];
 };
 
-struct lrd__cq {
+struct lrd__chunk_queue {
 	int threads;
 	size_t window;
 	size_t head, tail, dispatched; /* job counts: retired, submitted, given to the pool */
@@ -64,7 +64,7 @@ int lrd__pool_threads(int threads)
 }
 
 /* Move the queue's waiting jobs into the FIFO while it runs fewer than q->threads. Locked. */
-static void dispatch(lrd__cq *q)
+static void dispatch(lrd__chunk_queue *q)
 {
 	while (q->active < q->threads && q->dispatched < q->tail) {
 		struct job *j = &q->ring[q->dispatched++ % q->window];
@@ -96,7 +96,7 @@ static void *worker(void *unused)
 		if (rc < 0)
 			snprintf(j->msg, sizeof j->msg, "%s", lrd_errmsg());
 		pthread_mutex_lock(&pool.mu);
-		lrd__cq *q = j->q;
+		lrd__chunk_queue *q = j->q;
 		j->rc = rc;
 		j->state = JOB_DONE;
 		q->active--;
@@ -124,7 +124,7 @@ static int grow(int want)
 	return pool.workers;
 }
 
-int lrd__cq_new(int threads, lrd__cq **out)
+int lrd__chunk_queue_new(int threads, lrd__chunk_queue **out)
 {
 	int t = lrd__pool_threads(threads);
 	if (t > 1) {
@@ -135,7 +135,7 @@ int lrd__cq_new(int threads, lrd__cq **out)
 		t = have < t ? (have > 1 ? have : 1) : t;
 	}
 	size_t window = t > 1 ? 2 * (size_t)t : 1;
-	lrd__cq *q = lrd__calloc(1, sizeof *q + window * sizeof q->ring[0]);
+	lrd__chunk_queue *q = lrd__calloc(1, sizeof *q + window * sizeof q->ring[0]);
 	if (!q)
 		return lrd__err(LRD_ENOMEM, "out of memory for a chunk queue");
 	q->threads = t;
@@ -148,12 +148,12 @@ int lrd__cq_new(int threads, lrd__cq **out)
 	return LRD_OK;
 }
 
-int lrd__cq_threads(const lrd__cq *q) { return q->threads; }
-size_t lrd__cq_window(const lrd__cq *q) { return q->window; }
-size_t lrd__cq_pending(const lrd__cq *q) { return q->tail - q->head; }
-size_t lrd__cq_next_slot(const lrd__cq *q) { return q->tail % q->window; }
+int lrd__chunk_queue_threads(const lrd__chunk_queue *q) { return q->threads; }
+size_t lrd__chunk_queue_window(const lrd__chunk_queue *q) { return q->window; }
+size_t lrd__chunk_queue_pending(const lrd__chunk_queue *q) { return q->tail - q->head; }
+size_t lrd__chunk_queue_next_slot(const lrd__chunk_queue *q) { return q->tail % q->window; }
 
-void lrd__cq_submit(lrd__cq *q, lrd__cq_fn fn, void *arg)
+void lrd__chunk_queue_submit(lrd__chunk_queue *q, lrd__chunk_queue_fn fn, void *arg)
 {
 	struct job *j = &q->ring[q->tail % q->window];
 	*j = (struct job){.fn = fn, .arg = arg, .q = q, .state = JOB_WAITING};
@@ -169,7 +169,7 @@ void lrd__cq_submit(lrd__cq *q, lrd__cq_fn fn, void *arg)
 	pthread_mutex_unlock(&pool.mu);
 }
 
-int lrd__cq_retire(lrd__cq *q, void **arg)
+int lrd__chunk_queue_retire(lrd__chunk_queue *q, void **arg)
 {
 	struct job *j = &q->ring[q->head % q->window];
 	if (q->threads > 1) {
@@ -186,12 +186,12 @@ int lrd__cq_retire(lrd__cq *q, void **arg)
 	return j->rc;
 }
 
-void lrd__cq_free(lrd__cq *q)
+void lrd__chunk_queue_free(lrd__chunk_queue *q)
 {
 	if (!q)
 		return;
 	while (q->head < q->tail)
-		lrd__cq_retire(q, NULL);
+		lrd__chunk_queue_retire(q, NULL);
 	if (q->threads > 1)
 		pthread_cond_destroy(&q->done);
 	lrd__free(q);

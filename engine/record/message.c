@@ -21,11 +21,11 @@ static const uint8_t msg_magic[4] = {'L', 'R', 'D', 'M'};
 
 /* ---- encoding -------------------------------------------------------------------------------- */
 
-static int msg_array_out(void *ctx, const lrd_value *arr, lrd__wr *w)
+static int msg_array_out(void *ctx, const lrd_value *arr, lrd__writer *w)
 {
 	(void)ctx;
-	int rc = lrd__wr_pad(w, MSG_ALIGN);
-	return rc ? rc : lrd__wr_put(w, lrd_array_cdata(arr), lrd_array_nbytes(arr));
+	int rc = lrd__writer_pad(w, MSG_ALIGN);
+	return rc ? rc : lrd__writer_put(w, lrd_array_cdata(arr), lrd_array_nbytes(arr));
 }
 
 static void put_header(uint8_t *p, size_t len)
@@ -48,7 +48,7 @@ int lrd_value_encode(const lrd_value *v, const lrd_encode_options *opts, void **
 	if (rc)
 		return rc;
 	lrd__tree_hooks h = {.array_out = msg_array_out};
-	lrd__wr cw = {.pos = LRD_MESSAGE_HEADER_SIZE}; /* counting */
+	lrd__writer cw = {.pos = LRD_MESSAGE_HEADER_SIZE}; /* counting */
 	rc = lrd__tree_encode(v, &cw, &h);
 	if (rc)
 		return rc;
@@ -60,7 +60,7 @@ int lrd_value_encode(const lrd_value *v, const lrd_encode_options *opts, void **
 	if (!p)
 		return LRD_ENOMEM;
 	put_header(p, total);
-	lrd__wr w = {
+	lrd__writer w = {
 	    .pos = LRD_MESSAGE_HEADER_SIZE, .cur = p + LRD_MESSAGE_HEADER_SIZE, .end = p + total};
 	/* the tree is const and read the same way twice, so the sizes agree */
 	if (!(rc = lrd__tree_encode(v, &w, &h)) && w.cur != w.end)
@@ -134,13 +134,13 @@ static bool aligned_for(const void *p, uint32_t itemsize)
 	return ((uintptr_t)p & (a - 1)) == 0;
 }
 
-static int msg_array_in(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+static int msg_array_in(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out)
 {
 	msg_in *m = ctx;
-	int rc = lrd__rd_pad(r, MSG_ALIGN);
+	int rc = lrd__reader_pad(r, MSG_ALIGN);
 	if (rc)
 		return rc;
-	if (!lrd__rd_has(r, d->nbytes))
+	if (!lrd__reader_has(r, d->nbytes))
 		return lrd__err(LRD_ECORRUPT,
 		                "array payload of %llu bytes at offset %llu runs past "
 		                "the message",
@@ -148,7 +148,7 @@ static int msg_array_in(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_val
 	const uint8_t *src = m->base + r->pos;
 	size_t nb = (size_t)d->nbytes;
 	if (!out)
-		return lrd__rd_skip(r, nb);
+		return lrd__reader_skip(r, nb);
 	if (nb && m->shared && aligned_for(src, d->dtype.itemsize)) {
 		atomic_fetch_add(&m->shared->refs, 1);
 		rc = lrd__array_new_mapped(d->dtype, d->ndim, d->shape, d->order, src, nb,
@@ -162,7 +162,7 @@ static int msg_array_in(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_val
 		if (!rc && nb)
 			memcpy(lrd_array_data(*out), src, nb);
 	}
-	return rc ? rc : lrd__rd_skip(r, nb);
+	return rc ? rc : lrd__reader_skip(r, nb);
 }
 
 static int check_decode_opts(const lrd_decode_options *opts)
@@ -194,8 +194,8 @@ static int decode_frame(const uint8_t *buf, size_t len, const lrd_decode_options
 	                     .max_depth = opts ? opts->max_depth : 0,
 	                     .budget = &budget};
 	lrd__memsrc src;
-	lrd__rd r = lrd__memsrc_reader(&src, buf, len);
-	if ((rc = lrd__rd_skip(&r, LRD_MESSAGE_HEADER_SIZE)) ||
+	lrd__reader r = lrd__memsrc_reader(&src, buf, len);
+	if ((rc = lrd__reader_skip(&r, LRD_MESSAGE_HEADER_SIZE)) ||
 	    (rc = lrd__tree_decode(&r, &h, out)))
 		return rc;
 	if (r.avail) {

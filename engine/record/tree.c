@@ -1,7 +1,7 @@
 /* Value tree encoding and strict decoding (tree.h). One recursive walker serves decoding and
  * skipping (out == NULL), so both accept exactly the same inputs. Recursion depth is bounded by
  * the hooks' depth limit; allocation happens only for bytes that were actually read (strings,
- * keys: lrd__rd_alloc) or for containers holding items that were decoded. Stateless. */
+ * keys: lrd__reader_alloc) or for containers holding items that were decoded. Stateless. */
 #include <stdlib.h>
 
 #include "engine/record/tree.h"
@@ -32,22 +32,22 @@ static int charge(const lrd__tree_hooks *h, uint64_t n)
 
 /* ---- encoding -------------------------------------------------------------------------------- */
 
-static int put_lenbytes(lrd__wr *w, uint8_t tag, const void *p, size_t n)
+static int put_lenbytes(lrd__writer *w, uint8_t tag, const void *p, size_t n)
 {
-	int rc = tag ? lrd__wr_u8(w, tag) : LRD_OK;
+	int rc = tag ? lrd__writer_u8(w, tag) : LRD_OK;
 	if (!rc)
-		rc = lrd__wr_varint(w, n);
-	return rc ? rc : lrd__wr_put(w, p, n);
+		rc = lrd__writer_varint(w, n);
+	return rc ? rc : lrd__writer_put(w, p, n);
 }
 
-static int put_fixed64(lrd__wr *w, uint8_t tag, uint64_t bits)
+static int put_fixed64(lrd__writer *w, uint8_t tag, uint64_t bits)
 {
 	uint8_t b[9] = {tag};
 	lrd__put_u64(b + 1, bits);
-	return lrd__wr_put(w, b, sizeof b);
+	return lrd__writer_put(w, b, sizeof b);
 }
 
-int lrd__tree_array_header(lrd__wr *w, lrd_dtype dt, lrd_order order, unsigned ndim,
+int lrd__tree_array_header(lrd__writer *w, lrd_dtype dt, lrd_order order, unsigned ndim,
                            const uint64_t *shape)
 {
 	char ts[32];
@@ -59,15 +59,15 @@ int lrd__tree_array_header(lrd__wr *w, lrd_dtype dt, lrd_order order, unsigned n
 		                LRD_MAX_NDIM);
 	rc = put_lenbytes(w, LRD__TAG_ARRAY, ts, strlen(ts));
 	if (!rc)
-		rc = lrd__wr_u8(w, order == LRD_ORDER_F ? 1 : 0);
+		rc = lrd__writer_u8(w, order == LRD_ORDER_F ? 1 : 0);
 	if (!rc)
-		rc = lrd__wr_u8(w, (uint8_t)ndim);
+		rc = lrd__writer_u8(w, (uint8_t)ndim);
 	for (unsigned i = 0; !rc && i < ndim; i++)
-		rc = lrd__wr_varint(w, shape[i]);
+		rc = lrd__writer_varint(w, shape[i]);
 	return rc;
 }
 
-int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h)
+int lrd__tree_encode(const lrd_value *v, lrd__writer *w, const lrd__tree_hooks *h)
 {
 	if (!v)
 		return lrd__err(LRD_EINVAL, "encoding a NULL value");
@@ -76,11 +76,11 @@ int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h)
 	int rc = LRD_OK;
 	switch (lrd_value_kind(v)) {
 	case LRD_KIND_NIL:
-		return lrd__wr_u8(w, LRD__TAG_NIL);
+		return lrd__writer_u8(w, LRD__TAG_NIL);
 	case LRD_KIND_BOOL: {
 		bool b = false;
 		lrd_value_get_bool(v, &b);
-		return lrd__wr_u8(w, b ? LRD__TAG_TRUE : LRD__TAG_FALSE);
+		return lrd__writer_u8(w, b ? LRD__TAG_TRUE : LRD__TAG_FALSE);
 	}
 	case LRD_KIND_INT: {
 		int64_t i = 0;
@@ -102,17 +102,17 @@ int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h)
 		return put_lenbytes(w, LRD__TAG_BYTES, p, n);
 	case LRD_KIND_LIST:
 		n = lrd_value_len(v);
-		rc = lrd__wr_u8(w, LRD__TAG_LIST);
+		rc = lrd__writer_u8(w, LRD__TAG_LIST);
 		if (!rc)
-			rc = lrd__wr_varint(w, n);
+			rc = lrd__writer_varint(w, n);
 		for (size_t i = 0; !rc && i < n; i++)
 			rc = lrd__tree_encode(lrd_list_at(v, i), w, h);
 		return rc;
 	case LRD_KIND_MAP:
 		n = lrd_value_len(v);
-		rc = lrd__wr_u8(w, LRD__TAG_MAP);
+		rc = lrd__writer_u8(w, LRD__TAG_MAP);
 		if (!rc)
-			rc = lrd__wr_varint(w, n);
+			rc = lrd__writer_varint(w, n);
 		for (size_t i = 0; !rc && i < n; i++) {
 			const char *k = lrd_map_key_at(v, i);
 			rc = put_lenbytes(w, 0, k, strlen(k));
@@ -134,19 +134,19 @@ int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h)
 
 /* ---- decoding -------------------------------------------------------------------------------- */
 
-int lrd__tree_read_array_desc(lrd__rd *r, lrd__array_desc *d)
+int lrd__tree_read_array_desc(lrd__reader *r, lrd__array_desc *d)
 {
 	uint64_t tlen;
 	char ts[17];
 	uint8_t ord, ndim;
-	int rc = lrd__rd_varint(r, &tlen);
+	int rc = lrd__reader_varint(r, &tlen);
 	if (rc)
 		return rc;
 	if (tlen == 0 || tlen > 16)
 		return lrd__err(LRD_ECORRUPT, "array typestr of %llu bytes",
 		                (unsigned long long)tlen);
-	if ((rc = lrd__rd_get(r, ts, (size_t)tlen)) || (rc = lrd__rd_u8(r, &ord)) ||
-	    (rc = lrd__rd_u8(r, &ndim)))
+	if ((rc = lrd__reader_get(r, ts, (size_t)tlen)) || (rc = lrd__reader_u8(r, &ord)) ||
+	    (rc = lrd__reader_u8(r, &ndim)))
 		return rc;
 	ts[tlen] = '\0';
 	if (memchr(ts, '\0', (size_t)tlen))
@@ -161,7 +161,7 @@ int lrd__tree_read_array_desc(lrd__rd *r, lrd__array_desc *d)
 		                LRD_MAX_NDIM);
 	bool overflow = false;
 	for (unsigned i = 0; i < ndim; i++) {
-		if ((rc = lrd__rd_varint(r, &d->shape[i])))
+		if ((rc = lrd__reader_varint(r, &d->shape[i])))
 			return rc;
 		overflow |= __builtin_mul_overflow(d->count, d->shape[i], &d->count);
 	}
@@ -173,13 +173,13 @@ int lrd__tree_read_array_desc(lrd__rd *r, lrd__array_desc *d)
 }
 
 /* Read a length-prefixed string into a NUL-terminated buffer; NUL inside is refused. */
-static int read_text(lrd__rd *r, char **out, size_t *len, const char *what)
+static int read_text(lrd__reader *r, char **out, size_t *len, const char *what)
 {
 	uint64_t n;
-	int rc = lrd__rd_varint(r, &n);
+	int rc = lrd__reader_varint(r, &n);
 	if (rc)
 		return rc;
-	if ((rc = lrd__rd_alloc(r, n, 1, (uint8_t **)out)))
+	if ((rc = lrd__reader_alloc(r, n, 1, (uint8_t **)out)))
 		return lrd__errctx(rc, "%s of %llu bytes", what, (unsigned long long)n);
 	*len = (size_t)n;
 	if (memchr(*out, '\0', *len)) {
@@ -192,14 +192,14 @@ static int read_text(lrd__rd *r, char **out, size_t *len, const char *what)
 
 /* A str or bytes whose n bytes the input is known to hold: read straight into the value, one
  * allocation and one copy. */
-static int decode_blob_known(lrd__rd *r, uint8_t tag, size_t n, lrd_value **out)
+static int decode_blob_known(lrd__reader *r, uint8_t tag, size_t n, lrd_value **out)
 {
 	lrd_kind kind = tag == LRD__TAG_STR ? LRD_KIND_STR : LRD_KIND_BYTES;
 	int rc = lrd__blob_new_uninit(kind, n, out);
 	if (rc)
 		return rc;
 	char *p = (*out)->u.s.p;
-	if (!(rc = lrd__rd_get(r, p, n)) && kind == LRD_KIND_STR && !lrd__utf8_valid(p, n))
+	if (!(rc = lrd__reader_get(r, p, n)) && kind == LRD_KIND_STR && !lrd__utf8_valid(p, n))
 		rc = lrd__err(LRD_ECORRUPT, "string of %zu bytes is not valid UTF-8", n);
 	if (rc) {
 		lrd_value_free(*out);
@@ -211,16 +211,16 @@ static int decode_blob_known(lrd__rd *r, uint8_t tag, size_t n, lrd_value **out)
 /* A map key: straight from a memory reader's buffer when it is there (no copy), else read into
  * *owned (freed by the caller). *key is not NUL-terminated; NUL inside is refused. Keys are
  * charged to the budget only when building. */
-static int read_key(lrd__rd *r, const lrd__tree_hooks *h, bool build, const char **key,
+static int read_key(lrd__reader *r, const lrd__tree_hooks *h, bool build, const char **key,
                     size_t *klen, char **owned)
 {
 	uint64_t n;
-	int rc = lrd__rd_varint(r, &n);
+	int rc = lrd__reader_varint(r, &n);
 	if (rc || (build && (rc = charge(h, n))))
 		return rc;
-	const uint8_t *p = n <= SIZE_MAX ? lrd__rd_take(r, (size_t)n) : NULL;
+	const uint8_t *p = n <= SIZE_MAX ? lrd__reader_take(r, (size_t)n) : NULL;
 	if (!p) {
-		if ((rc = lrd__rd_alloc(r, n, 1, (uint8_t **)owned)))
+		if ((rc = lrd__reader_alloc(r, n, 1, (uint8_t **)owned)))
 			return lrd__errctx(rc, "map key of %llu bytes", (unsigned long long)n);
 		p = (const uint8_t *)*owned;
 	}
@@ -231,9 +231,9 @@ static int read_key(lrd__rd *r, const lrd__tree_hooks *h, bool build, const char
 	return LRD_OK;
 }
 
-static int walk(lrd__rd *r, const lrd__tree_hooks *h, unsigned depth, lrd_value **out);
+static int walk(lrd__reader *r, const lrd__tree_hooks *h, unsigned depth, lrd_value **out);
 
-static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned depth,
+static int walk_body(lrd__reader *r, const lrd__tree_hooks *h, uint8_t tag, unsigned depth,
                      lrd_value **out)
 {
 	uint8_t b8[8];
@@ -247,7 +247,7 @@ static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned
 		return out ? lrd_value_new_bool(tag == LRD__TAG_TRUE, out) : LRD_OK;
 	case LRD__TAG_INT:
 	case LRD__TAG_FLOAT:
-		if ((rc = lrd__rd_get(r, b8, 8)) || !out)
+		if ((rc = lrd__reader_get(r, b8, 8)) || !out)
 			return rc;
 		n = lrd__get_u64(b8);
 		if (tag == LRD__TAG_INT)
@@ -257,16 +257,16 @@ static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned
 		return lrd_value_new_float(f, out);
 	case LRD__TAG_STR:
 	case LRD__TAG_BYTES: {
-		if ((rc = lrd__rd_varint(r, &n)))
+		if ((rc = lrd__reader_varint(r, &n)))
 			return rc;
 		if (!out)
-			return lrd__rd_skip(r, n);
+			return lrd__reader_skip(r, n);
 		if ((rc = charge(h, n)))
 			return rc;
 		if (r->avail != LRD__AVAIL_UNKNOWN && n <= r->avail)
 			return decode_blob_known(r, tag, (size_t)n, out);
 		uint8_t *p;
-		if ((rc = lrd__rd_alloc(r, n, 1, &p)))
+		if ((rc = lrd__reader_alloc(r, n, 1, &p)))
 			return rc;
 		rc = tag == LRD__TAG_STR ? lrd_value_new_str((char *)p, (size_t)n, out)
 		                         : lrd_value_new_bytes(p, (size_t)n, out);
@@ -293,7 +293,7 @@ static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned
 	}
 	if (depth >= depth_limit(h))
 		return lrd__err(LRD_ECORRUPT, "values nested deeper than %u", depth_limit(h));
-	if ((rc = lrd__rd_varint(r, &n)))
+	if ((rc = lrd__reader_varint(r, &n)))
 		return rc;
 	lrd_value *c = NULL;
 	if (out && (rc = tag == LRD__TAG_LIST ? lrd_value_new_list(&c) : lrd_value_new_map(&c)))
@@ -330,22 +330,22 @@ static int walk_body(lrd__rd *r, const lrd__tree_hooks *h, uint8_t tag, unsigned
 	return LRD_OK;
 }
 
-static int walk(lrd__rd *r, const lrd__tree_hooks *h, unsigned depth, lrd_value **out)
+static int walk(lrd__reader *r, const lrd__tree_hooks *h, unsigned depth, lrd_value **out)
 {
 	uint8_t tag;
-	int rc = lrd__rd_u8(r, &tag);
+	int rc = lrd__reader_u8(r, &tag);
 	if (!rc && out)
 		rc = charge(h, LRD__TREE_NODE_COST);
 	return rc ? rc : walk_body(r, h, tag, depth, out);
 }
 
-int lrd__tree_decode(lrd__rd *r, const lrd__tree_hooks *h, lrd_value **out)
+int lrd__tree_decode(lrd__reader *r, const lrd__tree_hooks *h, lrd_value **out)
 {
 	*out = NULL;
 	return walk(r, h, 0, out);
 }
 
-int lrd__tree_skip(lrd__rd *r, const lrd__tree_hooks *h) { return walk(r, h, 0, NULL); }
+int lrd__tree_skip(lrd__reader *r, const lrd__tree_hooks *h) { return walk(r, h, 0, NULL); }
 
 static int parse_index(const char *s, uint64_t *idx)
 {
@@ -359,7 +359,7 @@ static int parse_index(const char *s, uint64_t *idx)
 	return 0;
 }
 
-int lrd__tree_decode_path(lrd__rd *r, const lrd__tree_hooks *h, const char *const *path,
+int lrd__tree_decode_path(lrd__reader *r, const lrd__tree_hooks *h, const char *const *path,
                           size_t npath, lrd_value **out)
 {
 	*out = NULL;
@@ -367,7 +367,7 @@ int lrd__tree_decode_path(lrd__rd *r, const lrd__tree_hooks *h, const char *cons
 	for (size_t k = 0; k < npath; k++, depth++) {
 		uint8_t tag;
 		uint64_t n, want = 0;
-		int rc = lrd__rd_u8(r, &tag);
+		int rc = lrd__reader_u8(r, &tag);
 		if (rc)
 			return rc;
 		if (depth >= depth_limit(h))
@@ -378,7 +378,7 @@ int lrd__tree_decode_path(lrd__rd *r, const lrd__tree_hooks *h, const char *cons
 		if (tag == LRD__TAG_LIST && parse_index(path[k], &want))
 			return lrd__err(LRD_ENOTFOUND, "'%s': a list needs a decimal index",
 			                path[k]);
-		if ((rc = lrd__rd_varint(r, &n)))
+		if ((rc = lrd__reader_varint(r, &n)))
 			return rc;
 		bool found = false;
 		for (uint64_t i = 0; i < n && !found; i++) {

@@ -69,33 +69,33 @@ int lrd__budget_charge(lrd__budget *b, uint64_t n);
 typedef struct lrd__tree_hooks {
 	/* Emit the payload of arr after its header (files: the chunks in line; the store: a
 	 * reference to its chunk database). */
-	int (*array_out)(void *ctx, const lrd_value *arr, lrd__wr *w);
+	int (*array_out)(void *ctx, const lrd_value *arr, lrd__writer *w);
 	/* Read the payload of the array described by d. out != NULL: build the array value into
 	 * *out (owned by the caller). out == NULL: skip the payload without building anything. */
-	int (*array_in)(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out);
+	int (*array_in)(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out);
 	void *ctx;
 	unsigned max_depth;  /* 0: LRD__TREE_MAX_DEPTH */
 	lrd__budget *budget; /* NULL: no bound on what decoding builds */
 } lrd__tree_hooks;
 
 /* Encode v. Errors: those of the writer and of array_out; LRD_EINVAL for a NULL value. */
-int lrd__tree_encode(const lrd_value *v, lrd__wr *w, const lrd__tree_hooks *h);
+int lrd__tree_encode(const lrd_value *v, lrd__writer *w, const lrd__tree_hooks *h);
 /* Write the array header (tag, dtype, order, ndim, shape) of arr; array_out writes the rest.
  * Exposed for writers that produce an array without an lrd_value (lrd_array_writer). */
-int lrd__tree_array_header(lrd__wr *w, lrd_dtype dt, lrd_order order, unsigned ndim,
+int lrd__tree_array_header(lrd__writer *w, lrd_dtype dt, lrd_order order, unsigned ndim,
                            const uint64_t *shape);
 
 /* Decode one value into *out (owned by the caller; NULL on failure). */
-int lrd__tree_decode(lrd__rd *r, const lrd__tree_hooks *h, lrd_value **out);
+int lrd__tree_decode(lrd__reader *r, const lrd__tree_hooks *h, lrd_value **out);
 /* Skip one value without building it (arrays through array_in with out == NULL). */
-int lrd__tree_skip(lrd__rd *r, const lrd__tree_hooks *h);
+int lrd__tree_skip(lrd__reader *r, const lrd__tree_hooks *h);
 /* Decode only the value at a path: each component is a map key, or a decimal index into a
  * list. Siblings are skipped, not built. npath 0 decodes the whole value. LRD_ENOTFOUND (with
  * the missing component named) when the path leads nowhere; the reader is then left
  * mid-value. */
-int lrd__tree_decode_path(lrd__rd *r, const lrd__tree_hooks *h, const char *const *path,
+int lrd__tree_decode_path(lrd__reader *r, const lrd__tree_hooks *h, const char *const *path,
                           size_t npath, lrd_value **out);
 /* Read an array header whose tag byte was already consumed. */
-int lrd__tree_read_array_desc(lrd__rd *r, lrd__array_desc *d);
+int lrd__tree_read_array_desc(lrd__reader *r, lrd__array_desc *d);
 
 #endif

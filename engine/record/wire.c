@@ -1,8 +1,8 @@
 /* Little-endian varints and the sequential writer/reader channels of wire.h.
  *
- * Invariants: lrd__wr.pos and lrd__rd.pos/avail are only changed here, after the underlying
+ * Invariants: lrd__writer.pos and lrd__reader.pos/avail are only changed here, after the underlying
  * callback succeeded, so after a failure they still describe the last good position. Nothing
- * here allocates more than its caller's declared length justifies (lrd__rd_alloc grows by what
+ * here allocates more than its caller's declared length justifies (lrd__reader_alloc grows by what
  * actually arrived when the input size is unknown). No shared state: one channel, one thread. */
 #include <stdlib.h>
 
@@ -19,7 +19,7 @@ size_t lrd__varint_put(uint8_t *p, uint64_t v)
 	return n;
 }
 
-int lrd__wr_put_slow(lrd__wr *w, const void *p, size_t n)
+int lrd__writer_put_slow(lrd__writer *w, const void *p, size_t n)
 {
 	if (n == 0)
 		return LRD_OK;
@@ -31,13 +31,13 @@ int lrd__wr_put_slow(lrd__wr *w, const void *p, size_t n)
 	return rc;
 }
 
-int lrd__wr_pad(lrd__wr *w, uint64_t align)
+int lrd__writer_pad(lrd__writer *w, uint64_t align)
 {
 	static const uint8_t zeros[64];
 	uint64_t pad = (align - (w->pos & (align - 1))) & (align - 1);
 	while (pad) {
 		size_t k = pad < sizeof zeros ? (size_t)pad : sizeof zeros;
-		int rc = lrd__wr_put(w, zeros, k);
+		int rc = lrd__writer_put(w, zeros, k);
 		if (rc)
 			return rc;
 		pad -= k;
@@ -73,7 +73,10 @@ static int membuf_write(void *ctx, const void *p, size_t n)
 	return lrd__membuf_append(ctx, p, n);
 }
 
-lrd__wr lrd__membuf_writer(lrd__membuf *m) { return (lrd__wr){.write = membuf_write, .ctx = m}; }
+lrd__writer lrd__membuf_writer(lrd__membuf *m)
+{
+	return (lrd__writer){.write = membuf_write, .ctx = m};
+}
 
 void lrd__membuf_free(lrd__membuf *m)
 {
@@ -83,24 +86,24 @@ void lrd__membuf_free(lrd__membuf *m)
 
 /* ---- reader --------------------------------------------------------------------------------- */
 
-static int truncated(const lrd__rd *r, uint64_t n)
+static int truncated(const lrd__reader *r, uint64_t n)
 {
 	return lrd__err(LRD_ECORRUPT, "truncated: needed %llu bytes at offset %llu",
 	                (unsigned long long)n, (unsigned long long)r->pos);
 }
 
-static void advance(lrd__rd *r, uint64_t n)
+static void advance(lrd__reader *r, uint64_t n)
 {
 	r->pos += n;
 	if (r->avail != LRD__AVAIL_UNKNOWN)
 		r->avail -= n;
 }
 
-int lrd__rd_get_slow(lrd__rd *r, void *p, size_t n)
+int lrd__reader_get_slow(lrd__reader *r, void *p, size_t n)
 {
 	if (n == 0)
 		return LRD_OK;
-	if (!lrd__rd_has(r, n))
+	if (!lrd__reader_has(r, n))
 		return truncated(r, n);
 	int rc = r->read(r->ctx, p, n);
 	if (rc == LRD_OK)
@@ -108,9 +111,9 @@ int lrd__rd_get_slow(lrd__rd *r, void *p, size_t n)
 	return rc;
 }
 
-int lrd__rd_skip(lrd__rd *r, uint64_t n)
+int lrd__reader_skip(lrd__reader *r, uint64_t n)
 {
-	if (!lrd__rd_has(r, n))
+	if (!lrd__reader_has(r, n))
 		return truncated(r, n);
 	if (r->skip) {
 		int rc = r->skip(r->ctx, n);
@@ -121,7 +124,7 @@ int lrd__rd_skip(lrd__rd *r, uint64_t n)
 	uint8_t scratch[4096];
 	while (n) {
 		size_t k = n < sizeof scratch ? (size_t)n : sizeof scratch;
-		int rc = lrd__rd_get(r, scratch, k);
+		int rc = lrd__reader_get(r, scratch, k);
 		if (rc)
 			return rc;
 		n -= k;
@@ -129,12 +132,12 @@ int lrd__rd_skip(lrd__rd *r, uint64_t n)
 	return LRD_OK;
 }
 
-int lrd__rd_varint(lrd__rd *r, uint64_t *v)
+int lrd__reader_varint(lrd__reader *r, uint64_t *v)
 {
 	uint64_t x = 0;
 	for (int i = 0; i < LRD__VARINT_MAX; i++) {
 		uint8_t b;
-		int rc = lrd__rd_u8(r, &b);
+		int rc = lrd__reader_u8(r, &b);
 		if (rc)
 			return rc;
 		if (i == 9 && b > 1)
@@ -149,13 +152,13 @@ int lrd__rd_varint(lrd__rd *r, uint64_t *v)
 	                (unsigned long long)r->pos);
 }
 
-int lrd__rd_pad(lrd__rd *r, uint64_t align)
+int lrd__reader_pad(lrd__reader *r, uint64_t align)
 {
 	uint64_t pad = (align - (r->pos & (align - 1))) & (align - 1);
 	uint8_t b[64];
 	if (pad == 0)
 		return LRD_OK;
-	int rc = lrd__rd_get(r, b, (size_t)pad);
+	int rc = lrd__reader_get(r, b, (size_t)pad);
 	if (rc)
 		return rc;
 	for (uint64_t i = 0; i < pad; i++)
@@ -165,14 +168,14 @@ int lrd__rd_pad(lrd__rd *r, uint64_t align)
 	return LRD_OK;
 }
 
-int lrd__rd_alloc(lrd__rd *r, uint64_t n, size_t extra, uint8_t **out)
+int lrd__reader_alloc(lrd__reader *r, uint64_t n, size_t extra, uint8_t **out)
 {
 	*out = NULL;
 	size_t total;
 	if (n > SIZE_MAX || !lrd__add_ok((size_t)n, extra, &total))
 		return lrd__err(LRD_ELIMIT, "length %llu does not fit in memory",
 		                (unsigned long long)n);
-	if (!lrd__rd_has(r, n))
+	if (!lrd__reader_has(r, n))
 		return truncated(r, n);
 	size_t cap = r->avail == LRD__AVAIL_UNKNOWN && total > 65536 ? 65536 : total;
 	uint8_t *buf = lrd__malloc(cap);
@@ -192,7 +195,7 @@ int lrd__rd_alloc(lrd__rd *r, uint64_t n, size_t extra, uint8_t **out)
 		}
 		size_t want = (size_t)n - got;
 		size_t k = want < cap - got ? want : cap - got;
-		int rc = lrd__rd_get(r, buf + got, k);
+		int rc = lrd__reader_get(r, buf + got, k);
 		if (rc) {
 			lrd__free(buf);
 			return rc;
@@ -228,9 +231,9 @@ static int memsrc_skip(void *ctx, uint64_t n)
 	return LRD_OK;
 }
 
-lrd__rd lrd__memsrc_reader(lrd__memsrc *m, const void *data, size_t size)
+lrd__reader lrd__memsrc_reader(lrd__memsrc *m, const void *data, size_t size)
 {
 	*m = (lrd__memsrc){.data = data, .size = size};
-	return (lrd__rd){
+	return (lrd__reader){
 	    .read = memsrc_read, .skip = memsrc_skip, .ctx = m, .avail = size, .mem = m};
 }

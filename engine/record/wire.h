@@ -1,6 +1,6 @@
 /* Byte-level building blocks shared by the file format and the store: little-endian integers,
  * LEB128 varints, and the two sequential byte channels every encoder and decoder in engine/
- * uses — a writer (lrd__wr) and a reader (lrd__rd) — with growable-memory and fixed-memory
+ * uses — a writer (lrd__writer) and a reader (lrd__reader) — with growable-memory and fixed-memory
  * implementations. Not installed.
  *
  * Meaning fixed for other modules: a writer never seeks; `pos` counts bytes written through
@@ -72,22 +72,22 @@ size_t lrd__varint_put(uint8_t *p, uint64_t v);
 
 /* ---- writer --------------------------------------------------------------------------------- */
 
-typedef struct lrd__wr {
+typedef struct lrd__writer {
 	/* Write all n bytes or return a negative LRD_E* code with a message. NULL: the inline
 	 * destination below. */
 	int (*write)(void *ctx, const void *p, size_t n);
 	void *ctx;
-	uint64_t pos; /* bytes written so far, maintained by lrd__wr_put */
+	uint64_t pos; /* bytes written so far, maintained by lrd__writer_put */
 	/* With write NULL: bytes go to fixed memory cur..end (running out is LRD_EINVAL), or, with
 	 * cur NULL too, nowhere (a counting writer: pos is the count). */
 	uint8_t *cur, *end;
-} lrd__wr;
+} lrd__writer;
 
-int lrd__wr_put_slow(lrd__wr *w, const void *p, size_t n);
-static inline int lrd__wr_put(lrd__wr *w, const void *p, size_t n)
+int lrd__writer_put_slow(lrd__writer *w, const void *p, size_t n);
+static inline int lrd__writer_put(lrd__writer *w, const void *p, size_t n)
 {
 	if (w->write || (w->cur && n > (size_t)(w->end - w->cur)))
-		return lrd__wr_put_slow(w, p, n);
+		return lrd__writer_put_slow(w, p, n);
 	if (w->cur && n) {
 		memcpy(w->cur, p, n);
 		w->cur += n;
@@ -95,14 +95,14 @@ static inline int lrd__wr_put(lrd__wr *w, const void *p, size_t n)
 	w->pos += n;
 	return LRD_OK;
 }
-static inline int lrd__wr_u8(lrd__wr *w, uint8_t v) { return lrd__wr_put(w, &v, 1); }
-static inline int lrd__wr_varint(lrd__wr *w, uint64_t v)
+static inline int lrd__writer_u8(lrd__writer *w, uint8_t v) { return lrd__writer_put(w, &v, 1); }
+static inline int lrd__writer_varint(lrd__writer *w, uint64_t v)
 {
 	uint8_t b[LRD__VARINT_MAX];
-	return lrd__wr_put(w, b, lrd__varint_put(b, v));
+	return lrd__writer_put(w, b, lrd__varint_put(b, v));
 }
 /* Write zero bytes until pos is a multiple of align (a power of two). */
-int lrd__wr_pad(lrd__wr *w, uint64_t align);
+int lrd__writer_pad(lrd__writer *w, uint64_t align);
 
 /* A growable memory buffer as a writer: data is lrd__malloc'd, owned by the membuf. */
 typedef struct lrd__membuf {
@@ -110,7 +110,7 @@ typedef struct lrd__membuf {
 	size_t size, cap;
 } lrd__membuf;
 
-lrd__wr lrd__membuf_writer(lrd__membuf *m);
+lrd__writer lrd__membuf_writer(lrd__membuf *m);
 /* Append n bytes; LRD_ENOMEM/LRD_ELIMIT. */
 int lrd__membuf_append(lrd__membuf *m, const void *p, size_t n);
 void lrd__membuf_free(lrd__membuf *m);
@@ -123,24 +123,24 @@ typedef struct lrd__memsrc {
 	size_t size, off;
 } lrd__memsrc;
 
-typedef struct lrd__rd {
+typedef struct lrd__reader {
 	/* Read exactly n bytes; input that ends first is LRD_ECORRUPT ("truncated"). */
 	int (*read)(void *ctx, void *p, size_t n);
-	/* Skip n bytes; optional (NULL: lrd__rd_skip reads and discards). */
+	/* Skip n bytes; optional (NULL: lrd__reader_skip reads and discards). */
 	int (*skip)(void *ctx, uint64_t n);
 	void *ctx;
-	uint64_t pos;   /* bytes consumed so far, maintained by the lrd__rd_* helpers */
+	uint64_t pos;   /* bytes consumed so far, maintained by the lrd__reader_* helpers */
 	uint64_t avail; /* bytes left in the input, or LRD__AVAIL_UNKNOWN */
 	/* Set by lrd__memsrc_reader (ctx is then this memsrc): reads from it take the inline
 	 * paths below instead of calling read. */
 	lrd__memsrc *mem;
-} lrd__rd;
+} lrd__reader;
 
 /* All of these keep pos/avail current and fail with LRD_ECORRUPT on truncation. */
-int lrd__rd_get_slow(lrd__rd *r, void *p, size_t n);
+int lrd__reader_get_slow(lrd__reader *r, void *p, size_t n);
 /* The next n bytes of a memory reader, consumed, or NULL (not a memory reader, or fewer than
  * n bytes left: then nothing is consumed and the caller takes the general path). */
-static inline const uint8_t *lrd__rd_take(lrd__rd *r, size_t n)
+static inline const uint8_t *lrd__reader_take(lrd__reader *r, size_t n)
 {
 	lrd__memsrc *m = r->mem;
 	if (!m || n > m->size - m->off || n > r->avail)
@@ -152,30 +152,30 @@ static inline const uint8_t *lrd__rd_take(lrd__rd *r, size_t n)
 		r->avail -= n;
 	return p;
 }
-static inline int lrd__rd_get(lrd__rd *r, void *p, size_t n)
+static inline int lrd__reader_get(lrd__reader *r, void *p, size_t n)
 {
-	const uint8_t *src = lrd__rd_take(r, n);
+	const uint8_t *src = lrd__reader_take(r, n);
 	if (!src)
-		return lrd__rd_get_slow(r, p, n);
+		return lrd__reader_get_slow(r, p, n);
 	memcpy(p, src, n);
 	return LRD_OK;
 }
-int lrd__rd_skip(lrd__rd *r, uint64_t n);
-static inline int lrd__rd_u8(lrd__rd *r, uint8_t *v) { return lrd__rd_get(r, v, 1); }
+int lrd__reader_skip(lrd__reader *r, uint64_t n);
+static inline int lrd__reader_u8(lrd__reader *r, uint8_t *v) { return lrd__reader_get(r, v, 1); }
 /* LEB128; more than 10 bytes or a value above 2^64-1 is LRD_ECORRUPT. */
-int lrd__rd_varint(lrd__rd *r, uint64_t *v);
+int lrd__reader_varint(lrd__reader *r, uint64_t *v);
 /* Skip padding up to the next multiple of align; nonzero padding is LRD_ECORRUPT. */
-int lrd__rd_pad(lrd__rd *r, uint64_t align);
+int lrd__reader_pad(lrd__reader *r, uint64_t align);
 /* true if n more bytes may be present (always true when avail is unknown). */
-static inline bool lrd__rd_has(const lrd__rd *r, uint64_t n)
+static inline bool lrd__reader_has(const lrd__reader *r, uint64_t n)
 {
 	return r->avail == LRD__AVAIL_UNKNOWN || n <= r->avail;
 }
 /* Read n bytes into a fresh lrd__malloc'd buffer (plus `extra` zero bytes after them, for a
  * terminator). n is first checked against avail; when avail is unknown the buffer grows as
  * bytes actually arrive, so a lying length never allocates more than twice what was read. */
-int lrd__rd_alloc(lrd__rd *r, uint64_t n, size_t extra, uint8_t **out);
+int lrd__reader_alloc(lrd__reader *r, uint64_t n, size_t extra, uint8_t **out);
 
-lrd__rd lrd__memsrc_reader(lrd__memsrc *m, const void *data, size_t size);
+lrd__reader lrd__memsrc_reader(lrd__memsrc *m, const void *data, size_t size);
 
 #endif

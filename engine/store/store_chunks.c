@@ -10,21 +10,21 @@
 
 #include "engine/store/store_internal.h"
 
-int lrd__aref_write(lrd__wr *w, const lrd__aref *a)
+int lrd__array_ref_write(lrd__writer *w, const lrd__array_ref *a)
 {
-	int rc = lrd__wr_varint(w, a->id);
+	int rc = lrd__writer_varint(w, a->id);
 	if (!rc)
-		rc = lrd__wr_varint(w, a->chunk_size);
-	return rc ? rc : lrd__wr_varint(w, a->nchunks);
+		rc = lrd__writer_varint(w, a->chunk_size);
+	return rc ? rc : lrd__writer_varint(w, a->nchunks);
 }
 
-int lrd__aref_read(lrd__rd *r, const lrd__array_desc *d, lrd__aref *a)
+int lrd__array_ref_read(lrd__reader *r, const lrd__array_desc *d, lrd__array_ref *a)
 {
-	int rc = lrd__rd_varint(r, &a->id);
+	int rc = lrd__reader_varint(r, &a->id);
 	if (!rc)
-		rc = lrd__rd_varint(r, &a->chunk_size);
+		rc = lrd__reader_varint(r, &a->chunk_size);
 	if (!rc)
-		rc = lrd__rd_varint(r, &a->nchunks);
+		rc = lrd__reader_varint(r, &a->nchunks);
 	if (rc)
 		return rc;
 	if (a->chunk_size == 0 || a->chunk_size > LRD__CHUNK_MAX_RAW)
@@ -38,7 +38,7 @@ int lrd__aref_read(lrd__rd *r, const lrd__array_desc *d, lrd__aref *a)
 	return LRD_OK;
 }
 
-uint64_t lrd__aref_chunk_raw(const lrd__aref *a, uint64_t nbytes, uint64_t i)
+uint64_t lrd__array_ref_chunk_raw(const lrd__array_ref *a, uint64_t nbytes, uint64_t i)
 {
 	uint64_t off = i * a->chunk_size;
 	return nbytes - off < a->chunk_size ? nbytes - off : a->chunk_size;
@@ -180,42 +180,42 @@ int lrd__put_resolve(lrd_store *s, const lrd_put_options *o, size_t itemsize,
 	return LRD_OK;
 }
 
-int lrd__cw_init(lrd__cwriter *cw, lrd_txn *t, const lrd_put_options *o, size_t itemsize,
-                 uint64_t nbytes)
+int lrd__chunk_writer_init(lrd__chunk_writer *cw, lrd_txn *t, const lrd_put_options *o,
+                           size_t itemsize, uint64_t nbytes)
 {
 	memset(cw, 0, sizeof *cw);
 	cw->t = t;
 	cw->nbytes = nbytes;
-	size_t cs;
-	int rc = lrd__put_resolve(t->s, o, itemsize, &cw->codec, &cw->params, &cs);
+	size_t chunk_size;
+	int rc = lrd__put_resolve(t->s, o, itemsize, &cw->codec, &cw->params, &chunk_size);
 	if (rc)
 		return rc;
 	/* Keep chunks whole elements so that each decompresses to a run of items. */
-	if (itemsize > 1 && cs > itemsize)
-		cs -= cs % itemsize;
-	cw->ref.chunk_size = cs;
+	if (itemsize > 1 && chunk_size > itemsize)
+		chunk_size -= chunk_size % itemsize;
+	cw->ref.chunk_size = chunk_size;
 	if (nbytes == 0)
 		return LRD_OK;
-	if (nbytes < cs)
-		cs = (size_t)nbytes;
-	cw->buf = lrd__malloc(cs);
+	if (nbytes < chunk_size)
+		chunk_size = (size_t)nbytes;
+	cw->buf = lrd__malloc(chunk_size);
 	if (cw->codec) {
-		cw->scap = lrd__chunk_scratch_size(cw->codec, cs, &cw->params);
-		cw->scratch = cw->scap ? lrd__malloc(cw->scap) : NULL;
+		cw->scratch_cap = lrd__chunk_scratch_size(cw->codec, chunk_size, &cw->params);
+		cw->scratch = cw->scratch_cap ? lrd__malloc(cw->scratch_cap) : NULL;
 	}
 	if (!cw->buf || (cw->codec && !cw->scratch)) {
-		lrd__cw_free(cw);
+		lrd__chunk_writer_free(cw);
 		return LRD_ENOMEM;
 	}
 	return lrd__store_new_id(t, &cw->ref.id);
 }
 
-static int put_chunk(lrd__cwriter *cw, const void *p, size_t n)
+static int put_chunk(lrd__chunk_writer *cw, const void *p, size_t n)
 {
 	lrd__chunk hdr;
 	const void *stored;
-	int rc =
-	    lrd__chunk_compress(cw->codec, &cw->params, p, n, cw->scratch, cw->scap, &hdr, &stored);
+	int rc = lrd__chunk_compress(cw->codec, &cw->params, p, n, cw->scratch, cw->scratch_cap,
+	                             &hdr, &stored);
 	if (!rc)
 		rc = lrd__chunk_put(cw->t, cw->ref.id, cw->ref.nchunks, &hdr, stored);
 	if (rc)
@@ -226,29 +226,29 @@ static int put_chunk(lrd__cwriter *cw, const void *p, size_t n)
 	return LRD_OK;
 }
 
-int lrd__cw_write(lrd__cwriter *cw, const void *p, size_t n)
+int lrd__chunk_writer_write(lrd__chunk_writer *cw, const void *p, size_t n)
 {
 	if (n > cw->nbytes - cw->written)
 		return lrd__err(LRD_EINVAL, "%zu bytes written past the array's end (%llu bytes)",
 		                (size_t)(n - (cw->nbytes - cw->written)),
 		                (unsigned long long)cw->nbytes);
 	const uint8_t *src = p;
-	size_t cs = (size_t)cw->ref.chunk_size;
+	size_t chunk_size = (size_t)cw->ref.chunk_size;
 	cw->written += n;
 	while (n > 0) {
-		if (cw->fill == 0 && n >= cs) {
-			int rc = put_chunk(cw, src, cs);
+		if (cw->fill == 0 && n >= chunk_size) {
+			int rc = put_chunk(cw, src, chunk_size);
 			if (rc)
 				return rc;
-			src += cs, n -= cs;
+			src += chunk_size, n -= chunk_size;
 			continue;
 		}
-		size_t room = cs - cw->fill, take = n < room ? n : room;
+		size_t room = chunk_size - cw->fill, take = n < room ? n : room;
 		/* the buffer is sized min(chunk, array), and the array's end is a chunk boundary */
 		memcpy(cw->buf + cw->fill, src, take);
 		cw->fill += take, src += take, n -= take;
-		if (cw->fill == cs) {
-			int rc = put_chunk(cw, cw->buf, cs);
+		if (cw->fill == chunk_size) {
+			int rc = put_chunk(cw, cw->buf, chunk_size);
 			if (rc)
 				return rc;
 			cw->fill = 0;
@@ -257,7 +257,7 @@ int lrd__cw_write(lrd__cwriter *cw, const void *p, size_t n)
 	return LRD_OK;
 }
 
-int lrd__cw_finish(lrd__cwriter *cw)
+int lrd__chunk_writer_finish(lrd__chunk_writer *cw)
 {
 	if (cw->written != cw->nbytes)
 		return lrd__err(LRD_EINVAL, "array of %llu bytes ended after %llu",
@@ -271,7 +271,7 @@ int lrd__cw_finish(lrd__cwriter *cw)
 	return LRD_OK;
 }
 
-void lrd__cw_free(lrd__cwriter *cw)
+void lrd__chunk_writer_free(lrd__chunk_writer *cw)
 {
 	lrd__free(cw->buf);
 	lrd__free(cw->scratch);

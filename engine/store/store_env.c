@@ -152,9 +152,9 @@ static int meta_check(lrd_store *s, MDB_txn *t, const char *path, const lrd_stor
 	}
 	if (!(o && o->chunk_size) && meta_get(t, s->meta, "chunk_size", &v) == 0 &&
 	    v.mv_size == 8) {
-		uint64_t cs = lrd__get_u64(v.mv_data);
-		if (cs && cs <= STORE_MAX_CHUNK)
-			s->chunk_size = (size_t)cs;
+		uint64_t chunk_size = lrd__get_u64(v.mv_data);
+		if (chunk_size && chunk_size <= STORE_MAX_CHUNK)
+			s->chunk_size = (size_t)chunk_size;
 	}
 	return resolve_codec(o && o->codec ? o->codec : name, &s->codec);
 }

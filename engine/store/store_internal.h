@@ -115,17 +115,17 @@ int lrd__object_drop(lrd_txn *t, const char *key, size_t klen);
 #define STORE_CHUNK_KEY    16
 
 /* An array's reference in an object's tree, in place of its payload: three varints. */
-typedef struct lrd__aref {
+typedef struct lrd__array_ref {
 	uint64_t id;         /* array id: the first half of its chunk keys */
 	uint64_t chunk_size; /* raw bytes per chunk (the last may be shorter) */
 	uint64_t nchunks;
-} lrd__aref;
+} lrd__array_ref;
 
-int lrd__aref_write(lrd__wr *w, const lrd__aref *a);
+int lrd__array_ref_write(lrd__writer *w, const lrd__array_ref *a);
 /* Read and check against the array's description (chunk count matches its byte size). */
-int lrd__aref_read(lrd__rd *r, const lrd__array_desc *d, lrd__aref *a);
+int lrd__array_ref_read(lrd__reader *r, const lrd__array_desc *d, lrd__array_ref *a);
 /* Raw size of chunk i of an array of nbytes. */
-uint64_t lrd__aref_chunk_raw(const lrd__aref *a, uint64_t nbytes, uint64_t i);
+uint64_t lrd__array_ref_chunk_raw(const lrd__array_ref *a, uint64_t nbytes, uint64_t i);
 
 /* Allocate a fresh array id (meta "next_id") inside a write txn. */
 int lrd__store_new_id(lrd_txn *t, uint64_t *id);
@@ -141,17 +141,17 @@ int lrd__chunks_drop(lrd_txn *t, uint64_t id, uint64_t n);
 
 /* Cuts a byte stream into chunks, compresses, checksums and stores them; used by lrd_store_put
  * for arrays inside values and by lrd_store_writer. Memory: one chunk and one scratch. */
-typedef struct lrd__cwriter {
+typedef struct lrd__chunk_writer {
 	lrd_txn *t;
 	const lrd_codec *codec;
 	lrd_codec_params params;
-	lrd__aref ref;
+	lrd__array_ref ref;
 	uint8_t *buf, *scratch;
-	size_t fill, scap;
+	size_t fill, scratch_cap;
 	uint64_t raw, stored; /* totals, stored counting chunk records */
 	uint64_t nbytes;      /* the array's byte size; more is refused */
 	uint64_t written;
-} lrd__cwriter;
+} lrd__chunk_writer;
 
 /* LRD_EINVAL for a nonzero reserved tail (of the options or their params) or unknown flags;
  * checked before any transaction is touched. */
@@ -159,40 +159,40 @@ int lrd__put_options_check(const lrd_put_options *o);
 /* Resolve put options against the store defaults (codec, params with typesize, chunk size). */
 int lrd__put_resolve(lrd_store *s, const lrd_put_options *o, size_t itemsize,
                      const lrd_codec **codec, lrd_codec_params *params, size_t *chunk_size);
-int lrd__cw_init(lrd__cwriter *cw, lrd_txn *t, const lrd_put_options *o, size_t itemsize,
-                 uint64_t nbytes);
-int lrd__cw_write(lrd__cwriter *cw, const void *p, size_t n);
+int lrd__chunk_writer_init(lrd__chunk_writer *cw, lrd_txn *t, const lrd_put_options *o,
+                           size_t itemsize, uint64_t nbytes);
+int lrd__chunk_writer_write(lrd__chunk_writer *cw, const void *p, size_t n);
 /* Store the last partial chunk; LRD_EINVAL if fewer than nbytes were written. */
-int lrd__cw_finish(lrd__cwriter *cw);
-void lrd__cw_free(lrd__cwriter *cw);
+int lrd__chunk_writer_finish(lrd__chunk_writer *cw);
+void lrd__chunk_writer_free(lrd__chunk_writer *cw);
 
 /* ---- object records (store_object.c) --------------------------------------------------------
  * objects[key] = 48-byte header, then the value tree (engine/record/tree.h) whose arrays carry an
- * lrd__aref as payload:
+ * lrd__array_ref as payload:
  *   0 u8 version (1)  1 u8 root kind  2 u16 0  4 u32 0
  *   8 u64 raw bytes  16 u64 stored bytes  24 u64 arrays  32 u64 chunks
  *   40 u64 XXH3-64 of the tree bytes          (all little endian) */
 #define STORE_OBJ_HDR     48
 #define STORE_OBJ_VERSION 1
 
-typedef struct lrd__objhdr {
+typedef struct lrd__object_header {
 	uint8_t kind;
 	uint64_t raw, stored, arrays, chunks, checksum;
-} lrd__objhdr;
+} lrd__object_header;
 
 /* Fetch and check the record of key: header decoded, tree checksum verified; *tree and *tlen
  * point into the map. LRD_ENOTFOUND (no message) if absent; LRD_ECORRUPT/LRD_ECHECKSUM naming
  * the key. */
-int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h,
+int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__object_header *h,
                       const uint8_t **tree, size_t *tlen);
 /* Decode the tree of an object record into *out; arrays mapped when mapped_ok and possible. */
 int lrd__object_decode(lrd_txn *t, const char *key, const uint8_t *tree, size_t tlen,
                        bool mapped_ok, lrd_value **out);
 /* Decode a record's header from the bytes of the value (n of them). */
-int lrd__objhdr_decode(const uint8_t *p, size_t n, lrd__objhdr *h);
+int lrd__object_header_decode(const uint8_t *p, size_t n, lrd__object_header *h);
 /* Write the record of key: header from h (checksum computed) and tree bytes. */
-int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h, const uint8_t *tree,
-                      size_t tlen);
+int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__object_header *h,
+                      const uint8_t *tree, size_t tlen);
 
 /* Big-endian u64, for chunk keys (sorted by array, then chunk index). */
 static inline void lrd__be64(uint8_t *p, uint64_t v)

@@ -13,7 +13,7 @@
 #include "engine/store/store_internal.h"
 #include "engine/value/value_internal.h"
 
-int lrd__objhdr_decode(const uint8_t *p, size_t n, lrd__objhdr *h)
+int lrd__object_header_decode(const uint8_t *p, size_t n, lrd__object_header *h)
 {
 	if (n < STORE_OBJ_HDR)
 		return lrd__err(LRD_ECORRUPT, "object record of %zu bytes", n);
@@ -31,7 +31,7 @@ int lrd__objhdr_decode(const uint8_t *p, size_t n, lrd__objhdr *h)
 	return LRD_OK;
 }
 
-int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h,
+int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__object_header *h,
                       const uint8_t **tree, size_t *tlen)
 {
 	MDB_val k = {klen, (void *)key}, v;
@@ -40,7 +40,7 @@ int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h,
 		return LRD_ENOTFOUND;
 	if (rc)
 		return lrd__errctx(lrd__mdb_err(rc, "reading"), "object '%s'", key);
-	if ((rc = lrd__objhdr_decode(v.mv_data, v.mv_size, h)) != LRD_OK)
+	if ((rc = lrd__object_header_decode(v.mv_data, v.mv_size, h)) != LRD_OK)
 		return lrd__errctx(rc, "object '%s'", key);
 	*tree = (const uint8_t *)v.mv_data + STORE_OBJ_HDR;
 	*tlen = v.mv_size - STORE_OBJ_HDR;
@@ -49,8 +49,8 @@ int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h,
 	return LRD_OK;
 }
 
-int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h, const uint8_t *tree,
-                      size_t tlen)
+int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__object_header *h,
+                      const uint8_t *tree, size_t tlen)
 {
 	MDB_val k = {klen, (void *)key}, v = {STORE_OBJ_HDR + tlen, NULL};
 	int rc = mdb_put(t->t, t->s->objects, &k, &v, MDB_RESERVE);
@@ -72,16 +72,16 @@ int lrd__object_store(lrd_txn *t, const char *key, size_t klen, lrd__objhdr *h, 
 
 /* ---- dropping an object: a tree walk that deletes every array's chunks ---------------------- */
 
-static int drop_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+static int drop_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out)
 {
-	lrd__aref a;
-	int rc = lrd__aref_read(r, d, &a);
+	lrd__array_ref a;
+	int rc = lrd__array_ref_read(r, d, &a);
 	return rc ? rc : lrd__chunks_drop(ctx, a.id, a.nchunks);
 }
 
 int lrd__object_drop(lrd_txn *t, const char *key, size_t klen)
 {
-	lrd__objhdr h;
+	lrd__object_header h;
 	const uint8_t *tree;
 	size_t tlen;
 	int rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
@@ -95,7 +95,7 @@ int lrd__object_drop(lrd_txn *t, const char *key, size_t klen)
 			return LRD_ENOMEM;
 		memcpy(copy, tree, tlen);
 		lrd__memsrc m;
-		lrd__rd r = lrd__memsrc_reader(&m, copy, tlen);
+		lrd__reader r = lrd__memsrc_reader(&m, copy, tlen);
 		lrd__tree_hooks hk = {.array_in = drop_array, .ctx = t};
 		rc = lrd__tree_skip(&r, &hk);
 		lrd__free(copy);
@@ -115,27 +115,27 @@ struct put_ctx {
 	const lrd_value *v;
 	const lrd_put_options *opts;
 	lrd_txn *t;
-	lrd__objhdr h;
+	lrd__object_header h;
 	lrd__membuf tree;
 };
 
-static int put_array(void *ctx, const lrd_value *arr, lrd__wr *w)
+static int put_array(void *ctx, const lrd_value *arr, lrd__writer *w)
 {
 	struct put_ctx *pc = ctx;
-	lrd__cwriter cw;
+	lrd__chunk_writer cw;
 	size_t n = lrd_array_nbytes(arr);
-	int rc = lrd__cw_init(&cw, pc->t, pc->opts, lrd_array_dtype(arr).itemsize, n);
+	int rc = lrd__chunk_writer_init(&cw, pc->t, pc->opts, lrd_array_dtype(arr).itemsize, n);
 	if (!rc)
-		rc = lrd__cw_write(&cw, lrd_array_cdata(arr), n);
+		rc = lrd__chunk_writer_write(&cw, lrd_array_cdata(arr), n);
 	if (!rc)
-		rc = lrd__cw_finish(&cw);
+		rc = lrd__chunk_writer_finish(&cw);
 	if (!rc)
-		rc = lrd__aref_write(w, &cw.ref);
+		rc = lrd__array_ref_write(w, &cw.ref);
 	pc->h.arrays++;
 	pc->h.chunks += cw.ref.nchunks;
 	pc->h.raw += cw.raw;
 	pc->h.stored += cw.stored;
-	lrd__cw_free(&cw);
+	lrd__chunk_writer_free(&cw);
 	return rc ? lrd__errctx(rc, "array %llu", (unsigned long long)pc->h.arrays - 1) : LRD_OK;
 }
 
@@ -143,7 +143,7 @@ static int put_op(lrd_txn *t, void *ctx)
 {
 	struct put_ctx *pc = ctx;
 	pc->t = t;
-	pc->h = (lrd__objhdr){.kind = (uint8_t)lrd_value_kind(pc->v)};
+	pc->h = (lrd__object_header){.kind = (uint8_t)lrd_value_kind(pc->v)};
 	pc->tree.size = 0;
 	MDB_val k = {pc->klen, (void *)pc->key}, old;
 	int rc = mdb_get(t->t, t->s->objects, &k, &old);
@@ -156,7 +156,7 @@ static int put_op(lrd_txn *t, void *ctx)
 		return lrd__mdb_err(rc, "reading");
 	}
 	t->partial = true;
-	lrd__wr w = lrd__membuf_writer(&pc->tree);
+	lrd__writer w = lrd__membuf_writer(&pc->tree);
 	lrd__tree_hooks hk = {.array_out = put_array, .ctx = pc};
 	if ((rc = lrd__tree_encode(pc->v, &w, &hk)) != LRD_OK)
 		return rc;
@@ -229,19 +229,19 @@ static size_t align_of(lrd_dtype dt)
 	return a > 8 ? 8 : a;
 }
 
-static int get_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+static int get_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out)
 {
 	struct get_ctx *gc = ctx;
-	lrd__aref a;
-	int rc = lrd__aref_read(r, d, &a);
+	lrd__array_ref a;
+	int rc = lrd__array_ref_read(r, d, &a);
 	if (rc || !out)
 		return rc;
 	lrd__chunk hdr;
 	const void *stored;
 	/* check that every chunk is there with its size before allocating the array */
 	for (uint64_t i = 0; i < a.nchunks; i++) {
-		rc = lrd__chunk_get(gc->t, a.id, i, lrd__aref_chunk_raw(&a, d->nbytes, i), &hdr,
-		                    &stored);
+		rc = lrd__chunk_get(gc->t, a.id, i, lrd__array_ref_chunk_raw(&a, d->nbytes, i),
+		                    &hdr, &stored);
 		if (rc)
 			return lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i,
 			                   gc->key);
@@ -258,7 +258,7 @@ static int get_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value 
 		return rc;
 	uint8_t *dst = lrd_array_data(arr);
 	for (uint64_t i = 0; i < a.nchunks; i++) {
-		uint64_t raw = lrd__aref_chunk_raw(&a, d->nbytes, i);
+		uint64_t raw = lrd__array_ref_chunk_raw(&a, d->nbytes, i);
 		rc = lrd__chunk_get(gc->t, a.id, i, raw, &hdr, &stored);
 		if (!rc)
 			rc = lrd__chunk_decompress(&hdr, stored, dst + i * a.chunk_size,
@@ -278,7 +278,7 @@ int lrd__object_decode(lrd_txn *t, const char *key, const uint8_t *tree, size_t 
 {
 	struct get_ctx gc = {.t = t, .key = key, .mapped_ok = mapped_ok};
 	lrd__memsrc m;
-	lrd__rd r = lrd__memsrc_reader(&m, tree, tlen);
+	lrd__reader r = lrd__memsrc_reader(&m, tree, tlen);
 	lrd__tree_hooks hk = {.array_in = get_array, .ctx = &gc};
 	int rc = lrd__tree_decode(&r, &hk, out);
 	if (!rc && r.avail != 0) {
@@ -302,7 +302,7 @@ int lrd_store_get(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out)
 	bool own;
 	if ((rc = lrd__txn_use(s, txn, false, &t, &own)) != LRD_OK)
 		return rc;
-	lrd__objhdr h;
+	lrd__object_header h;
 	const uint8_t *tree;
 	size_t tlen;
 	rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
@@ -361,7 +361,7 @@ int lrd_store_info(lrd_store *s, lrd_txn *txn, const char *key, lrd_object_info 
 	bool own;
 	if ((rc = lrd__txn_use(s, txn, false, &t, &own)) != LRD_OK)
 		return rc;
-	lrd__objhdr h;
+	lrd__object_header h;
 	const uint8_t *tree;
 	size_t tlen;
 	rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);

@@ -13,7 +13,7 @@ struct lrd_store_reader {
 	lrd_txn *t;
 	bool own;
 	lrd__array_desc d;
-	lrd__aref a;
+	lrd__array_ref a;
 	uint64_t next;    /* chunk index next() returns */
 	uint8_t *buf;     /* decompression buffer, one chunk */
 	int64_t in_buf;   /* chunk index held by buf, -1: none */
@@ -24,22 +24,22 @@ struct lrd_store_reader {
 
 static int open_array(lrd_store_reader *r, size_t klen)
 {
-	lrd__objhdr h;
+	lrd__object_header h;
 	const uint8_t *tree;
 	size_t tlen;
 	int rc = lrd__object_fetch(r->t, r->key, klen, &h, &tree, &tlen);
 	if (rc)
 		return rc == LRD_ENOTFOUND ? lrd__err(rc, "no object '%s'", r->key) : rc;
 	lrd__memsrc m;
-	lrd__rd rd = lrd__memsrc_reader(&m, tree, tlen);
+	lrd__reader rd = lrd__memsrc_reader(&m, tree, tlen);
 	uint8_t tag;
-	if ((rc = lrd__rd_u8(&rd, &tag)) != LRD_OK)
+	if ((rc = lrd__reader_u8(&rd, &tag)) != LRD_OK)
 		return lrd__errctx(rc, "object '%s'", r->key);
 	if (tag != LRD__TAG_ARRAY)
 		return lrd__err(LRD_EINVAL, "object '%s' is not an array", r->key);
 	rc = lrd__tree_read_array_desc(&rd, &r->d);
 	if (!rc)
-		rc = lrd__aref_read(&rd, &r->d, &r->a);
+		rc = lrd__array_ref_read(&rd, &r->d, &r->a);
 	if (!rc && rd.avail)
 		rc = lrd__err(LRD_ECORRUPT, "bytes after the array reference");
 	return rc ? lrd__errctx(rc, "object '%s'", r->key) : LRD_OK;
@@ -91,7 +91,7 @@ int lrd_store_reader_describe(const lrd_store_reader *r, lrd_dtype *dt, unsigned
 /* Chunk i's bytes, verified: in the map (raw) or in r->buf. */
 static int chunk_bytes(lrd_store_reader *r, uint64_t i, const void **p, size_t *n)
 {
-	uint64_t raw = lrd__aref_chunk_raw(&r->a, r->d.nbytes, i);
+	uint64_t raw = lrd__array_ref_chunk_raw(&r->a, r->d.nbytes, i);
 	*n = (size_t)raw;
 	if (r->in_buf == (int64_t)i) {
 		*p = r->buf;

@@ -26,8 +26,8 @@ int lrd__store_walk(lrd_txn *t, MDB_dbi dbi, int (*fn)(void *ctx, MDB_val *k, MD
 static int stat_object(void *ctx, MDB_val *k, MDB_val *v)
 {
 	lrd_store_stat *st = ctx;
-	lrd__objhdr h;
-	int rc = lrd__objhdr_decode(v->mv_data, v->mv_size, &h);
+	lrd__object_header h;
+	int rc = lrd__object_header_decode(v->mv_data, v->mv_size, &h);
 	if (rc)
 		return lrd__errctx(rc, "object '%.*s'", (int)k->mv_size, (char *)k->mv_data);
 	st->objects++;

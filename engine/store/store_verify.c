@@ -40,11 +40,11 @@ static int problem(struct vctx *v, int64_t chunk, int code)
 	return v->stop ? LRD_ECANCELED : LRD_OK;
 }
 
-static int verify_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+static int verify_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out)
 {
 	struct vctx *v = ctx;
-	lrd__aref a;
-	int rc = lrd__aref_read(r, d, &a);
+	lrd__array_ref a;
+	int rc = lrd__array_ref_read(r, d, &a);
 	if (rc)
 		return rc;
 	if (v->nrefs == v->refcap) {
@@ -56,7 +56,7 @@ static int verify_array(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_val
 	}
 	v->refs[v->nrefs++] = (struct ref){a.id, a.nchunks};
 	for (uint64_t i = 0; i < a.nchunks && !v->stop; i++) {
-		uint64_t raw = lrd__aref_chunk_raw(&a, d->nbytes, i);
+		uint64_t raw = lrd__array_ref_chunk_raw(&a, d->nbytes, i);
 		lrd__chunk hdr;
 		const void *stored;
 		v->rep.chunks++;
@@ -93,13 +93,13 @@ static int verify_object(void *ctx, MDB_val *k, MDB_val *val)
 	v->key = key;
 	v->bad = false;
 	v->rep.objects++;
-	lrd__objhdr h;
+	lrd__object_header h;
 	const uint8_t *tree;
 	size_t tlen;
 	int rc = lrd__object_fetch(v->t, key, kl, &h, &tree, &tlen);
 	if (!rc) {
 		lrd__memsrc m;
-		lrd__rd r = lrd__memsrc_reader(&m, tree, tlen);
+		lrd__reader r = lrd__memsrc_reader(&m, tree, tlen);
 		lrd__tree_hooks hk = {.array_in = verify_array, .ctx = v};
 		rc = lrd__tree_skip(&r, &hk);
 		if (!rc && r.avail)

@@ -11,7 +11,7 @@
 struct lrd_store_writer {
 	lrd_txn *t;
 	bool own, done, failed;
-	lrd__cwriter cw;
+	lrd__chunk_writer cw;
 	lrd_dtype dt;
 	lrd_order order;
 	unsigned ndim;
@@ -62,7 +62,7 @@ int lrd_store_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype 
 			rc = lrd__err(LRD_EEXIST, "object '%s' exists", key);
 	}
 	if (!rc)
-		rc = lrd__cw_init(&w->cw, w->t, opts, dt.itemsize, nbytes);
+		rc = lrd__chunk_writer_init(&w->cw, w->t, opts, dt.itemsize, nbytes);
 	if (rc) {
 		if (w->t && !w->own)
 			lrd__txn_poison(w->t, rc);
@@ -89,7 +89,7 @@ int lrd_store_writer_write(lrd_store_writer *w, const void *p, size_t n)
 	if (w->failed || w->done)
 		return lrd__err(LRD_EINVAL, "array writer of '%s' already %s", w->key,
 		                w->done ? "finished" : "failed");
-	int rc = lrd__cw_write(&w->cw, p, n);
+	int rc = lrd__chunk_writer_write(&w->cw, p, n);
 	return rc ? fail(w, rc) : LRD_OK;
 }
 
@@ -100,24 +100,24 @@ int lrd_store_writer_finish(lrd_store_writer *w)
 	if (w->failed || w->done)
 		return lrd__err(LRD_EINVAL, "array writer of '%s' already %s", w->key,
 		                w->done ? "finished" : "failed");
-	int rc = lrd__cw_finish(&w->cw);
+	int rc = lrd__chunk_writer_finish(&w->cw);
 	lrd__membuf tree = {0};
-	lrd__wr wr = lrd__membuf_writer(&tree);
+	lrd__writer wr = lrd__membuf_writer(&tree);
 	if (!rc)
 		rc = lrd__tree_array_header(&wr, w->dt, w->order, w->ndim, w->shape);
 	if (!rc)
-		rc = lrd__aref_write(&wr, &w->cw.ref);
+		rc = lrd__array_ref_write(&wr, &w->cw.ref);
 	if (!rc) {
 		rc = lrd__object_drop(w->t, w->key, w->klen);
 		if (rc == LRD_ENOTFOUND)
 			rc = LRD_OK;
 	}
 	if (!rc) {
-		lrd__objhdr h = {.kind = LRD_KIND_ARRAY,
-		                 .raw = w->cw.raw + tree.size,
-		                 .stored = w->cw.stored + STORE_OBJ_HDR + tree.size,
-		                 .arrays = 1,
-		                 .chunks = w->cw.ref.nchunks};
+		lrd__object_header h = {.kind = LRD_KIND_ARRAY,
+		                        .raw = w->cw.raw + tree.size,
+		                        .stored = w->cw.stored + STORE_OBJ_HDR + tree.size,
+		                        .arrays = 1,
+		                        .chunks = w->cw.ref.nchunks};
 		rc = lrd__object_store(w->t, w->key, w->klen, &h, tree.data, tree.size);
 	}
 	lrd__membuf_free(&tree);
@@ -137,6 +137,6 @@ void lrd_store_writer_free(lrd_store_writer *w)
 		return;
 	if (w->own && w->t)
 		lrd_txn_abort(w->t);
-	lrd__cw_free(&w->cw);
+	lrd__chunk_writer_free(&w->cw);
 	lrd__free(w);
 }

@@ -16,25 +16,25 @@
 
 /* Array references are read and checked as the store reads them; the chunks they point to are
  * not there, so a placeholder stands in for the array. */
-static int array_in(void *ctx, const lrd__array_desc *d, lrd__rd *r, lrd_value **out)
+static int array_in(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out)
 {
-	lrd__aref a;
-	int rc = lrd__aref_read(r, d, &a);
+	lrd__array_ref a;
+	int rc = lrd__array_ref_read(r, d, &a);
 	if (!rc && a.nchunks)
-		(void)lrd__aref_chunk_raw(&a, d->nbytes, a.nchunks - 1);
+		(void)lrd__array_ref_chunk_raw(&a, d->nbytes, a.nchunks - 1);
 	return rc || !out ? rc : lrd_value_new_nil(out);
 }
 
 static void object_record(const uint8_t *p, size_t n)
 {
-	lrd__objhdr h;
-	if (lrd__objhdr_decode(p, n, &h))
+	lrd__object_header h;
+	if (lrd__object_header_decode(p, n, &h))
 		return;
 	const uint8_t *tree = p + STORE_OBJ_HDR;
 	size_t tlen = n - STORE_OBJ_HDR;
 	(void)(lrd__checksum(tree, tlen) == h.checksum); /* the store refuses a mismatch; go on */
 	lrd__memsrc m;
-	lrd__rd r = lrd__memsrc_reader(&m, tree, tlen);
+	lrd__reader r = lrd__memsrc_reader(&m, tree, tlen);
 	lrd__tree_hooks hk = {.array_in = array_in};
 	lrd_value *v = NULL;
 	if (lrd__tree_decode(&r, &hk, &v) == LRD_OK)
