@@ -38,6 +38,8 @@ void lrd__codec_params_release(lrd_codec_params *p)
 
 int lrd_codec_level(const lrd_codec *c, const lrd_codec_params *p)
 {
+	if (!c)
+		return 0;
 	int level = p && p->level ? p->level : c->default_level;
 	if (level < c->min_level)
 		level = c->min_level;

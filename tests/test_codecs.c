@@ -791,4 +791,6 @@ Test(codecs, params_with_nonzero_reserved_words_are_refused)
 	cr_expect_null(s);
 	void *big;
 	cr_expect_eq(lrd_codec_decompress_alloc(c, &p, src, sizeof src, 0, &big, &out), LRD_EINVAL);
+	cr_expect_eq(lrd_codec_level(NULL, NULL), 0); /* a NULL codec is answered, not followed */
+	cr_expect_eq(lrd_codec_bound(NULL, 10, NULL), 0);
 }

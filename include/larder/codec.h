@@ -160,9 +160,10 @@ LRD_API size_t lrd_codec_magic_max(void);
 /** The plugin file a codec was loaded from, or NULL for a built-in or lrd_codec_register()ed
  * codec. Static until exit. */
 LRD_API const char *lrd_codec_origin(const lrd_codec *codec);
-/** Number of registered codecs, and the i-th in id order (NULL past the end; the vtable is
- * static, valid until exit). */
+/** Number of registered codecs (built-ins and plugins, after the first use of the registry). */
 LRD_API size_t lrd_codec_count(void);
+/** The i-th registered codec in id order, for 0 <= i < lrd_codec_count(); NULL past the end.
+ * The vtable is static, valid until exit. */
 LRD_API const lrd_codec *lrd_codec_at(size_t i);
 
 /** Register a codec at run time. The vtable must outlive the process (static storage).
@@ -189,9 +190,11 @@ LRD_API int lrd_codec_plugin_failure(size_t i, const char **path, int *code, con
 
 /* ---- Using a codec ------------------------------------------------------------------------ */
 
-/** The level actually used: p->level (0: default_level) clamped to the codec's range. */
+/** The level actually used: p->level (p NULL or level 0: default_level) clamped to the codec's
+ * range. Not an error code: 0 for a NULL codec. */
 LRD_API int lrd_codec_level(const lrd_codec *codec, const lrd_codec_params *p);
-/** Worst-case compressed size; 0 if n is too large. */
+/** Worst-case compressed size of n bytes, for sizing the dst of lrd_codec_compress; 0 if n is
+ * too large for the codec or codec is NULL. */
 LRD_API size_t lrd_codec_bound(const lrd_codec *codec, size_t n, const lrd_codec_params *p);
 /** One-shot compression into a caller-owned buffer. Errors: LRD_EINVAL (NULL codec or out, NULL
  * src or dst with a nonzero size), LRD_EBUFSIZE (output larger than cap), LRD_ECODEC. */

@@ -94,19 +94,28 @@ typedef struct lrd_load_options {
 
 /* ---- dump ------------------------------------------------------------------------------------ */
 
-/** Write v to a new file at path (created or truncated). Whole-file codec: opts->codec, else
- * the path's last suffix, else none. On failure the file may hold a partial dump.
- * Errors: LRD_EINVAL (bad option: unknown codec or one without a streaming form, chunk size
- * out of range), LRD_EIO/LRD_ENOSPC (writing), LRD_ECODEC, LRD_ENOMEM, LRD_EDTYPE. */
+/** Write v (read, never kept) to a new file at path (created or truncated). Whole-file codec:
+ * opts->codec, else the path's last suffix, else none. On failure the file may hold a partial
+ * dump.
+ * Errors: LRD_EINVAL (NULL value or path; bad option: unknown codec or one without a streaming
+ * form, chunk size out of range, nonzero reserved words), LRD_EIO (opening, with the path and
+ * errno's text — a missing directory included — or writing), LRD_ENOSPC (the device is full),
+ * LRD_ECODEC (codec failure), LRD_EDTYPE (an array of invalid dtype), LRD_ENOMEM. */
 LRD_API int lrd_dump(const lrd_value *v, const char *path, const lrd_dump_options *opts);
 /** Write v to a stream opened for writing (see io.h); never seeks, so pipes work. The stream
  * is flushed, not closed. Errors: as lrd_dump. */
 LRD_API int lrd_dump_stream(const lrd_value *v, lrd_stream *s, const lrd_dump_options *opts);
-/** Write v to a FILE* / file descriptor (not closed). Errors: as lrd_dump. */
+/** Write v to an open FILE* from its current position; f stays the caller's (flushed, not
+ * closed). No seek: a pipe works. Whole-file codec: opts->codec only (there is no name).
+ * Errors: LRD_EINVAL (f NULL), as lrd_dump. */
 LRD_API int lrd_dump_file(const lrd_value *v, FILE *f, const lrd_dump_options *opts);
+/** Write v to an open file descriptor from its current offset; fd stays the caller's (not
+ * closed). No seek: pipes and sockets work. Whole-file codec: opts->codec only.
+ * Errors: LRD_EINVAL (fd < 0), as lrd_dump (a write error names the descriptor: "fd 5"). */
 LRD_API int lrd_dump_fd(const lrd_value *v, int fd, const lrd_dump_options *opts);
-/** Write v into memory: on success *data (freed by the caller with lrd_free()) and *size.
- * Errors: as lrd_dump. */
+/** Write v into memory that larder allocates: on success *data (freed by the caller with
+ * lrd_free()) and *size; on failure *data is NULL. Whole-file codec: opts->codec only.
+ * Errors: LRD_EINVAL (NULL output), as lrd_dump. */
 LRD_API int lrd_dump_memory(const lrd_value *v, void **data, size_t *size,
                             const lrd_dump_options *opts);
 
@@ -117,8 +126,10 @@ LRD_API int lrd_dump_memory(const lrd_value *v, void **data, size_t *size,
  * Errors: LRD_ENOTFOUND (no file), LRD_EFORMAT (not a larder file: the message names what it
  * looks like — "gzip stream holding a non-larder payload", "not a larder file: starts with
  * 89 48 44 46 (HDF5?)"), LRD_EVERSION (newer format major), LRD_ECORRUPT (truncated or
- * malformed), LRD_ECHECKSUM, LRD_ECODEC (unknown codec id), LRD_EDTYPE, LRD_ELIMIT,
- * LRD_EINVAL (mmap of a whole-file compressed file), LRD_EIO, LRD_ENOMEM. */
+ * malformed), LRD_ECHECKSUM, LRD_ECODEC (unknown codec id: e.g. the zstd plugin not found),
+ * LRD_EDTYPE, LRD_ELIMIT (opts->max_array_bytes, opts->max_depth, the decompression-bomb
+ * guard), LRD_EINVAL (NULL argument, nonzero opts->reserved, mmap of a whole-file compressed
+ * file), LRD_EIO (open or read failure, with the path and errno's text), LRD_ENOMEM. */
 LRD_API int lrd_load(const char *path, lrd_value **out, const lrd_load_options *opts);
 /** Read from a stream opened for reading. A whole-file compressed or uncompressed stream needs
  * no seek (pipes work); mmap needs a regular file or memory. Errors: as lrd_load. */
@@ -187,7 +198,8 @@ typedef struct lrd_array_reader lrd_array_reader;
  * lrd_array_reader_free(). A whole-file compressed stream can be read chunk by chunk. */
 LRD_API int lrd_array_reader_new(lrd_stream *s, const lrd_load_options *opts,
                                  lrd_array_reader **out);
-/** The array's description; shape points at ndim extents owned by the reader. */
+/** The array's description; any output may be NULL. *shape points at ndim extents owned by the
+ * reader, valid while it lives. */
 LRD_API void lrd_array_reader_describe(const lrd_array_reader *r, lrd_dtype *dt, unsigned *ndim,
                                        const uint64_t **shape, lrd_order *order, uint64_t *nbytes);
 /** The next chunk, verified and decompressed: *data points into the reader's buffer, valid

@@ -48,32 +48,40 @@ typedef struct lrd_io_callbacks {
  * names the path and errno's text), LRD_ENOSPC, LRD_ENOMEM. */
 LRD_API int lrd_stream_open_path(const char *path, const char *mode, lrd_stream **out);
 /** Use an open FILE* (not closed by the stream; reading starts at its current position).
- * mode "r" or "w" as above. Errors: LRD_EINVAL, LRD_ENOMEM. */
+ * mode "r" or "w" as above. Errors: LRD_EINVAL (f or out NULL, bad mode), LRD_ENOMEM. */
 LRD_API int lrd_stream_open_file(FILE *f, const char *mode, lrd_stream **out);
 /** Use an open file descriptor (not closed; reading starts at its current offset). A regular
- * file descriptor can seek and be mapped; a pipe or socket cannot. Errors: LRD_EINVAL,
- * LRD_ENOMEM. */
+ * file descriptor can seek and be mapped; a pipe or socket cannot. Errors: LRD_EINVAL (fd < 0,
+ * out NULL, bad mode), LRD_ENOMEM. */
 LRD_API int lrd_stream_open_fd(int fd, const char *mode, lrd_stream **out);
 /** Read from caller memory (borrowed: must outlive the stream and every value loaded from it
- * with a mapped load). Seekable. Errors: LRD_EINVAL, LRD_ENOMEM. */
+ * with a mapped load). Seekable. Errors: LRD_EINVAL (out NULL, data NULL with size > 0),
+ * LRD_ENOMEM. */
 LRD_API int lrd_stream_open_memory(const void *data, size_t size, lrd_stream **out);
 /** Write into a growable memory buffer owned by the stream until lrd_stream_take_memory()
- * hands it over. Errors: LRD_ENOMEM. */
+ * hands it over (lrd_stream_close() frees it otherwise). Errors: LRD_EINVAL (out NULL),
+ * LRD_ENOMEM. */
 LRD_API int lrd_stream_open_membuf(lrd_stream **out);
 /** Open over user callbacks; mode "r" needs cb->read, "w" needs cb->write. The struct is
- * copied. Errors: LRD_EINVAL, LRD_ENOMEM. */
+ * copied; cb->ctx is borrowed and must outlive the stream. Errors: LRD_EINVAL (NULL argument,
+ * bad mode, the callback the mode needs missing), LRD_ENOMEM. */
 LRD_API int lrd_stream_open_callbacks(const lrd_io_callbacks *cb, const char *mode,
                                       lrd_stream **out);
 
-/** Flush buffered output of a writing stream; after a failed dump the stream's contents are
- * unspecified. Errors: those of the underlying write. */
+/** Flush buffered output of a writing stream (LRD_OK at once for a reading one); after a failed
+ * dump the stream's contents are unspecified. A write failure is sticky: every later flush
+ * returns the same code ("... failed earlier"). Errors: LRD_EINVAL (s NULL), LRD_EIO and
+ * LRD_ENOSPC (naming the path or descriptor and errno's text), LRD_ENOMEM (membuf), or the
+ * code a write callback returned. */
 LRD_API int lrd_stream_flush(lrd_stream *s);
 /** Take the buffer of a stream made by lrd_stream_open_membuf, after flushing it: *data
  * (freed by the caller with lrd_free(); NULL when empty) and *size. The stream is empty
  * afterwards. Errors: LRD_EINVAL (not a membuf stream), LRD_EIO (the stream failed before). */
 LRD_API int lrd_stream_take_memory(lrd_stream *s, void **data, size_t *size);
 /** Flush (writing) and free the stream; the FILE*, fd or memory it was given stay the
- * caller's. Returns the flush result (LRD_OK for reading streams). NULL is ignored. */
+ * caller's. The stream is freed whatever the result. NULL is ignored (LRD_OK).
+ * Errors: those of lrd_stream_flush (writing streams), LRD_EIO (closing the descriptor of a
+ * path stream failed). */
 LRD_API int lrd_stream_close(lrd_stream *s);
 
 #ifdef __cplusplus

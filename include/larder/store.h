@@ -145,10 +145,13 @@ LRD_API void lrd_store_close(lrd_store *s);
  * use it to place files beside the store (the memoizer's lock file). */
 LRD_API const char *lrd_store_path(const lrd_store *s);
 
-/** Flush to disk (useful with LRD_STORE_NOSYNC). Errors: LRD_EIO. */
+/** Flush to disk (useful with LRD_STORE_NOSYNC; LRD_OK at once on a read-only store).
+ * Errors: LRD_EINVAL (s NULL, or opened before fork()), LRD_EIO (fsync failed, errno's text). */
 LRD_API int lrd_store_sync(lrd_store *s);
 
-/** The current map size and its cap (0: none), in bytes. */
+/** The current map size (as this process maps it; grows by itself, see "Map growth") and its
+ * cap lrd_store_options.map_max (0: none), in bytes. size and max may each be NULL.
+ * Errors: LRD_EINVAL (s NULL, or opened before fork()). */
 LRD_API int lrd_store_map_size(lrd_store *s, uint64_t *size, uint64_t *max);
 
 /* ---- transactions --------------------------------------------------------------------------- */
@@ -174,7 +177,7 @@ LRD_API int lrd_txn_commit(lrd_txn *txn);
 /** Abort and free txn; nothing of it is visible. NULL is ignored. */
 LRD_API void lrd_txn_abort(lrd_txn *txn);
 
-/** true if txn is a write transaction. */
+/** true if txn is a write transaction; false for a read transaction and for NULL. */
 LRD_API bool lrd_txn_is_write(const lrd_txn *txn);
 
 /* ---- objects -------------------------------------------------------------------------------- */
@@ -225,7 +228,8 @@ LRD_API int lrd_store_get(lrd_store *s, lrd_txn *txn, const char *key, lrd_value
  * Errors: LRD_ENOTFOUND (no such key), LRD_EINVAL, LRD_EREADONLY, LRD_EMAPFULL, LRD_EIO. */
 LRD_API int lrd_store_del(lrd_store *s, lrd_txn *txn, const char *key);
 
-/** 1 if an object exists under key, 0 if not, or a negative error (LRD_EINVAL, LRD_EIO). */
+/** 1 if an object exists under key, 0 if not, or a negative error: LRD_EINVAL (bad key, NULL
+ * store), LRD_ELIMIT (txn NULL and no reader slot free), LRD_EIO. */
 LRD_API int lrd_store_exists(lrd_store *s, lrd_txn *txn, const char *key);
 
 /** Sizes of one object, without loading it. */
@@ -349,7 +353,8 @@ typedef struct lrd_store_reader lrd_store_reader;
 LRD_API int lrd_store_reader_new(lrd_store *s, lrd_txn *txn, const char *key,
                                  lrd_store_reader **out);
 
-/** The array's description; shape points into the reader (valid while it lives). */
+/** The array's description: dtype, ndim, shape, order and byte size; any output may be NULL.
+ * *shape points into the reader, valid while it lives. Errors: LRD_EINVAL (r NULL). */
 LRD_API int lrd_store_reader_describe(const lrd_store_reader *r, lrd_dtype *dt, unsigned *ndim,
                                       const uint64_t **shape, lrd_order *order, uint64_t *nbytes);
 
@@ -403,8 +408,9 @@ typedef struct lrd_store_stat {
 	lrd_store_codec_stat codecs[16]; /**< per codec id, in id order */
 } lrd_store_stat;
 
-/** Totals of the store, read in one snapshot (txn, or an implicit read transaction). Walks
- * every object and chunk header: O(number of chunks). Errors: LRD_ECORRUPT, LRD_EIO. */
+/** Totals of the store into *st (the caller's), read in one snapshot (txn, or an implicit read
+ * transaction). Walks every object and chunk header: O(number of chunks).
+ * Errors: LRD_EINVAL (NULL argument), LRD_ELIMIT (no reader slot), LRD_ECORRUPT, LRD_EIO. */
 LRD_API int lrd_store_stat_get(lrd_store *s, lrd_txn *txn, lrd_store_stat *st);
 
 /** Called by lrd_store_verify for every damaged object: key, chunk index (-1: the object's

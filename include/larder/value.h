@@ -88,7 +88,8 @@ LRD_API int lrd_value_new_float(double v, lrd_value **out);
  * valid UTF-8 (overlong forms, surrogates and code points above U+10FFFF are invalid) or if s
  * is NULL with len > 0. The stored copy is NUL-terminated; embedded NULs are kept. */
 LRD_API int lrd_value_new_str(const char *s, size_t len, lrd_value **out);
-/** Copy n bytes (p may be NULL when n is 0). */
+/** Copy n bytes (p may be NULL when n is 0). Errors: LRD_EINVAL (out NULL, p NULL with n > 0),
+ * LRD_ENOMEM. */
 LRD_API int lrd_value_new_bytes(const void *p, size_t n, lrd_value **out);
 LRD_API int lrd_value_new_list(lrd_value **out);
 LRD_API int lrd_value_new_map(lrd_value **out);
@@ -145,8 +146,9 @@ LRD_API size_t lrd_value_len(const lrd_value *v);
 LRD_API lrd_value *lrd_list_at(const lrd_value *list, size_t i);
 /** The item under key; NULL if absent or not a map. */
 LRD_API lrd_value *lrd_map_get(const lrd_value *map, const char *key);
-/** The i-th key and item of a map in insertion order; NULL if out of range or not a map. */
+/** The i-th key of a map in insertion order; NULL if out of range or not a map. */
 LRD_API const char *lrd_map_key_at(const lrd_value *map, size_t i);
+/** The i-th item of a map in insertion order; NULL if out of range or not a map. */
 LRD_API lrd_value *lrd_map_value_at(const lrd_value *map, size_t i);
 
 /** Array accessors; on a value that is not an array they return zero/NULL (a zero dtype,
@@ -163,6 +165,7 @@ LRD_API lrd_bufkind lrd_array_bufkind(const lrd_value *a);
  * unless lrd_array_bufkind() is LRD_BUF_MAPPED: mapped pages are read-only and writing them
  * faults. Valid as long as the value (and, for borrowed buffers, the caller's memory). */
 LRD_API void *lrd_array_data(lrd_value *a);
+/** lrd_array_data of a const value: the same pointer, read-only. */
 LRD_API const void *lrd_array_cdata(const lrd_value *a);
 
 /* ---- whole trees ----------------------------------------------------------------------------- */
