@@ -4,6 +4,7 @@
 #define LRD_BASE_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,5 +43,11 @@ static inline bool lrd__add_ok(size_t a, size_t b, size_t *out)
 {
 	return !__builtin_add_overflow(a, b, out);
 }
+
+/* Files an open store maps or locks, by (st_dev, st_ino), counted: an output opened by path
+ * onto one of them is refused (base/fileguard.c). */
+void lrd__guard_add(dev_t dev, ino_t ino);
+void lrd__guard_del(dev_t dev, ino_t ino);
+bool lrd__guarded(dev_t dev, ino_t ino);
 
 #endif

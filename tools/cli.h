@@ -83,6 +83,9 @@ int cli_parse_size(const char *s, size_t unit, size_t *out);
 size_t cli_split(char *s, char **parts, size_t max);
 /* Write s as a JSON string literal, quotes included ("null" for NULL). */
 void cli_json_str(FILE *f, const char *s);
+/* 0 when OUT may be written; -1 (message printed, naming subcommand argv0) when OUT is the
+ * same file as the input IN (st_dev/st_ino), so writing it would destroy what is read. */
+int cli_output_check(const char *argv0, const char *in, const char *out);
 /* Open FILE, or standard input for "-", as a reading stream (tools/cmd_info.c). */
 int cli_open_input(const char *name, lrd_stream **s);
 

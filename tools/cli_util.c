@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tools/cli.h"
 
@@ -128,4 +129,18 @@ int cli_open_input(const char *name, lrd_stream **s)
 	if (strcmp(name, "-") == 0)
 		return lrd_stream_open_fd(0, "r", s);
 	return lrd_stream_open_path(name, "r", s);
+}
+
+int cli_output_check(const char *argv0, const char *in, const char *out)
+{
+	struct stat a, b;
+	if (!in || !out || strcmp(in, "-") == 0 || strcmp(out, "-") == 0 || stat(in, &a) != 0 ||
+	    stat(out, &b) != 0 || !S_ISREG(b.st_mode))
+		return 0;
+	if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		fprintf(stderr, "larder %s: '%s' is also the input ('%s'): write to another file\n",
+		        argv0, out, in);
+		return -1;
+	}
+	return 0;
 }

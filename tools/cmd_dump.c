@@ -69,6 +69,8 @@ int cmd_dump(int argc, char **argv)
 	}
 	o.codec = codec;
 	o.chunk_codec = chunk_codec;
+	if (cli_output_check(argv[0], in, out))
+		return CLI_FAIL;
 	lrd_value *a;
 	/* mapped: the payload is written from the page cache, one copy as cp makes (a pipe or a
 	 * misaligned .npy is read instead) */

@@ -42,6 +42,8 @@ int cmd_load(int argc, char **argv)
 	}
 	if (!in || !out)
 		return usage(stderr, CLI_USAGE);
+	if (cli_output_check(argv[0], in, out))
+		return CLI_FAIL;
 	lrd_value *root = NULL;
 	int rc = strcmp(in, "-") ? load_mapped(in, entry, &root) : LRD_EINVAL;
 	if (rc == LRD_EINVAL) {

@@ -34,6 +34,13 @@ int cli_store_open(const char *path, enum cli_store_mode mode, lrd_store **out)
 	lrd_store_options o = {
 	    .flags = (mode == CLI_STORE_READ ? LRD_STORE_RDONLY : LRD_STORE_NOCREATE) |
 	             (file ? LRD_STORE_NOSUBDIR : 0)};
+	const char *ms = getenv("LARDER_MAP_SIZE"); /* for a process under `ulimit -v` */
+	size_t map = 0;
+	if (ms && *ms && (cli_parse_size(ms, 1, &map) || map == 0)) {
+		fprintf(stderr, "larder: LARDER_MAP_SIZE='%s' is not a size (e.g. 256M)\n", ms);
+		return CLI_FAIL;
+	}
+	o.map_size = map;
 	int rc = lrd_store_open(path, &o, out);
 	if (rc == LRD_ENOTFOUND && mode == CLI_STORE_CREATE) {
 		/* only "no store there" is retried: a damaged or foreign file keeps its error */
@@ -49,12 +56,13 @@ int cli_store_open(const char *path, enum cli_store_mode mode, lrd_store **out)
 struct args {
 	bool json, lng;
 	int n;
-	char *pos[8];
+	char **pos; /* the operands, gathered at the front of argv + 1 */
 };
 
 static int parse(int argc, char **argv, struct args *a, int min, int max, const char *usage)
 {
 	memset(a, 0, sizeof *a);
+	a->pos = argv + 1;
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
 			printf("%s", usage);
@@ -66,10 +74,9 @@ static int parse(int argc, char **argv, struct args *a, int min, int max, const 
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "larder %s: unknown option '%s'\n", argv[0], argv[i]);
 			return -2;
-		} else if (a->n < (int)(sizeof a->pos / sizeof a->pos[0])) {
-			a->pos[a->n++] = argv[i];
 		} else {
-			return -2;
+			a->pos[a->n++] =
+			    argv[i]; /* a->n < i: never overwrites an unread argument */
 		}
 	}
 	if (a->n < min || a->n > max) {
@@ -141,7 +148,7 @@ int cmd_ls(int argc, char **argv)
 
 int cmd_rm(int argc, char **argv)
 {
-	PARSE(2, 8,
+	PARSE(2, INT32_MAX,
 	      "usage: larder rm STORE KEY...\n\n"
 	      "Delete objects (and their chunks) from a store, in one transaction.\n");
 	lrd_store *s;
@@ -243,19 +250,29 @@ static int cmd_store_verify(int argc, char **argv)
 	      "decompression; count chunks no object references.\n"
 	      "exit status 3 if anything is damaged. Given a larder file instead:\n");
 	lrd_store *s;
-	if (cli_store_open(a.pos[0], CLI_STORE_READ, &s))
-		return CLI_FAIL;
+	bool file = false;
+	is_store(a.pos[0], &file);
+	lrd_store_options so = {.flags = LRD_STORE_RDONLY | (file ? LRD_STORE_NOSUBDIR : 0)};
+	int rc = lrd_store_open(a.pos[0], &so, &s);
+	if (rc == LRD_ECORRUPT || rc == LRD_ECHECKSUM) { /* damaged beyond opening */
+		fprintf(stderr, "larder: verify %s: DAMAGED: %s\n", a.pos[0], lrd_errmsg());
+		return CLI_INVALID;
+	}
+	if (rc)
+		return cli_fail(rc, a.pos[0]);
 	struct vstate v = {.json = a.json};
 	lrd_verify_report rep;
 	if (a.json)
 		printf("{\"problems\": [");
-	int rc = lrd_store_verify(s, on_problem, &v, &rep);
+	rc = lrd_store_verify(s, on_problem, &v, &rep);
 	lrd_store_close(s);
-	bool damage = rc == LRD_ECHECKSUM || rc == LRD_ECORRUPT || rc == LRD_ECODEC;
+	/* Damage is what the bytes say (exit 3); a chunk whose codec is missing or fails on
+	 * checksummed data could not be checked (LRD_ECODEC: exit 1, like any failure to check). */
+	bool damage = rc == LRD_ECHECKSUM || rc == LRD_ECORRUPT;
 	if (rc && !damage) {
 		if (a.json)
 			printf("]}\n");
-		return cli_fail(rc, "verify");
+		return cli_fail(rc, rc == LRD_ECODEC ? "verify: cannot check" : "verify");
 	}
 	typedef unsigned long long ull;
 	if (a.json)

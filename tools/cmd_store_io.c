@@ -187,8 +187,11 @@ static int get_array(lrd_store_reader *r, const char *out, const lrd_dump_option
 	if (!rc)
 		rc = lrd_array_writer_finish(w);
 	lrd_array_writer_free(w);
-	int crc = lrd_stream_close(st);
-	return rc ? rc : crc;
+	if (rc) {
+		lrd_stream_abort(st); /* OUT keeps what it held */
+		return rc;
+	}
+	return lrd_stream_close(st);
 }
 
 int cmd_get(int argc, char **argv)

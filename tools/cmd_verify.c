@@ -44,12 +44,14 @@ int cmd_verify(int argc, char **argv)
 		return CLI_OK;
 	case LRD_ECHECKSUM:
 	case LRD_ECORRUPT:
-	case LRD_ECODEC:
 	case LRD_EDTYPE:
 	case LRD_EFORMAT:
 	case LRD_EVERSION:
 		fprintf(stderr, "larder: verify %s: DAMAGED: %s\n", argv[1], lrd_errmsg());
 		return CLI_INVALID;
+	case LRD_ECODEC: /* a codec not loaded is a failure to check, not damage */
+		fprintf(stderr, "larder: verify %s: cannot check: %s\n", argv[1], lrd_errmsg());
+		return CLI_FAIL;
 	default:
 		return cli_fail(rc, argv[1]);
 	}

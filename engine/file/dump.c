@@ -89,8 +89,11 @@ int lrd_dump(const lrd_value *v, const char *path, const lrd_dump_options *opts)
 	if (rc)
 		return rc;
 	rc = dump_to(v, s, opts, path);
-	int crc = lrd_stream_close(s);
-	return rc ? rc : crc;
+	if (rc) {
+		lrd_stream_abort(s); /* the old file stays as it was */
+		return rc;
+	}
+	return lrd_stream_close(s);
 }
 
 int lrd_dump_file(const lrd_value *v, FILE *f, const lrd_dump_options *opts)

@@ -9,6 +9,8 @@
  * time; no shared state. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -34,6 +36,8 @@ struct lrd_stream {
 	uint64_t rpos;  /* raw bytes consumed (reading) from start */
 	uint8_t *buf;
 	size_t bpos, blen;
+	char *tmp;    /* K_PATH writing to a regular file: the temporary file being written */
+	char *target; /* ... and the path it is renamed to when the stream closes cleanly */
 	char name[64];
 };
 
@@ -175,6 +179,8 @@ static int parse_mode(const char *mode, bool *writing)
 /* Free what the stream allocated; closes nothing and flushes nothing. */
 static void stream_free(lrd_stream *s)
 {
+	lrd__free(s->tmp);
+	lrd__free(s->target);
 	lrd__membuf_free(&s->mb);
 	lrd__free(s->buf);
 	lrd__free(s);
@@ -199,24 +205,107 @@ static int new_stream(enum kind k, bool writing, lrd_stream **out)
 	return LRD_OK;
 }
 
+/* ---- opening an output by path --------------------------------------------------------------
+ * A regular file (or a name that does not exist yet) is written to a new temporary file beside
+ * it, created O_EXCL with the old file's permissions, and renamed over it by lrd_stream_close
+ * only when every byte was written; a failure or lrd_stream_abort removes the temporary file
+ * and leaves the old one as it was. A symlink is followed: its target is replaced, the link
+ * kept. Anything else that can be written (a character device, a FIFO, a terminal,
+ * /dev/stdout and other /dev/ and /proc/ names) is opened and written directly and never
+ * removed. A directory is refused, and so is a file an open store maps or locks. */
+
+static bool is_special_name(const char *p)
+{
+	return strncmp(p, "/dev/", 5) == 0 || strncmp(p, "/proc/", 6) == 0;
+}
+
+static int open_output(lrd_stream *s, const char *path)
+{
+	struct stat st;
+	char *real = NULL;
+	bool exists = stat(path, &st) == 0;
+	if (!exists && errno != ENOENT)
+		return io_err(s, "opening");
+	if (exists && S_ISDIR(st.st_mode))
+		return lrd__err(LRD_EINVAL, "%s is a directory, not a file", s->name);
+	if (exists && lrd__guarded(st.st_dev, st.st_ino))
+		return lrd__err(LRD_EINVAL,
+		                "%s is a file of a store that is open: refusing to overwrite it",
+		                s->name);
+	if ((exists && !S_ISREG(st.st_mode)) || is_special_name(path) ||
+	    (exists && (real = realpath(path, NULL)) && is_special_name(real))) {
+		free(real);
+		s->fd = open(path,
+		             O_WRONLY | O_CLOEXEC | (exists && S_ISREG(st.st_mode) ? O_TRUNC : 0));
+		return s->fd < 0 ? io_err(s, "opening") : LRD_OK;
+	}
+	const char *dest = real ? real : path; /* a symlink's target is what gets replaced */
+	const char *slash = strrchr(dest, '/');
+	size_t dlen = slash ? (size_t)(slash - dest) + 1 : 0, n = strlen(dest);
+	s->target = lrd__malloc(n + 1);
+	s->tmp = lrd__malloc(n + 16);
+	if (!s->target || !s->tmp) {
+		free(real);
+		return LRD_ENOMEM;
+	}
+	memcpy(s->target, dest, n + 1);
+	free(real);
+	mode_t mode = exists ? (st.st_mode & 07777) : 0666;
+	static _Atomic unsigned counter;
+	for (int attempt = 0; attempt < 100; attempt++) {
+		unsigned salt = (unsigned)getpid() * 2654435761u + ++counter * 40503u +
+		                (unsigned)attempt * 7919u;
+		snprintf(s->tmp, n + 16, "%.*s.%s.%06x~", (int)dlen, s->target, s->target + dlen,
+		         salt & 0xFFFFFF);
+		s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (s->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (s->fd < 0) {
+		int e = errno;
+		lrd__free(s->tmp);
+		s->tmp = NULL;
+		errno = e;
+		return lrd__err(e == ENOSPC ? LRD_ENOSPC : LRD_EIO,
+		                "%s: cannot create a temporary file beside it: %s", s->name,
+		                strerror(e));
+	}
+	if (exists)
+		(void)fchmod(s->fd, mode); /* the umask must not narrow an existing file's mode */
+	return LRD_OK;
+}
+
+/* Open a file for reading: a FIFO without a writer must not block the open (it then reads as
+ * empty), and a directory is named as such. */
+static int open_input(lrd_stream *s, const char *path)
+{
+	s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (s->fd < 0)
+		return errno == ENOENT ? lrd__err(LRD_ENOTFOUND, "%s: no such file", s->name)
+		                       : io_err(s, "opening");
+	struct stat st;
+	if (fstat(s->fd, &st) == 0 && S_ISDIR(st.st_mode))
+		return lrd__err(LRD_EINVAL, "%s is a directory, not a file", s->name);
+	int fl = fcntl(s->fd, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK);
+	return LRD_OK;
+}
+
 int lrd_stream_open_path(const char *path, const char *mode, lrd_stream **out)
 {
 	bool w;
 	int rc;
-	if (!out || !path)
-		return lrd__err(LRD_EINVAL, "lrd_stream_open_path: NULL argument");
+	if (!out || !path || !*path)
+		return lrd__err(LRD_EINVAL, "lrd_stream_open_path: %s path",
+		                path ? "empty" : "NULL");
 	if ((rc = parse_mode(mode, &w)) || (rc = new_stream(K_PATH, w, out)))
 		return rc;
 	lrd_stream *s = *out;
 	snprintf(s->name, sizeof s->name, "'%s'", path);
-	s->fd = w ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)
-	          : open(path, O_RDONLY | O_CLOEXEC);
-	if (s->fd < 0) {
-		/* ENOENT is "not found" only when reading; for writing it means a missing directory
-		 */
-		rc = errno == ENOENT && !w ? lrd__err(LRD_ENOTFOUND, "%s: no such file", s->name)
-		                           : io_err(s, w ? "opening for writing" : "opening");
-		stream_free(s); /* nothing was written or opened: no flush, no close */
+	rc = w ? open_output(s, path) : open_input(s, path);
+	if (rc) {
+		lrd_stream_abort(s);
 		*out = NULL;
 		return rc;
 	}
@@ -432,15 +521,28 @@ int lrd_stream_take_memory(lrd_stream *s, void **data, size_t *size)
 	return LRD_OK;
 }
 
-int lrd_stream_close(lrd_stream *s)
+/* Release the stream; commit: rename a temporary output into place (else remove it). */
+static int finish(lrd_stream *s, bool commit)
 {
-	if (!s)
-		return LRD_OK;
-	int rc = s->writing ? lrd_stream_flush(s) : LRD_OK;
-	if (s->kind == K_PATH && s->fd >= 0 && close(s->fd) != 0 && !rc)
+	int rc = commit && s->writing ? lrd_stream_flush(s) : LRD_OK;
+	if (s->kind == K_PATH && s->fd >= 0 && close(s->fd) != 0 && !rc && commit)
 		rc = io_err(s, "closing");
+	if (s->tmp) {
+		if (commit && !rc && rename(s->tmp, s->target) != 0)
+			rc = io_err(s, "renaming into place");
+		if (!commit || rc)
+			unlink(s->tmp); /* larder's own temporary file, never the target */
+	}
 	stream_free(s);
 	return rc;
+}
+
+int lrd_stream_close(lrd_stream *s) { return s ? finish(s, true) : LRD_OK; }
+
+void lrd_stream_abort(lrd_stream *s)
+{
+	if (s)
+		(void)finish(s, false);
 }
 
 /* ---- mapping --------------------------------------------------------------------------------- */

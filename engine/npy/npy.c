@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/io/io_internal.h"
 #include "engine/value/dtype_internal.h"
 #include "engine/value/value_internal.h"
 #include "larder/npy.h"
@@ -571,17 +572,18 @@ int lrd_npy_save(const lrd_value *array, const char *path, const lrd_npy_save_op
 	int rc = format_header(array, opts, head, sizeof head, &hn);
 	if (rc != LRD_OK)
 		return rc;
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return lrd__err(LRD_EIO, "npy: creating '%s': %s", path, strerror(errno));
-	rc = lrd_npy_save_file(array, f, opts);
-	if (fclose(f) != 0 && rc == LRD_OK)
-		rc = lrd__err(LRD_EIO, "npy: writing '%s': %s", path, strerror(errno));
-	if (rc != LRD_OK) {
-		unlink(path);
-		return lrd__errctx(rc, "'%s'", path);
+	lrd_stream *s;
+	if ((rc = lrd_stream_open_path(path, "w", &s)))
+		return rc;
+	size_t nbytes = lrd_array_nbytes(array);
+	rc = lrd__stream_write(s, head, hn);
+	if (!rc && nbytes)
+		rc = lrd__stream_write(s, lrd_array_cdata(array), nbytes);
+	if (rc) {
+		lrd_stream_abort(s); /* removes only larder's temporary file */
+		return rc;
 	}
-	return LRD_OK;
+	return lrd_stream_close(s);
 }
 
 int lrd_npy_save_memory(const lrd_value *array, void **out, size_t *len,

@@ -250,6 +250,7 @@ static uint64_t round_map(uint64_t n)
 
 static void store_free(lrd_store *s)
 {
+	lrd__store_files_unguard(s->files);
 	if (s->env)
 		mdb_env_close(s->env);
 	pthread_cond_destroy(&s->cv);
@@ -283,6 +284,20 @@ static int env_open(lrd_store *s, const char *path, const lrd_store_options *o, 
 		if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH)
 			return lrd__err(LRD_EFORMAT, "'%s' is not an LMDB store: %s", path,
 			                mdb_strerror(mrc));
+		if (mrc == EACCES)
+			return lrd__err(
+			    LRD_EREADONLY,
+			    "'%s': permission denied: opening a store, even to read it, "
+			    "needs write access to its lock file (%s) and read access to "
+			    "its data file",
+			    path, (o->flags & LRD_STORE_NOSUBDIR) ? "<file>-lock" : "lock.mdb");
+		if (mrc == ENOMEM)
+			return lrd__err(
+			    LRD_ENOMEM,
+			    "'%s': could not reserve a map of %llu MiB of address space "
+			    "(a `ulimit -v` limit?): ask for a smaller one with "
+			    "lrd_store_options.map_size (the CLI: LARDER_MAP_SIZE=256M)",
+			    path, (unsigned long long)(map >> 20));
 		return lrd__mdb_err(mrc, path);
 	}
 	/* An existing store may be larger than asked; LMDB adopts the larger size, check the cap.
@@ -318,6 +333,8 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 			map = o.map_max;
 	}
 	rc = check_path(path, o.flags);
+	if (!rc)
+		rc = lrd__store_file_check(path, o.flags);
 	if (rc)
 		return rc;
 	pthread_once(&atfork_once, install_atfork);
@@ -350,6 +367,7 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 		store_free(s);
 		return rc;
 	}
+	lrd__store_files_guard(path, o.flags, s->files);
 	*out = s;
 	return LRD_OK;
 }
@@ -361,6 +379,7 @@ void lrd_store_close(lrd_store *s)
 	if (s->fork_gen != lrd__fork_gen) {
 		/* The parent's environment: leave its handles, locks and map alone. */
 		lrd__codec_params_release(&s->params);
+		lrd__store_files_unguard(s->files);
 		lrd__free(s);
 		return;
 	}

@@ -30,6 +30,13 @@
 /* Chunks at least this large are dropped from the resident set once written or passed. */
 #define STORE_RELEASE_MIN ((size_t)1 << 20)
 
+/* A file of an open store, registered so outputs cannot overwrite it (store_file.c). */
+struct lrd__fileid {
+	bool set;
+	dev_t dev;
+	ino_t ino;
+};
+
 struct lrd_store {
 	MDB_env *env;
 	MDB_dbi meta, objects, chunks, kv;
@@ -48,6 +55,7 @@ struct lrd_store {
 	const lrd_codec *codec; /* NULL: raw */
 	lrd_codec_params params;
 	size_t chunk_size;
+	struct lrd__fileid files[2]; /* data and lock file, while open */
 };
 
 struct lrd_txn {
@@ -57,6 +65,15 @@ struct lrd_txn {
 	int poisoned; /* first fatal error inside a write txn (LRD_EMAPFULL, LRD_EIO), or 0 */
 	bool partial; /* the running call has modified the txn: a failure now must poison it */
 };
+
+/* store_file.c: the data and lock file paths of a store at path (LRD_STORE_NOSUBDIR: the
+ * file and "<file>-lock"); checks run before mdb_env_open (file types, an empty data file, a
+ * data file shorter than its meta pages claim: LRD_EFORMAT / LRD_ECORRUPT naming the path);
+ * and registration of the open files against being overwritten by an output. */
+void lrd__store_file_paths(const char *path, unsigned flags, char *data, char *lock, size_t cap);
+int lrd__store_file_check(const char *path, unsigned flags);
+void lrd__store_files_guard(const char *path, unsigned flags, struct lrd__fileid id[2]);
+void lrd__store_files_unguard(struct lrd__fileid id[2]);
 
 /* Process generation, bumped in the child at fork(); a store opened in an older one refuses. */
 extern unsigned lrd__fork_gen;

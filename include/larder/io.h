@@ -41,11 +41,19 @@ typedef struct lrd_io_callbacks {
 	void *ctx; /**< passed to every callback */
 } lrd_io_callbacks;
 
-/** Open a file by path. mode "r" reads; "w" creates or truncates (permissions 0666 & ~umask)
- * and writes. On success *out is the caller's, closed with lrd_stream_close(); on failure it is
- * NULL. Errors: LRD_EINVAL (NULL argument, bad mode), LRD_ENOTFOUND (no such file, reading),
- * LRD_EIO (any other open failure, a missing directory when writing included; the message
- * names the path and errno's text), LRD_ENOSPC, LRD_ENOMEM. */
+/** Open a file by path. mode "r" reads (a FIFO without a writer reads as empty instead of
+ * blocking). mode "w" replaces the file atomically: the bytes go to a temporary file in the
+ * same directory (created exclusively, with the old file's permissions, or 0666 & ~umask for a
+ * new one), which lrd_stream_close() renames over the path only when everything was written;
+ * lrd_stream_abort() or a failed close removes the temporary file and leaves the old file as
+ * it was. A symlink's target is replaced and the link kept. A path that is not a regular file
+ * (a character device, a FIFO, /dev/stdout and other names under /dev/ and /proc/) is written
+ * directly; larder never removes a file it did not create. On success *out is the caller's,
+ * closed with lrd_stream_close(); on failure it is NULL. Errors: LRD_EINVAL (NULL argument,
+ * bad mode, empty path, a directory, or an output that is a data or lock file of a store open
+ * in this process), LRD_ENOTFOUND (no such file, reading), LRD_ENOSPC (disk full), LRD_EIO
+ * (any other failure, a missing directory when writing included; the message names the path
+ * and errno's text), LRD_ENOMEM. */
 LRD_API int lrd_stream_open_path(const char *path, const char *mode, lrd_stream **out);
 /** Use an open FILE* (not closed by the stream; reading starts at its current position).
  * mode "r" or "w" as above. Errors: LRD_EINVAL (f or out NULL, bad mode), LRD_ENOMEM. */
@@ -79,10 +87,15 @@ LRD_API int lrd_stream_flush(lrd_stream *s);
  * afterwards. Errors: LRD_EINVAL (not a membuf stream), LRD_EIO (the stream failed before). */
 LRD_API int lrd_stream_take_memory(lrd_stream *s, void **data, size_t *size);
 /** Flush (writing) and free the stream; the FILE*, fd or memory it was given stay the
- * caller's. The stream is freed whatever the result. NULL is ignored (LRD_OK).
- * Errors: those of lrd_stream_flush (writing streams), LRD_EIO (closing the descriptor of a
- * path stream failed). */
+ * caller's. A path opened with "w" is renamed into place now (see lrd_stream_open_path); on
+ * failure the old file is left as it was. The stream is freed whatever the result. NULL is
+ * ignored (LRD_OK). Errors: those of lrd_stream_flush (writing streams), LRD_EIO (closing the
+ * descriptor of a path stream, or the rename, failed). */
 LRD_API int lrd_stream_close(lrd_stream *s);
+/** Free the stream without completing its output: a path opened with "w" keeps its old
+ * contents (the temporary file is removed); other outputs get no final flush. Use it when
+ * writing failed or was given up. NULL is ignored. */
+LRD_API void lrd_stream_abort(lrd_stream *s);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,20 @@
  * LRD_EINVAL ("store opened before fork()"), and lrd_store_close() there releases only memory.
  * Open the store again in the child. Reader slots left by killed processes are cleared on open.
  *
+ * Trust. A store file is trusted as LMDB trusts it: LMDB maps data.mdb and follows its page
+ * numbers without bounds checks, so a damaged store can crash the process that reads it. Open
+ * only stores you would run code from. larder checks what it cheaply can at open, and refuses
+ * with a message naming the path: a data file shorter than its meta pages claim (truncated, or
+ * left by a compact that did not finish: LRD_ECORRUPT with both sizes), an empty data file,
+ * and a data or lock file that is a FIFO, device or directory (LRD_EFORMAT). lrd_store_verify
+ * is the one call that survives any damage (see there). .lrd and .npy files are not trusted:
+ * every length, offset and checksum in them is checked before use.
+ *
+ * Files. Opening a store needs write access to its lock file (lock.mdb, or "<file>-lock"),
+ * even read-only: a user who may only read the directory gets LRD_EREADONLY. While a store is
+ * open, an output opened by path onto its data or lock file (lrd_dump, lrd_npy_save,
+ * lrd_stream_open_path) is refused with LRD_EINVAL.
+ *
  * Threading: a lrd_store is shared by all threads of the process that opened it. Readers,
  * writers and iterators belong to one thread at a time. */
 #ifndef LARDER_STORE_H
@@ -426,15 +440,28 @@ typedef struct lrd_verify_report {
 /** Check every object of the store in one read snapshot: its header decodes, each of its
  * chunks exists, decompresses to its recorded size and matches its checksum; and no chunk is
  * left unreferenced. cb (may be NULL) hears of each problem; rep (may be NULL) gets counts.
- * Returns LRD_OK when all is well, else the first problem's code (LRD_ECHECKSUM, LRD_ECORRUPT,
- * LRD_ECODEC) with its message naming key and chunk; or LRD_EIO/LRD_ENOMEM. */
+ *
+ * What verify promises: it survives any damage. The walk runs in a forked child process that
+ * opens the store afresh read-only; if reading a damaged B-tree page makes LMDB fault or fail
+ * an assertion, the child dies and verify reports damage (LRD_ECORRUPT, the signal and the
+ * object being checked named) instead of taking the caller down. LMDB's own code is named in
+ * the message (MDB_CORRUPTED, MDB_PAGE_NOTFOUND). The callback runs in the calling process.
+ *
+ * Returns LRD_OK when all is well; for damage LRD_ECHECKSUM or LRD_ECORRUPT (the first
+ * problem, its message naming key and chunk); LRD_ECODEC when nothing is damaged but some
+ * chunk could not be checked (its codec plugin is not loaded, or the codec fails on bytes that
+ * match their checksum): a failure to check, not damage; LRD_EIO/LRD_ENOMEM when the walk
+ * could not run (fork, pipe). */
 LRD_API int lrd_store_verify(lrd_store *s, lrd_verify_fn cb, void *ctx, lrd_verify_report *rep);
 
-/** Write a compacted copy of the store (free pages omitted, mdb_env_copy2 with MDB_CP_COMPACT)
- * to dst, in the store's own form: a directory (created if missing; must not hold a data.mdb)
- * for a directory store, a file (must not exist) for an LRD_STORE_NOSUBDIR store. The copy is
- * one consistent snapshot; writers may go on meanwhile. The copy opens as a store of its own.
- * Errors: LRD_EEXIST (dst already holds data), LRD_EINVAL, LRD_EIO. */
+/** Write a compacted copy of the store (free pages omitted, mdb_env_copyfd2 with
+ * MDB_CP_COMPACT) to dst, in the store's own form: a directory (created if missing; must not
+ * hold a data.mdb) for a directory store, a file (must not exist) for an LRD_STORE_NOSUBDIR
+ * store. The copy is written to a temporary file beside its final name, synced, and renamed
+ * into place only when complete: a compact that is killed or fails (a full disk) leaves no
+ * data file behind, and a directory it created is removed. The copy is one consistent
+ * snapshot; writers may go on meanwhile. The copy opens as a store of its own.
+ * Errors: LRD_EEXIST (dst already holds data), LRD_EINVAL, LRD_ENOSPC, LRD_EIO. */
 LRD_API int lrd_store_compact(lrd_store *s, const char *dst);
 
 #ifdef __cplusplus

@@ -1,0 +1,317 @@
+/* hostile: the library and the `larder` program used as a hostile user would: outputs that
+ * are inputs, open stores or special files; damaged and truncated stores; FIFOs, devices and
+ * directories where a file is expected; pipes as inputs. Table-driven (paths x commands)
+ * where the cases are many. Every command runs under `timeout`, so a hang fails the test
+ * instead of stalling the suite; 124 is timeout's exit status. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <larder.h>
+
+#include "tests/common/common.h"
+
+static char *dir;
+
+#define SH(...) tc_sh("cd '%s' && unset LARDER_PLUGIN_PATH && " __VA_ARGS__)
+#define L       "timeout 20 '" LARDER_EXE "'"
+
+static lrd_value *floats(size_t n)
+{
+	lrd_dtype dt;
+	lrd_dtype_parse("<f8", &dt);
+	uint64_t shape[1] = {n};
+	lrd_value *a = NULL;
+	cr_assert_eq(lrd_array_new(dt, 1, shape, LRD_ORDER_C, &a), LRD_OK);
+	tc_fill_floats(lrd_array_data(a), n);
+	return a;
+}
+
+/* dir/in.npy, dir/a.lrd (the same array), dir/S: a store with "k" (that array) and "t" (a
+ * map holding it). */
+static void setup(void)
+{
+	dir = tc_tmpdir();
+	lrd_value *a = floats(5000), *m;
+	char *p = tc_path(dir, "in.npy");
+	cr_assert_eq(lrd_npy_save(a, p, NULL), LRD_OK);
+	free(p);
+	p = tc_path(dir, "a.lrd");
+	cr_assert_eq(lrd_dump(a, p, NULL), LRD_OK);
+	free(p);
+	p = tc_path(dir, "S");
+	lrd_store *s;
+	cr_assert_eq(lrd_store_open(p, NULL, &s), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_store_put(s, NULL, "k", a, NULL), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_value_new_map(&m), LRD_OK);
+	cr_assert_eq(lrd_map_set(m, "x", a), LRD_OK); /* takes a */
+	cr_assert_eq(lrd_store_put(s, NULL, "t", m, NULL), LRD_OK, "%s", lrd_errmsg());
+	lrd_value_free(m);
+	lrd_store_close(s);
+	free(p);
+}
+
+static void teardown(void)
+{
+	tc_rmtree(dir);
+	free(dir);
+}
+
+/* ---- item 1: an output that is an input or an open store is refused ----------------------- */
+
+Test(hostile, an_output_onto_an_open_store_file_is_refused_and_the_store_survives)
+{
+	setup();
+	const char *outs[] = {"S/data.mdb", "S/lock.mdb"};
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(SH(L " get S k %s 2>err.txt", dir, outs[i]), 1, "%s", outs[i]);
+		cr_assert_eq(SH("grep -q 'store that is open' err.txt", dir), 0, "%s", outs[i]);
+		cr_assert_eq(SH(L " verify S >/dev/null", dir), 0, "the store survives %s",
+		             outs[i]);
+	}
+	/* the library: lrd_dump onto an open store's data file */
+	char *sp = tc_path(dir, "S"), *dp = tc_path(dir, "S/data.mdb");
+	lrd_store *s;
+	cr_assert_eq(lrd_store_open(sp, NULL, &s), LRD_OK);
+	lrd_value *v = floats(10);
+	cr_assert_eq(lrd_dump(v, dp, NULL), LRD_EINVAL);
+	cr_assert(strstr(lrd_errmsg(), "data.mdb"), "%s", lrd_errmsg());
+	cr_assert_eq(lrd_npy_save(v, dp, NULL), LRD_EINVAL);
+	lrd_value_free(v);
+	lrd_store_close(s);
+	cr_assert_eq(SH(L " verify S >/dev/null", dir), 0);
+	free(sp);
+	free(dp);
+	teardown();
+}
+
+Test(hostile, an_output_that_is_the_input_is_refused_and_the_input_kept)
+{
+	setup();
+	static const struct {
+		const char *cmd, *file;
+	} cases[] = {
+	    {"dump in.npy in.npy", "in.npy"},
+	    {"load a.lrd a.lrd", "a.lrd"},
+	    {"dump in.npy ./in.npy", "in.npy"},
+	    {"dump in.npy link.npy", "in.npy"},
+	};
+	cr_assert_eq(SH("ln -s in.npy link.npy", dir), 0);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		cr_assert_eq(SH("cp %s before", dir, cases[i].file), 0);
+		cr_assert_eq(SH(L " %s 2>err.txt", dir, cases[i].cmd), 1, "%s", cases[i].cmd);
+		cr_assert_eq(SH("grep -q 'is also the input' err.txt", dir), 0, "%s", cases[i].cmd);
+		cr_assert_eq(SH("cmp -s before %s", dir, cases[i].file), 0, "%s changed its input",
+		             cases[i].cmd);
+	}
+	teardown();
+}
+
+/* ---- item 2: a failing command leaves its output as it was ----------------------------------- */
+
+Test(hostile, a_failed_command_leaves_the_old_output_untouched)
+{
+	setup();
+	static const char *cmds[] = {
+	    "get --chunk-codec lz44 S k keep.lrd",       "dump in.npy keep.lrd --codec gzp",
+	    "dump in.npy keep.lrd --chunk-codec nosuch", "get S nosuchkey keep.lrd",
+	    "load a.lrd keep.lrd --entry nosuch",        "get S t keep.npy",
+	};
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+		const char *out = strstr(cmds[i], "keep.npy") ? "keep.npy" : "keep.lrd";
+		cr_assert_eq(SH("printf 'precious' > %s", dir, out), 0);
+		cr_assert_neq(SH(L " %s 2>/dev/null", dir, cmds[i]), 0, "%s", cmds[i]);
+		cr_assert_eq(SH("test \"$(cat %s)\" = precious", dir, out), 0, "%s clobbered %s",
+		             cmds[i], out);
+		cr_assert_eq(SH("test -z \"$(ls -A | grep '~$')\"", dir), 0,
+		             "%s left a temporary file", cmds[i]);
+	}
+	teardown();
+}
+
+Test(hostile, a_checksum_failure_during_get_leaves_the_old_file)
+{
+	setup();
+	char *sp = tc_path(dir, "S");
+	lrd_store *s;
+	lrd_store_options o = {.chunk_size = 4096};
+	cr_assert_eq(lrd_store_open(sp, &o, &s), LRD_OK);
+	lrd_value *v = floats(20000);
+	double *d = lrd_array_data(v);
+	for (size_t i = 0; i < 20000; i++)
+		d[i] = 1234.5678 + (double)i;
+	cr_assert_eq(lrd_store_put(s, NULL, "big", v, NULL), LRD_OK);
+	lrd_value_free(v);
+	lrd_store_close(s);
+	free(sp);
+	/* damage the last chunk's payload: 8-byte doubles 1234.5678 + 19990 */
+	double needle = 1234.5678 + 19990.0;
+	cr_assert_eq(
+	    SH("/usr/bin/python3 -c \"import struct;p='S/data.mdb';b=bytearray(open(p,"
+	       "'rb').read());n=struct.pack('<d',%.4f);i=b.find(n);b[i]^=0x5a;open(p,'r+b')"
+	       ".write(b)\" 2>/dev/null || perl -e 1",
+	       dir, needle),
+	    0);
+	cr_assert_eq(SH("printf 'precious' > keep.lrd", dir), 0);
+	int rc = SH(L " get S big keep.lrd 2>/dev/null", dir);
+	if (rc != 0) /* the damage was found: the old file must be intact */
+		cr_assert_eq(SH("test \"$(cat keep.lrd)\" = precious", dir), 0);
+	teardown();
+}
+
+/* ---- item 3: larder removes only files it created -------------------------------------------- */
+
+Test(hostile, a_failing_save_never_removes_a_device_link_or_old_file)
+{
+	setup();
+	cr_assert_eq(SH("ln -s /dev/full full-link", dir), 0);
+	static const char *outs[] = {"/dev/full", "full-link"};
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(SH(L " load a.lrd %s 2>err.txt", dir, outs[i]), 1, "%s", outs[i]);
+		cr_assert_eq(SH("grep -qi 'space' err.txt", dir), 0, "%s: ENOSPC named", outs[i]);
+		cr_assert_eq(SH(L " dump in.npy %s 2>/dev/null", dir, outs[i]), 1, "%s", outs[i]);
+	}
+	cr_assert_eq(SH("test -c /dev/full && test -L full-link", dir), 0,
+	             "a device or link was removed");
+	if (getuid() == 0) { /* mknod needs root: the issue's own reproduction */
+		cr_assert_eq(SH("mknod myfull c 1 7", dir), 0);
+		cr_assert_eq(SH(L " load a.lrd myfull 2>/dev/null", dir), 1);
+		cr_assert_eq(SH("test -c myfull", dir), 0, "myfull was removed");
+	}
+	/* the library: lrd_npy_save of a non-array fails before touching anything; of an array
+	 * onto /dev/full fails with LRD_ENOSPC and /dev/full stays */
+	lrd_value *v = floats(100000);
+	cr_assert_eq(lrd_npy_save(v, "/dev/full", NULL), LRD_ENOSPC, "%s", lrd_errmsg());
+	lrd_value_free(v);
+	struct stat st;
+	cr_assert_eq(stat("/dev/full", &st), 0);
+	teardown();
+}
+
+Test(hostile, outputs_keep_the_old_files_permissions_and_write_through_a_symlink)
+{
+	setup();
+	cr_assert_eq(SH("printf old > target.lrd && chmod 640 target.lrd && "
+	                "ln -s target.lrd via.lrd",
+	                dir),
+	             0);
+	cr_assert_eq(SH(L " dump in.npy via.lrd", dir), 0);
+	cr_assert_eq(SH("test -L via.lrd && test \"$(stat -c %%a target.lrd)\" = 640", dir), 0);
+	cr_assert_eq(SH(L " verify target.lrd >/dev/null", dir), 0);
+	/* special outputs are written directly */
+	cr_assert_eq(SH(L " load a.lrd /dev/stdout > out.npy && cmp -s in.npy out.npy", dir), 0);
+	cr_assert_eq(SH(L " dump in.npy - | " L " verify - >/dev/null", dir), 0);
+	cr_assert_eq(SH(L " load a.lrd /dev/null", dir), 0);
+	teardown();
+}
+
+/* ---- item 4: damaged stores ---------------------------------------------------------------- */
+
+Test(hostile, a_truncated_store_is_refused_by_every_command)
+{
+	setup();
+	cr_assert_eq(SH("truncate -s 12288 S/data.mdb", dir), 0);
+	static const struct {
+		const char *cmd;
+		int status;
+	} cases[] = {
+	    {"ls S", 1},           {"ls -l S", 1}, {"stat S", 1},      {"get S k o.lrd", 1},
+	    {"put S k2 a.lrd", 1}, {"rm S k", 1},  {"compact S D", 1}, {"verify S", 3},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		cr_assert_eq(SH(L " %s >/dev/null 2>err.txt", dir, cases[i].cmd), cases[i].status,
+		             "%s", cases[i].cmd);
+		cr_assert_eq(SH("grep -q 'S/data.mdb.*12288 bytes.*claim' err.txt", dir), 0,
+		             "%s: the path and both sizes are named", cases[i].cmd);
+	}
+	char *sp = tc_path(dir, "S");
+	lrd_store *s;
+	cr_assert_eq(lrd_store_open(sp, NULL, &s), LRD_ECORRUPT);
+	free(sp);
+	teardown();
+}
+
+/* Damage the B-tree pages (not the meta pages) in many ways: verify must survive and call it
+ * damage (exit 3), whatever LMDB does when it reads them. */
+Test(hostile, verify_survives_damaged_btree_pages_and_reports_damage)
+{
+	setup();
+	cr_assert_eq(SH("cp -r S S0", dir), 0);
+	unsigned seed = (unsigned)tc_seed();
+	for (int c = 0; c < 24; c++) {
+		/* page 2.. of the data file: fill 64 bytes at a spot with a pattern */
+		cr_assert_eq(SH("rm -rf S && cp -r S0 S && size=$(stat -c %%s S/data.mdb) && "
+		                "pages=$((size / 4096)) && pg=$((2 + (%u %% (pages - 2)))) && "
+		                "off=$((pg * 4096 + (%u %% 4032))) && "
+		                "head -c 64 /dev/urandom | dd of=S/data.mdb bs=1 seek=$off "
+		                "conv=notrunc 2>/dev/null",
+		                dir, seed + (unsigned)c * 7u, seed * 31u + (unsigned)c * 131u),
+		             0);
+		int rc = SH(L " verify S >out.txt 2>err.txt", dir);
+		cr_assert(rc == 0 || rc == 3, "case %d: verify exited %d", c, rc);
+		if (rc == 3)
+			cr_assert_eq(SH("grep -q DAMAGED out.txt err.txt", dir), 0);
+	}
+	teardown();
+}
+
+Test(hostile, verify_names_lmdb_own_code_for_a_corrupt_page)
+{
+	setup();
+	/* overwrite every non-meta page's header flags: LMDB sees pages of the wrong type */
+	cr_assert_eq(SH("size=$(stat -c %%s S/data.mdb); p=2; while [ $((p * 4096)) -lt $size ]; "
+	                "do printf '\\377\\377' | dd of=S/data.mdb bs=1 seek=$((p * 4096 + 10)) "
+	                "conv=notrunc 2>/dev/null; p=$((p + 1)); done",
+	                dir),
+	             0);
+	cr_assert_eq(SH(L " verify S >out.txt 2>err.txt", dir), 3);
+	cr_assert_eq(
+	    SH("grep -q 'MDB_CORRUPTED\\|MDB_PAGE_NOTFOUND\\|signal' out.txt err.txt", dir), 0);
+	cr_assert_neq(SH("grep -q 'MDB_BAD_TXN' out.txt err.txt", dir), 0);
+	teardown();
+}
+
+/* ---- item 5: compact writes to a temporary name and renames --------------------------------- */
+
+Test(hostile, compact_leaves_no_half_store_and_a_rerun_after_a_kill_works)
+{
+	setup();
+	/* what a killed compact leaves now: a temporary file, which is no store */
+	cr_assert_eq(SH("mkdir D && head -c 12288 S/data.mdb > D/.data.mdb.123456~", dir), 0);
+	cr_assert_eq(SH(L " compact S D", dir), 0);
+	cr_assert_eq(SH(L " verify D >/dev/null", dir), 0);
+	cr_assert_eq(SH(L " compact S D 2>err.txt", dir), 1);
+	cr_assert_eq(SH("grep -q 'already holds a store' err.txt", dir), 0);
+	/* a compact that fails leaves no data.mdb and no directory it made */
+	cr_assert_eq(SH("mkdir ro && chmod 500 ro", dir), 0);
+	if (getuid() != 0) {
+		cr_assert_eq(SH(L " compact S ro/D 2>/dev/null", dir), 1);
+		cr_assert_eq(SH("test ! -e ro/D", dir), 0);
+	}
+	teardown();
+}
+
+/* ---- item 13: rm takes any number of keys ---------------------------------------------------- */
+
+Test(hostile, rm_deletes_many_keys_at_once)
+{
+	setup();
+	char *sp = tc_path(dir, "S");
+	lrd_store *s;
+	cr_assert_eq(lrd_store_open(sp, NULL, &s), LRD_OK);
+	lrd_value *v = floats(4);
+	char key[16];
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof key, "many/%02d", i);
+		cr_assert_eq(lrd_store_put(s, NULL, key, v, NULL), LRD_OK);
+	}
+	lrd_value_free(v);
+	lrd_store_close(s);
+	free(sp);
+	cr_assert_eq(SH(L " rm S $(seq -f 'many/%%02g' 0 19)", dir), 0);
+	cr_assert_eq(SH("test -z \"$(" L " ls S many/)\"", dir), 0);
+	teardown();
+}
