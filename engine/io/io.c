@@ -227,7 +227,7 @@ static int open_output(lrd_stream *s, const char *path)
 	if (!exists && errno != ENOENT)
 		return io_err(s, "opening");
 	if (exists && S_ISDIR(st.st_mode))
-		return lrd__err(LRD_EINVAL, "%s is a directory, not a file", s->name);
+		return lrd__err(LRD_EIO, "%s: %s (a file was expected)", s->name, strerror(EISDIR));
 	if (exists && lrd__guarded(st.st_dev, st.st_ino))
 		return lrd__err(LRD_EINVAL,
 		                "%s is a file of a store that is open: refusing to overwrite it",
@@ -285,7 +285,7 @@ static int open_input(lrd_stream *s, const char *path)
 		                       : io_err(s, "opening");
 	struct stat st;
 	if (fstat(s->fd, &st) == 0 && S_ISDIR(st.st_mode))
-		return lrd__err(LRD_EINVAL, "%s is a directory, not a file", s->name);
+		return lrd__err(LRD_EIO, "%s: %s (a file was expected)", s->name, strerror(EISDIR));
 	int fl = fcntl(s->fd, F_GETFL);
 	if (fl >= 0)
 		(void)fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK);

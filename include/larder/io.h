@@ -50,10 +50,10 @@ typedef struct lrd_io_callbacks {
  * (a character device, a FIFO, /dev/stdout and other names under /dev/ and /proc/) is written
  * directly; larder never removes a file it did not create. On success *out is the caller's,
  * closed with lrd_stream_close(); on failure it is NULL. Errors: LRD_EINVAL (NULL argument,
- * bad mode, empty path, a directory, or an output that is a data or lock file of a store open
+ * bad mode, empty path, or an output that is a data or lock file of a store open
  * in this process), LRD_ENOTFOUND (no such file, reading), LRD_ENOSPC (disk full), LRD_EIO
- * (any other failure, a missing directory when writing included; the message names the path
- * and errno's text), LRD_ENOMEM. */
+ * (any other failure, a directory or a missing directory when writing included; the message names
+ * the path and errno's text), LRD_ENOMEM. */
 LRD_API int lrd_stream_open_path(const char *path, const char *mode, lrd_stream **out);
 /** Use an open FILE* (not closed by the stream; reading starts at its current position).
  * mode "r" or "w" as above. Errors: LRD_EINVAL (f or out NULL, bad mode), LRD_ENOMEM. */
