@@ -16,6 +16,10 @@
 int lrd__err(int code, const char *fmt, ...) LRD_PRINTF(2, 3);
 /* Prefix the current message with context: "chunk 3: <old message>"; returns code. */
 int lrd__errctx(int code, const char *fmt, ...) LRD_PRINTF(2, 3);
+/* An expected outcome reported without detail (LRD_ENOTFOUND for an absent key or at the end
+ * of an iteration): lrd_errmsg() then gives the code's description, never an earlier failure's
+ * text. Costs two thread-local stores, no formatting: for hot paths. Returns code. */
+int lrd__quiet(int code);
 /* Clear the thread's message. */
 void lrd__errclear(void);
 

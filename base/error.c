@@ -11,6 +11,8 @@
 
 #define MSG_MAX 512
 static _Thread_local char errmsg[MSG_MAX];
+/* Nonzero: the last outcome was this code without detail (lrd__quiet); errmsg is stale. */
+static _Thread_local int quiet_code;
 
 const char *lrd_strerror(int code)
 {
@@ -36,12 +38,23 @@ const char *lrd_errname(int code)
 	return "LRD_UNKNOWN";
 }
 
-const char *lrd_errmsg(void) { return errmsg; }
+const char *lrd_errmsg(void) { return quiet_code ? lrd_strerror(quiet_code) : errmsg; }
 
-void lrd__errclear(void) { errmsg[0] = '\0'; }
+void lrd__errclear(void)
+{
+	quiet_code = 0;
+	errmsg[0] = '\0';
+}
+
+int lrd__quiet(int code)
+{
+	quiet_code = code;
+	return code;
+}
 
 static int vset(int code, const char *fmt, va_list ap)
 {
+	quiet_code = 0;
 	vsnprintf(errmsg, sizeof errmsg, fmt, ap);
 	return code;
 }
@@ -68,7 +81,8 @@ int lrd__errctx(int code, const char *fmt, ...)
 {
 	char old[MSG_MAX], prefix[MSG_MAX];
 	va_list ap;
-	memcpy(old, errmsg, sizeof old);
+	snprintf(old, sizeof old, "%s", quiet_code ? "" : errmsg);
+	quiet_code = 0;
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);

@@ -1,11 +1,10 @@
-/* Hooks exported by liblarder for its own tests only (fault injection). They carry the
- * internal lrd__ prefix and are not part of the public API or its stability promise. */
+/* Hooks for larder's own tests only (fault injection). Like every lrd__ symbol they are hidden
+ * from the shared library (tests/exports.sh checks it): tests that use them link liblarder
+ * statically (LDFLAGS = -static in Makefile.am). */
 #ifndef LRD_TESTHOOK_H
 #define LRD_TESTHOOK_H
 
-#include "larder/common.h"
-
 /* Fail the (n+1)-th allocation from now (n = 0: the next one); n < 0 disables. */
-LRD_API void lrd__alloc_failafter(long n);
+void lrd__alloc_failafter(long n);
 
 #endif

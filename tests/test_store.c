@@ -285,13 +285,112 @@ Test(store, namespaces_put_get_iterate_and_stay_apart_from_objects)
 Test(store, compare_and_put_takes_and_releases_a_lock)
 {
 	lrd_buf mine = {"owner-1", 7}, other = {"owner-2", 7};
-	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &mine), LRD_OK);
-	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &other), LRD_EBUSY);
-	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &other, NULL), LRD_EBUSY);
-	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &mine, &other), LRD_OK);
-	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &other, NULL), LRD_OK);
-	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &other, NULL), LRD_EBUSY);
-	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &other), LRD_OK);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &mine, NULL), LRD_OK);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &other, NULL),
+	             LRD_ECONFLICT);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &other, NULL, NULL),
+	             LRD_ECONFLICT);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &mine, &other, NULL), LRD_OK);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &other, NULL, NULL), LRD_OK);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &other, NULL, NULL),
+	             LRD_ECONFLICT);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &other, NULL), LRD_OK);
+}
+
+Test(store, a_failed_compare_and_put_is_econflict_and_can_return_the_current_value)
+{
+	lrd_buf mine = {"owner-1", 7}, other = {"owner-22", 8}, cur = {(void *)1, 99};
+	cr_assert_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &other, &cur), LRD_OK);
+	cr_expect_null(cur.data, "nothing returned on success");
+	cr_expect_eq(cur.size, 0);
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, NULL, &mine, &cur),
+	             LRD_ECONFLICT);
+	cr_assert_eq(cur.size, 8);
+	cr_expect_eq(memcmp(cur.data, "owner-22", 8), 0, "the holder is named");
+	cr_expect(strstr(lrd_errmsg(), "exists"), "%s", lrd_errmsg());
+	lrd_free(cur.data);
+	/* absent key against an expected value: current is {NULL, 0} */
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "other", 5, &mine, NULL, &cur),
+	             LRD_ECONFLICT);
+	cr_expect_null(cur.data);
+	cr_expect_eq(cur.size, 0);
+	/* in an explicit txn: the conflict leaves the txn usable and committable */
+	lrd_txn *t;
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_WRITE, &t), LRD_OK);
+	cr_expect_eq(lrd_store_kv_cas(st, t, "locks", "job", 3, &mine, NULL, &cur), LRD_ECONFLICT);
+	cr_expect_eq(cur.size, 8);
+	lrd_free(cur.data);
+	cr_expect_eq(lrd_store_kv_cas(st, t, "locks", "job", 3, &other, &mine, NULL), LRD_OK);
+	cr_expect_eq(lrd_txn_commit(t), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_kv_cas(st, NULL, "locks", "job", 3, &mine, NULL, NULL), LRD_OK);
+}
+
+Test(store, not_found_never_shows_an_earlier_errors_message)
+{
+	lrd_value *v;
+	/* leave an unrelated failure's text behind, then get expected misses */
+	cr_expect_eq(lrd_store_get(st, NULL, "", &v), LRD_EINVAL);
+	cr_expect_neq(strcmp(lrd_errmsg(), lrd_strerror(LRD_ENOTFOUND)), 0);
+	lrd_txn *t;
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &t), LRD_OK);
+	lrd_buf b;
+	cr_expect_eq(lrd_store_kv_get(t, "ns", "k", 1, &b), LRD_ENOTFOUND);
+	cr_expect_str_eq(lrd_errmsg(), lrd_strerror(LRD_ENOTFOUND));
+	cr_expect_eq(lrd_store_get(st, NULL, "", &v), LRD_EINVAL);
+	cr_expect_eq(lrd_store_get(st, t, "missing", &v), LRD_ENOTFOUND);
+	cr_expect_str_eq(lrd_errmsg(), lrd_strerror(LRD_ENOTFOUND));
+	lrd_store_iter *it;
+	cr_assert_eq(lrd_store_iter_new(st, t, NULL, &it), LRD_OK);
+	cr_expect_eq(lrd_store_get(st, NULL, "", &v), LRD_EINVAL);
+	const char *k;
+	size_t kl;
+	cr_expect_eq(lrd_store_iter_next(it, &k, &kl, NULL), LRD_ENOTFOUND);
+	cr_expect_str_eq(lrd_errmsg(), lrd_strerror(LRD_ENOTFOUND));
+	lrd_store_iter_free(it);
+	/* a later detailed failure replaces it, with its own text */
+	cr_expect_eq(lrd_store_get(st, NULL, "", &v), LRD_EINVAL);
+	cr_expect_neq(strcmp(lrd_errmsg(), lrd_strerror(LRD_ENOTFOUND)), 0);
+	lrd_txn_abort(t);
+}
+
+Test(store, a_damaged_object_record_is_reported_replaced_and_deleted)
+{
+	static const char marker[] = "a-distinctive-marker-string-in-the-tree";
+	lrd_value *m, *x;
+	lrd_value_new_map(&m);
+	lrd_value_new_str(marker, SIZE_MAX, &x);
+	lrd_map_set(m, "s", x);
+	lrd_map_set(m, "a", fx_floats(100));
+	cr_assert_eq(lrd_store_put(st, NULL, "k", m, NULL), LRD_OK);
+	lrd_store_close(st);
+	st = NULL;
+	char *file = tc_path(dir, "data.mdb");
+	cr_assert_eq(fx_corrupt_file(file, marker, sizeof marker - 1), 0);
+	cr_assert_eq(lrd_store_open(dir, NULL, &st), LRD_OK);
+	lrd_value *back;
+	cr_expect_eq(lrd_store_get(st, NULL, "k", &back), LRD_ECHECKSUM);
+	cr_expect_eq(lrd_store_exists(st, NULL, "k"), LRD_ECHECKSUM, "exists says it is damaged");
+	cr_expect(strstr(lrd_errmsg(), "'k'"), "%s", lrd_errmsg());
+	/* replace it */
+	cr_expect_eq(lrd_store_put(st, NULL, "k", m, NULL), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_exists(st, NULL, "k"), 1);
+	cr_assert_eq(lrd_store_get(st, NULL, "k", &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(back, m));
+	lrd_value_free(back);
+	lrd_verify_report rep;
+	(void)lrd_store_verify(st, NULL, NULL, &rep);
+	cr_expect_eq(rep.orphan_chunks, 1, "the damaged record's chunk is an orphan");
+	/* damage it again, then delete it */
+	lrd_store_close(st);
+	st = NULL;
+	cr_assert_eq(fx_corrupt_file(file, marker, sizeof marker - 1), 0);
+	free(file);
+	cr_assert_eq(lrd_store_open(dir, NULL, &st), LRD_OK);
+	cr_expect_eq(lrd_store_exists(st, NULL, "k"), LRD_ECHECKSUM);
+	cr_expect_eq(lrd_store_del(st, NULL, "k"), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_exists(st, NULL, "k"), 0);
+	cr_expect_eq(lrd_store_del(st, NULL, "k"), LRD_ENOTFOUND);
+	lrd_value_free(m);
 }
 
 /* ---- array streaming ----------------------------------------------------------------------- */
@@ -802,6 +901,71 @@ Test(store, a_handle_is_refused_after_fork)
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	lrd_value *v;
 	cr_expect_eq(lrd_store_get(st, NULL, "x", &v), LRD_ENOTFOUND, "the parent is unaffected");
+}
+
+/* A forked worker that tidies up the handles it inherited must not end the parent's LMDB
+ * reader slots: the parent's zero-copy data and snapshot must survive hundreds of rewrites. */
+Test(store, a_child_ending_inherited_handles_leaves_the_parents_snapshot_alone)
+{
+	lrd_value *v = fx_floats(5000), *mapped;
+	cr_assert_eq(lrd_store_put(st, NULL, "k", v, NULL), LRD_OK);
+	lrd_txn *r;
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	cr_assert_eq(lrd_store_get(st, r, "k", &mapped), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_array_bufkind(mapped), LRD_BUF_MAPPED);
+	const void *p = lrd_array_cdata(mapped);
+	lrd_store_iter *it_own, *it_txn;
+	lrd_store_reader *rd_own, *rd_txn;
+	cr_assert_eq(lrd_store_iter_new(st, NULL, NULL, &it_own), LRD_OK);
+	cr_assert_eq(lrd_store_iter_new(st, r, NULL, &it_txn), LRD_OK);
+	cr_assert_eq(lrd_store_reader_new(st, NULL, "k", &rd_own), LRD_OK);
+	cr_assert_eq(lrd_store_reader_new(st, r, "k", &rd_txn), LRD_OK);
+	pid_t pid = fork();
+	if (pid == 0) {
+		lrd_store_iter_free(it_own);
+		lrd_store_iter_free(it_txn);
+		lrd_store_reader_free(rd_own);
+		lrd_store_reader_free(rd_txn);
+		int rc = lrd_txn_commit(r); /* refused, but frees */
+		lrd_store_close(st);
+		_exit(rc == LRD_EINVAL ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+	lrd_value *w = fx_floats(5000);
+	for (int i = 0; i < 300; i++) {
+		double *d = lrd_array_data(w);
+		d[i] = -i;
+		cr_assert_eq(lrd_store_put(st, NULL, "k", w, NULL), LRD_OK, "%s", lrd_errmsg());
+		char key[32];
+		snprintf(key, sizeof key, "tmp%d", i);
+		cr_assert_eq(lrd_store_put(st, NULL, key, w, NULL), LRD_OK);
+		cr_assert_eq(lrd_store_del(st, NULL, key), LRD_OK);
+	}
+	cr_expect(!memcmp(p, lrd_array_cdata(v), lrd_array_nbytes(v)),
+	          "the parent's zero-copy data changed under it");
+	lrd_value *again;
+	cr_assert_eq(lrd_store_get(st, r, "k", &again), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(again, v), "the parent's snapshot changed");
+	lrd_value_free(again);
+	const char *key;
+	size_t kl;
+	int n = 0, rc;
+	while ((rc = lrd_store_iter_next(it_txn, &key, &kl, NULL)) == LRD_OK) {
+		cr_expect_str_eq(key, "k", "the parent's snapshot holds only k");
+		n++;
+	}
+	cr_expect_eq(rc, LRD_ENOTFOUND, "%s", lrd_errmsg());
+	cr_expect_eq(n, 1, "keys vanished from the parent's snapshot");
+	lrd_store_iter_free(it_own);
+	lrd_store_iter_free(it_txn);
+	lrd_store_reader_free(rd_own);
+	lrd_store_reader_free(rd_txn);
+	lrd_value_free(mapped);
+	lrd_txn_abort(r);
+	lrd_value_free(v);
+	lrd_value_free(w);
 }
 
 Test(store, allocation_failures_are_reported_cleanly)

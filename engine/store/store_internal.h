@@ -62,8 +62,9 @@ struct lrd_txn {
 	lrd_store *s;
 	MDB_txn *t;
 	bool write;
-	int poisoned; /* first fatal error inside a write txn (LRD_EMAPFULL, LRD_EIO), or 0 */
-	bool partial; /* the running call has modified the txn: a failure now must poison it */
+	int poisoned;      /* first fatal error inside a write txn (LRD_EMAPFULL, LRD_EIO), or 0 */
+	bool partial;      /* the running call has modified the txn: a failure now must poison it */
+	unsigned fork_gen; /* lrd__fork_gen when begun: the creating process (see lrd__inherited) */
 };
 
 /* store_file.c: the data and lock file paths of a store at path (LRD_STORE_NOSUBDIR: the
@@ -77,6 +78,11 @@ void lrd__store_files_unguard(struct lrd__fileid id[2]);
 
 /* Process generation, bumped in the child at fork(); a store opened in an older one refuses. */
 extern unsigned lrd__fork_gen;
+/* true if a handle stamped with fork generation gen was created by an ancestor process: ending
+ * it here must free memory only and never touch LMDB (its reader slot, its writer lock) or the
+ * store's mutex, which belong to the parent. Every handle records it: a txn directly, iterators,
+ * readers and writers through their txn. */
+static inline bool lrd__inherited(unsigned gen) { return gen != lrd__fork_gen; }
 
 /* Map an LMDB return code to an LRD code with a message "<what>: <mdb_strerror>". */
 int lrd__mdb_err(int rc, const char *what);
@@ -198,8 +204,8 @@ typedef struct lrd__object_header {
 } lrd__object_header;
 
 /* Fetch and check the record of key: header decoded, tree checksum verified; *tree and *tlen
- * point into the map. LRD_ENOTFOUND (no message) if absent; LRD_ECORRUPT/LRD_ECHECKSUM naming
- * the key. */
+ * point into the map. LRD_ENOTFOUND (lrd__quiet: no detail) if absent; LRD_ECORRUPT/LRD_ECHECKSUM
+ * naming the key. */
 int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__object_header *h,
                       const uint8_t **tree, size_t *tlen);
 /* Decode the tree of an object record into *out; arrays mapped when mapped_ok and possible. */

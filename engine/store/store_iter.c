@@ -78,11 +78,11 @@ int lrd_store_iter_next(lrd_store_iter *it, const char **key, size_t *klen, lrd_
 		rc = mdb_cursor_get(it->cur, &k, &v, MDB_NEXT);
 	it->started = true;
 	if (rc == MDB_NOTFOUND)
-		return LRD_ENOTFOUND;
+		return lrd__quiet(LRD_ENOTFOUND);
 	if (rc)
 		return lrd__mdb_err(rc, "iterating");
 	if (k.mv_size < it->plen || memcmp(k.mv_data, it->prefix, it->plen))
-		return LRD_ENOTFOUND;
+		return lrd__quiet(LRD_ENOTFOUND);
 	if (it->objects) {
 		memcpy(it->key, k.mv_data, k.mv_size);
 		it->key[k.mv_size] = 0;
@@ -100,7 +100,8 @@ void lrd_store_iter_free(lrd_store_iter *it)
 {
 	if (!it)
 		return;
-	if (it->cur)
+	/* inherited across fork(): LMDB's cursor belongs to the parent's txn; leave it */
+	if (it->cur && !lrd__inherited(it->t->fork_gen))
 		mdb_cursor_close(it->cur);
 	if (it->own)
 		lrd_txn_abort(it->t);

@@ -36,6 +36,7 @@ struct kv_ctx {
 	size_t vlen;
 	unsigned flags;
 	const lrd_buf *expected, *desired;
+	lrd_buf *current; /* kv_cas: the value found on a conflict, copied (NULL: not wanted) */
 };
 
 static int kv_put_op(lrd_txn *t, void *ctx)
@@ -73,7 +74,7 @@ int lrd_store_kv_get(lrd_txn *txn, const char *ns, const void *key, size_t klen,
 	MDB_val k = {n, kb}, v;
 	int mrc = mdb_get(txn->t, txn->s->kv, &k, &v);
 	if (mrc == MDB_NOTFOUND)
-		return LRD_ENOTFOUND;
+		return lrd__quiet(LRD_ENOTFOUND);
 	if (mrc)
 		return lrd__mdb_err(mrc, "namespace get");
 	*val = (lrd_buf){v.mv_data, v.mv_size};
@@ -105,9 +106,21 @@ static int kv_cas_op(lrd_txn *t, void *ctx)
 	bool present = rc == 0;
 	if (!c->expected ? present
 	                 : !present || v.mv_size != c->expected->size ||
-	                       (v.mv_size && memcmp(v.mv_data, c->expected->data, v.mv_size)))
-		return lrd__err(LRD_EBUSY,
-		                "compare-and-put: the current value is not the expected one");
+	                       (v.mv_size && memcmp(v.mv_data, c->expected->data, v.mv_size))) {
+		if (c->current) {
+			lrd__free(c->current->data); /* an earlier attempt's (a retried write) */
+			*c->current = (lrd_buf){0};
+			if (present && !(c->current->data = lrd__malloc(v.mv_size ? v.mv_size : 1)))
+				return LRD_ENOMEM;
+			if (present && v.mv_size)
+				memcpy(c->current->data, v.mv_data, v.mv_size);
+			c->current->size = present ? v.mv_size : 0;
+		}
+		return lrd__err(LRD_ECONFLICT, "compare-and-put: %s",
+		                !present       ? "the key is absent, a value was expected"
+		                : !c->expected ? "the key exists, its absence was expected"
+		                               : "the current value is not the expected one");
+	}
 	if (c->desired) {
 		v = (MDB_val){c->desired->size, c->desired->data};
 		rc = mdb_put(t->t, t->s->kv, &k, &v, 0);
@@ -118,14 +131,21 @@ static int kv_cas_op(lrd_txn *t, void *ctx)
 }
 
 int lrd_store_kv_cas(lrd_store *s, lrd_txn *txn, const char *ns, const void *key, size_t klen,
-                     const lrd_buf *expected, const lrd_buf *desired)
+                     const lrd_buf *expected, const lrd_buf *desired, lrd_buf *current)
 {
-	struct kv_ctx c = {.expected = expected, .desired = desired};
+	if (current)
+		*current = (lrd_buf){0};
+	struct kv_ctx c = {.expected = expected, .desired = desired, .current = current};
 	int rc = lrd__kv_key(ns, key, klen, false, c.k, &c.klen);
 	if (rc)
 		return rc;
 	if ((expected && !expected->data && expected->size) ||
 	    (desired && !desired->data && desired->size))
 		return lrd__err(LRD_EINVAL, "compare-and-put: NULL data with a size");
-	return lrd__store_write(s, txn, desired ? desired->size : 0, kv_cas_op, &c);
+	rc = lrd__store_write(s, txn, desired ? desired->size : 0, kv_cas_op, &c);
+	if (rc != LRD_ECONFLICT && current) {
+		lrd__free(current->data);
+		*current = (lrd_buf){0};
+	}
+	return rc;
 }

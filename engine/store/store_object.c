@@ -37,7 +37,7 @@ int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__object_head
 	MDB_val k = {klen, (void *)key}, v;
 	int rc = mdb_get(t->t, t->s->objects, &k, &v);
 	if (rc == MDB_NOTFOUND)
-		return LRD_ENOTFOUND;
+		return lrd__quiet(LRD_ENOTFOUND);
 	if (rc)
 		return lrd__errctx(lrd__mdb_err(rc, "reading"), "object '%s'", key);
 	if ((rc = lrd__object_header_decode(v.mv_data, v.mv_size, h)) != LRD_OK)
@@ -85,10 +85,14 @@ int lrd__object_drop(lrd_txn *t, const char *key, size_t klen)
 	const uint8_t *tree;
 	size_t tlen;
 	int rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
-	if (rc)
+	/* A damaged record (its checksum or structure is wrong) is deleted without walking its
+	 * tree: chunk ids read from damaged bytes could name another object's chunks. Its own
+	 * chunks are left as orphans, which verify reports and compact leaves behind. */
+	bool damaged = rc == LRD_ECHECKSUM || rc == LRD_ECORRUPT;
+	if (rc && !damaged)
 		return rc;
 	t->partial = true;
-	if (h.arrays) {
+	if (!damaged && h.arrays) {
 		/* tree points into the map, which the deletions below may change: copy it */
 		uint8_t *copy = lrd__malloc(tlen);
 		if (!copy)
@@ -344,9 +348,13 @@ int lrd_store_exists(lrd_store *s, lrd_txn *txn, const char *key)
 	bool own;
 	if ((rc = lrd__txn_use(s, txn, false, &t, &own)) != LRD_OK)
 		return rc;
-	MDB_val k = {klen, (void *)key}, v;
-	int mrc = mdb_get(t->t, s->objects, &k, &v);
-	rc = mrc == 0 ? 1 : mrc == MDB_NOTFOUND ? 0 : lrd__mdb_err(mrc, "reading");
+	lrd__objhdr h;
+	const uint8_t *tree;
+	size_t tlen;
+	rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
+	rc = rc == LRD_OK ? 1 : rc == LRD_ENOTFOUND ? 0 : rc;
+	if (rc < 0 && !strstr(lrd_errmsg(), key))
+		lrd__errctx(rc, "object '%s'", key);
 	int drc = lrd__txn_done(t, own, rc < 0 ? rc : LRD_OK);
 	return rc < 0 ? rc : drc ? drc : rc;
 }

@@ -7,7 +7,8 @@
  * writer lock. An explicit write transaction that hits MAP_FULL (or an I/O error) is poisoned:
  * LMDB forbids further use, every later call returns the same code, and commit aborts it. So is
  * one in which a call failed after it had begun modifying (t->partial): committing it would
- * make half an object visible. */
+ * make half an object visible. A transaction inherited across fork() is only freed when ended
+ * in the child (lrd__inherited): LMDB's reader slot and writer lock stay the parent's. */
 #include <stdlib.h>
 
 #include "engine/store/store_internal.h"
@@ -53,6 +54,7 @@ int lrd__txn_begin(lrd_store *s, bool write, lrd_txn **out)
 		return LRD_ENOMEM;
 	t->s = s;
 	t->write = write;
+	t->fork_gen = lrd__fork_gen;
 	for (int attempt = 0;; attempt++) {
 		enter(s);
 		int mrc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->t);
@@ -93,6 +95,11 @@ int lrd_txn_commit(lrd_txn *t)
 {
 	if (!t)
 		return lrd__err(LRD_EINVAL, "lrd_txn_commit: txn is NULL");
+	if (lrd__inherited(t->fork_gen)) {
+		lrd__free(t); /* the parent's: its LMDB state is left alone */
+		return lrd__err(LRD_EINVAL, "transaction begun before fork(): only freed, not "
+		                            "committed, in this process");
+	}
 	int rc = t->poisoned;
 	if (rc) {
 		mdb_txn_abort(t->t);
@@ -116,6 +123,10 @@ void lrd_txn_abort(lrd_txn *t)
 {
 	if (!t)
 		return;
+	if (lrd__inherited(t->fork_gen)) {
+		lrd__free(t); /* freeing the parent's reader slot would expose its snapshot */
+		return;
+	}
 	mdb_txn_abort(t->t);
 	if (t->poisoned == LRD_EMAPFULL)
 		t->s->grow_pending = true;

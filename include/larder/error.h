@@ -54,8 +54,10 @@ LRD_API const char *lrd_strerror(int code);
 /** Return the symbolic name of an error code ("LRD_ECHECKSUM"), or "LRD_UNKNOWN". Never NULL. */
 LRD_API const char *lrd_errname(int code);
 
-/** Return the detail of the last failure on the calling thread, with context, or "" if the last
- * call that set one succeeded without setting a message. The string is owned by larder and
+/** Return the detail of the last failure on the calling thread, with context; after an expected
+ * outcome reported without detail (LRD_ENOTFOUND for an absent key or at the end of an
+ * iteration), the code's description ("not found"), never an earlier failure's text; "" if the
+ * last call that set one succeeded without setting a message. The string is owned by larder and
  * valid until the next larder call on this thread. Never returns NULL. */
 LRD_API const char *lrd_errmsg(void);
 

@@ -233,17 +233,23 @@ LRD_API int lrd_store_put(lrd_store *s, lrd_txn *txn, const char *key, const lrd
  * checksum is still verified, which reads every byte once; lrd_store_reader_view() with
  * `trust` skips that for constant-time access. Other arrays, arrays read in a write
  * transaction, and every array when txn is NULL, are copied into owned buffers.
- * Errors: LRD_ENOTFOUND (no such key; no message set), LRD_EINVAL, LRD_ECHECKSUM (naming key and
- * chunk), LRD_ECORRUPT, LRD_ECODEC (codec missing: e.g. the zstd plugin not found), LRD_ENOMEM,
- * LRD_EIO. */
+ * Errors: LRD_ENOTFOUND (no such key; lrd_errmsg() says "not found"), LRD_EINVAL, LRD_ECHECKSUM
+ * (naming key and chunk), LRD_ECORRUPT, LRD_ECODEC (codec missing: e.g. the zstd plugin not found),
+ * LRD_ENOMEM, LRD_EIO. */
 LRD_API int lrd_store_get(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out);
 
-/** Delete the object under key and its chunks. txn: write or NULL.
+/** Delete the object under key and its chunks. txn: write or NULL. A damaged record (see
+ * lrd_store_exists) is deleted too; its chunks are then left as orphans.
  * Errors: LRD_ENOTFOUND (no such key), LRD_EINVAL, LRD_EREADONLY, LRD_EMAPFULL, LRD_EIO. */
 LRD_API int lrd_store_del(lrd_store *s, lrd_txn *txn, const char *key);
 
-/** 1 if an object exists under key, 0 if not, or a negative error: LRD_EINVAL (bad key, NULL
- * store), LRD_ELIMIT (txn NULL and no reader slot free), LRD_EIO. */
+/** 1 if an intact object record exists under key, 0 if there is none, or a negative error:
+ * LRD_ECHECKSUM or LRD_ECORRUPT when the record is there but damaged (its header or tree
+ * checksum is wrong; the tree is checksummed, the arrays' chunks are not read), LRD_EVERSION
+ * (written by a newer larder), LRD_EINVAL (bad key, NULL store), LRD_ELIMIT (txn NULL and no
+ * reader slot free), LRD_EIO. A damaged record can still be replaced with lrd_store_put() and
+ * deleted with lrd_store_del(); its chunks are then left as orphans, which lrd_store_verify()
+ * reports. */
 LRD_API int lrd_store_exists(lrd_store *s, lrd_txn *txn, const char *key);
 
 /** Sizes of one object, without loading it. */
@@ -273,7 +279,8 @@ LRD_API int lrd_store_iter_new(lrd_store *s, lrd_txn *txn, const char *prefix,
 /** Step to the next key. *key points at the key (not NUL-terminated for namespace keys; object
  * keys are NUL-terminated) and *klen receives its length; both are valid until the next step.
  * For a namespace iterator *val (may be NULL) receives the value, pointing into the map.
- * Returns LRD_OK, LRD_ENOTFOUND at the end (no message set), or an error (LRD_EIO). */
+ * Returns LRD_OK, LRD_ENOTFOUND at the end (lrd_errmsg() says "not found"), or an error (LRD_EIO).
+ */
 LRD_API int lrd_store_iter_next(lrd_store_iter *it, const char **key, size_t *klen, lrd_buf *val);
 
 /** Free an iterator (and end its own read transaction). NULL is ignored. */
@@ -299,7 +306,7 @@ LRD_API int lrd_store_kv_put(lrd_store *s, lrd_txn *txn, const char *ns, const v
 
 /** Get the value under (ns, key) without copying: *val points into the map, valid until txn
  * ends or its next write (mdb_get's rule). txn is required (read or write).
- * Errors: LRD_ENOTFOUND (no message set), LRD_EINVAL, LRD_EIO. */
+ * Errors: LRD_ENOTFOUND (lrd_errmsg() says "not found"), LRD_EINVAL, LRD_EIO. */
 LRD_API int lrd_store_kv_get(lrd_txn *txn, const char *ns, const void *key, size_t klen,
                              lrd_buf *val);
 
@@ -311,10 +318,15 @@ LRD_API int lrd_store_kv_del(lrd_store *s, lrd_txn *txn, const char *ns, const v
 /** Compare-and-put, atomically: if the current value of (ns, key) equals *expected (NULL: the
  * key must be absent), replace it with *desired (NULL: delete the key). For locks and leases:
  * take a lock with expected NULL; release it with desired NULL.
- * txn: write or NULL. Errors: LRD_EBUSY (the current value differs, or the key exists/is absent
- * against expectation; nothing changed), LRD_EINVAL, LRD_EREADONLY, LRD_EMAPFULL, LRD_EIO. */
+ * txn: write or NULL. current (may be NULL): on LRD_ECONFLICT, a copy of the value found
+ * (current->data freed by the caller with lrd_free(); {NULL, 0} when the key is absent); on
+ * every other return {NULL, 0}. Errors: LRD_ECONFLICT (the current value differs, or the key
+ * exists/is absent against expectation; nothing changed; in an explicit txn the txn stays
+ * usable), LRD_EINVAL, LRD_EREADONLY, LRD_EMAPFULL, LRD_EBUSY (this thread already holds
+ * another write transaction), LRD_ENOMEM, LRD_EIO. */
 LRD_API int lrd_store_kv_cas(lrd_store *s, lrd_txn *txn, const char *ns, const void *key,
-                             size_t klen, const lrd_buf *expected, const lrd_buf *desired);
+                             size_t klen, const lrd_buf *expected, const lrd_buf *desired,
+                             lrd_buf *current);
 
 /** Iterate over the keys of namespace ns that start with the bytes prefix[0..plen) (plen 0:
  * all), in byte order; lrd_store_iter_next() gives key and value. txn may be NULL (see
