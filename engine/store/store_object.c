@@ -348,7 +348,7 @@ int lrd_store_exists(lrd_store *s, lrd_txn *txn, const char *key)
 	bool own;
 	if ((rc = lrd__txn_use(s, txn, false, &t, &own)) != LRD_OK)
 		return rc;
-	lrd__objhdr h;
+	lrd__object_header h;
 	const uint8_t *tree;
 	size_t tlen;
 	rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
