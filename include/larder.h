@@ -14,5 +14,6 @@
 #include "larder/npy.h"
 #include "larder/store.h"
 #include "larder/memo.h"
+#include "larder/parallel.h"
 
 #endif

@@ -39,11 +39,15 @@ int cmd_get(int argc, char **argv);
 int cmd_verify_any(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_memo(int argc, char **argv);
+/* `larder bench parallel` (tools/cmd_bench_parallel.c), reached through cmd_bench. */
+int cmd_bench_parallel(int argc, char **argv);
 
 /* The store stop of the demo tour (tools/demo_store.c). */
 int demo_store(const char *path);
 /* The memoizer stop (tools/demo_memo.c), over the arrays demo_store left. */
 int demo_memo(const char *path);
+/* The parallel stop (tools/demo_parallel.c): a pipeline on every backend, with the store. */
+int demo_parallel(const char *store);
 
 /* How a subcommand opens its store (cli_store_open). */
 enum cli_store_mode {

@@ -45,7 +45,10 @@ static void usage(FILE *f)
 	    "  --json         print a JSON list of rows with the keys data, codec, level, "
 	    "threads,\n"
 	    "                 ratio, compress_mb_s, decompress_mb_s\n"
-	    "blosc runs with typesize %d and byte shuffle, once with 1 and once with 2 threads.\n",
+	    "blosc runs with typesize %d and byte shuffle, once with 1 and once with 2 threads.\n"
+	    "\nusage: larder bench parallel [--tasks N] [--jobs N] [--json]\n"
+	    "the parallel executor's trivial-task benchmark (see 'larder bench parallel "
+	    "--help').\n",
 	    RUNS, DEFAULT_CODECS, DEFAULT_MIB, BLOSC_TYPESIZE);
 }
 
@@ -213,6 +216,8 @@ int cmd_bench(int argc, char **argv)
 {
 	const char *codecs = NULL, *levels = NULL, *size_arg = NULL, *file = NULL, *v;
 	bool json = false;
+	if (argc > 1 && strcmp(argv[1], "parallel") == 0) /* a file named so: ./parallel */
+		return cmd_bench_parallel(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {
 		int m;
 		if (cli_is_help(argv[i])) {

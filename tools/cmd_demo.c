@@ -150,5 +150,6 @@ int cmd_demo(int argc, char **argv)
 	int files = demo_files();
 	int stored = demo_store(store);
 	int memo = stored ? stored : demo_memo(store);
-	return status ? status : files ? files : memo;
+	int par = demo_parallel(store);
+	return status ? status : files ? files : memo ? memo : par;
 }

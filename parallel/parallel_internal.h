@@ -1,0 +1,93 @@
+/* Internal interface of the parallel executor (parallel/): the job and batch structures shared
+ * by the core, the batch runner and the built-in backends. Not installed.
+ *
+ * A job is one map or iterator. Its batches are carved from consecutive inputs and write their
+ * outputs straight into the job's output slots (outs[start..start+count)), which only the
+ * batch's holder touches until the backend hands the batch back from collect(): that hand-over
+ * (a mutex or a pipe read) is the synchronisation. The job's cancel flag is an atomic read by
+ * every running batch before each task; the first failure is recorded under the job's mutex. */
+#ifndef LRD_PARALLEL_INTERNAL_H
+#define LRD_PARALLEL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/base.h"
+#include "larder/parallel.h"
+
+#define LRD__PAR_MSG 512
+
+typedef struct lrd__par_job {
+	const lrd_value *const *inputs;
+	size_t n;
+	lrd_value **outs; /* n slots */
+	char task[LRD_TASK_MAX_NAME + 1];
+	lrd_task_fn fn;
+	void *ctx;
+	double timeout;
+	atomic_int stop;
+	pthread_mutex_t mu; /* guards the failure record */
+	int fail_code;      /* 0: none yet */
+	size_t fail_index;
+	char fail_msg[LRD__PAR_MSG];
+} lrd__par_job;
+
+struct lrd_parallel_batch {
+	lrd__par_job *job;
+	size_t start, count;
+	double elapsed;                  /* seconds the batch ran, measured where it ran */
+	_Atomic double item_t0;          /* start of the running item (monotonic s), for timeouts */
+	struct lrd_parallel_batch *next; /* free for the backend holding the batch */
+	void *backend_data;              /* free for the backend holding the batch */
+};
+
+/* Monotonic clock, seconds. */
+double lrd__par_now(void);
+
+/* Task and backend registries (registry.c). */
+int lrd__par_backend_find(const char *name, const lrd_parallel_backend **vt);
+bool lrd__par_name_ok(const char *name);
+
+/* Built-in backends (backend_*.c). */
+extern const lrd_parallel_backend lrd__par_sequential;
+extern const lrd_parallel_backend lrd__par_threads;
+extern const lrd_parallel_backend lrd__par_processes;
+
+/* Resolved options (config.c): scoped defaults, then the environment, then built-in defaults. */
+typedef struct lrd__par_conf {
+	int n_jobs; /* effective, >= 1 */
+	const lrd_parallel_backend *vt;
+	char backend[LRD_TASK_MAX_NAME + 1];
+	size_t batch_size; /* 0: auto */
+	size_t pre_dispatch;
+	double timeout;
+	int verbose;
+	size_t max_nbytes;
+	const char *store;
+	unsigned flags;
+} lrd__par_conf;
+int lrd__par_resolve(const lrd_parallel_options *opts, lrd__par_conf *c);
+/* The cores of this machine (>= 1). */
+int lrd__par_cores(void);
+
+/* The batch runner's thread state (batch.c): nesting depth of batch_run in this thread, and in
+ * a process worker, 1 for good. */
+void lrd__par_set_worker_process(void);
+
+/* Progress output (progress.c). */
+typedef struct lrd__par_progress {
+	int verbose;
+	bool tty;
+	int n_jobs;
+	size_t total, done, next_report;
+	double t0, last_draw;
+} lrd__par_progress;
+void lrd__par_progress_start(lrd__par_progress *p, int verbose, int n_jobs, const char *backend,
+                             size_t total);
+void lrd__par_progress_update(lrd__par_progress *p, size_t done, bool force);
+void lrd__par_progress_finish(lrd__par_progress *p, bool ok);
+
+/* Record a failure of item i of b (the batch.c home of lrd_parallel_batch_fail). */
+void lrd__par_fail(lrd__par_job *job, size_t index, int code, const char *msg);
+
+#endif
