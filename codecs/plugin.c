@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "codecs/codec_internal.h"
@@ -137,6 +138,9 @@ static int load_locked(const char *path, size_t *count)
 		return lrd__err(LRD_EPLUGIN, "plugin '%s': no such file", path);
 	if (is_loaded(real))
 		return LRD_OK;
+	struct stat st; /* dlopen of a FIFO blocks forever, of a device reads it: files only */
+	if (stat(real, &st) != 0 || !S_ISREG(st.st_mode))
+		return lrd__err(LRD_EPLUGIN, "plugin '%s': not a regular file", path);
 	export_larder_symbols();
 	void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {

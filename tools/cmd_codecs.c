@@ -47,8 +47,8 @@ static void print_table(void)
 		join_exts(c, exts, sizeof exts);
 		snprintf(levels, sizeof levels, "%d..%d", c->min_level, c->max_level);
 		printf("%-8s %3u  %-10s %-12s %-11s %-10s %-9s %s\n", c->name, c->id, exts,
-		       forms(c), levels, c->version(), origin ? "plugin" : "built-in",
-		       origin ? origin : "");
+		       forms(c), levels, c->version() ? c->version() : "unknown",
+		       origin ? "plugin" : "built-in", origin ? origin : "");
 	}
 	const char *path, *msg;
 	int code;
@@ -75,7 +75,7 @@ static void print_json(void)
 		printf("], \"kind\": \"%s\", \"origin\": ", origin ? "plugin" : "built-in");
 		cli_json_str(stdout, origin);
 		printf(", \"version\": ");
-		cli_json_str(stdout, c->version());
+		cli_json_str(stdout, c->version()); /* NULL is written as null */
 		printf(", \"stream\": %s, \"chunk\": %s, \"min_level\": %d, \"max_level\": %d, "
 		       "\"default_level\": %d}",
 		       c->flags & LRD_CODEC_STREAM ? "true" : "false",

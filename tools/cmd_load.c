@@ -3,6 +3,7 @@
  * into a .npy file. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tools/cli.h"
 
@@ -45,34 +46,22 @@ int cmd_load(int argc, char **argv)
 	if (cli_output_check(argv[0], in, out))
 		return CLI_FAIL;
 	lrd_value *root = NULL;
-	int rc = strcmp(in, "-") ? load_mapped(in, entry, &root) : LRD_EINVAL;
+	struct stat st; /* map only a regular file: a pipe would lose what a failed try read */
+	int rc = strcmp(in, "-") && stat(in, &st) == 0 && S_ISREG(st.st_mode)
+	             ? load_mapped(in, entry, &root)
+	             : LRD_EINVAL;
 	if (rc == LRD_EINVAL) {
 		lrd_stream *s;
 		if ((rc = cli_open_input(in, &s)))
 			return cli_fail(rc, in);
-		/* a partial load needs seeking; a pipe gets the whole tree and the entry picked
-		 * from it */
-		rc = entry && strcmp(in, "-") ? lrd_load_entry_stream(s, entry, &root, NULL)
-		                              : lrd_load_stream(s, &root, NULL);
+		/* a pipe is loaded whole and the entry taken from it, by the same path rules */
+		rc = entry ? lrd_load_entry_stream(s, entry, &root, NULL)
+		           : lrd_load_stream(s, &root, NULL);
 		lrd_stream_close(s);
 	}
 	if (rc)
 		return cli_fail(rc, in);
 	const lrd_value *a = root;
-	if (entry && strcmp(in, "-") == 0) {
-		char buf[4096];
-		snprintf(buf, sizeof buf, "%s", entry);
-		for (char *part = strtok(buf, "/"); part && a; part = strtok(NULL, "/"))
-			a = lrd_value_kind(a) == LRD_KIND_MAP ? lrd_map_get(a, part)
-			    : lrd_value_kind(a) == LRD_KIND_LIST
-			        ? lrd_list_at(a, strtoul(part, NULL, 10))
-			        : NULL;
-		if (!a) {
-			lrd_value_free(root);
-			fprintf(stderr, "larder load: %s: no entry '%s'\n", in, entry);
-			return CLI_FAIL;
-		}
-	}
 	if (lrd_value_kind(a) != LRD_KIND_ARRAY) {
 		fprintf(stderr, "larder load: %s%s%s holds a %s, not an array%s\n", in,
 		        entry ? " entry " : "", entry ? entry : "",

@@ -18,6 +18,9 @@ static int is_store(const char *path, bool *file)
 	*file = S_ISREG(st.st_mode);
 	if (S_ISDIR(st.st_mode))
 		return 1;
+	if (!S_ISREG(st.st_mode)) /* never open a FIFO or a pipe to sniff it: it would block or eat
+	                             input */
+		return 0;
 	unsigned char head[20];
 	FILE *f = fopen(path, "rb");
 	size_t n = f ? fread(head, 1, sizeof head, f) : 0;

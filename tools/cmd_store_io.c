@@ -7,6 +7,7 @@
  * read, and stored whole), written on output when the name ends in ".npy". */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tools/cli.h"
 
@@ -16,6 +17,9 @@ static int is_npy(const char *path)
 {
 	static const char magic[6] = "\x93NUMPY";
 	char head[sizeof magic];
+	struct stat st; /* sniff regular files only: a pipe would lose what is read here */
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return -1;

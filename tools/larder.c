@@ -1,5 +1,6 @@
 /* `larder`: entry point and subcommand dispatch. */
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -44,6 +45,17 @@ bool cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg,
 
 bool cli_tty(void) { return isatty(STDERR_FILENO) == 1; }
 
+/* Every command's output reaches its stream or the command fails: stdout on a full disk or
+ * /dev/full must not exit 0. */
+static int finish(const char *name, int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "larder %s: writing standard output: %s\n", name, strerror(errno));
+		return status == 0 ? 1 : status;
+	}
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -60,7 +72,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+			return finish(commands[i].name, commands[i].run(argc - 1, argv + 1));
 	fprintf(stderr, "larder: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return CLI_USAGE;

@@ -152,6 +152,38 @@ int lrd__keypath_split(const char *keypath, char **buf, const char ***parts, siz
 		}
 	}
 	*n = count;
+	for (size_t i = 0; i < count; i++)
+		if (!*(*parts)[i]) { /* "/k", "k/", "k//": refused, wherever the input comes from */
+			lrd__free(*parts);
+			lrd__free(*buf);
+			*parts = NULL;
+			*buf = NULL;
+			*n = 0;
+			return lrd__err(LRD_EINVAL, "entry path '%s' has an empty component",
+			                keypath);
+		}
+	return LRD_OK;
+}
+
+/* The entry of a loaded tree at parts, by the rules lrd__tree_decode_path applies to a file:
+ * a borrowed pointer, or LRD_ENOTFOUND naming the component. */
+static int pick_entry(const lrd_value *v, const char *const *parts, size_t n, const lrd_value **out)
+{
+	for (size_t k = 0; k < n; k++) {
+		lrd_kind kind = lrd_value_kind(v);
+		uint64_t i;
+		if (kind != LRD_KIND_MAP && kind != LRD_KIND_LIST)
+			return lrd__err(LRD_ENOTFOUND, "'%s': not inside a map or list", parts[k]);
+		if (kind == LRD_KIND_LIST && lrd__keypath_index(parts[k], &i))
+			return lrd__err(LRD_ENOTFOUND, "'%s': a list needs a decimal index",
+			                parts[k]);
+		v = kind == LRD_KIND_MAP ? lrd_map_get(v, parts[k])
+		    : i < SIZE_MAX       ? lrd_list_at(v, (size_t)i)
+		                         : NULL;
+		if (!v)
+			return lrd__err(LRD_ENOTFOUND, "'%s': no such entry", parts[k]);
+	}
+	*out = v;
 	return LRD_OK;
 }
 
@@ -250,6 +282,20 @@ int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value **out,
 		rc = lrd__keypath_split(keypath, &buf, &parts, &n);
 	if (rc)
 		return rc;
+	if (s && !lrd__stream_seekable(s)) {
+		/* a pipe cannot skip to the entry: load the whole tree (checked as lrd_load_stream
+		 * checks it) and take the entry from it, by the same path rules */
+		lrd_value *root;
+		const lrd_value *e = NULL;
+		if (!(rc = lrd_load_stream(s, &root, opts))) {
+			if (!(rc = pick_entry(root, parts, n, &e)))
+				rc = lrd_value_clone(e, out);
+			lrd_value_free(root);
+		}
+		lrd__free(parts);
+		lrd__free(buf);
+		return rc;
+	}
 	if (!(rc = lrd__file_input_open(&fr, s, LRD__INPUT_SEEK | load_flags(opts)))) {
 		struct loader L = {.fr = &fr, .o = opts};
 		lrd__tree_hooks h = {

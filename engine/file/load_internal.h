@@ -45,7 +45,7 @@ void lrd__file_input_close(lrd__file_input *fr);
 void lrd__mapref_release(void *ctx);
 
 /* Split "a/b/0" into components (pointers into *buf, which the caller frees with lrd__free).
- * "" or NULL gives zero components. */
+ * "" or NULL gives zero components; an empty component ("/k", "k/", "k//") is LRD_EINVAL. */
 int lrd__keypath_split(const char *keypath, char **buf, const char ***parts, size_t *n);
 
 #endif

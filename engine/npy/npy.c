@@ -10,6 +10,7 @@
  * sorted keys, room for the first axis to grow to 21 digits, the data offset padded to a
  * multiple of 64 (a whole 64 more when already aligned, as numpy does). Stateless. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -480,7 +481,22 @@ int lrd_npy_load(const char *path, lrd_value **out, const lrd_npy_load_options *
 	int rc = check_options(opts);
 	if (rc)
 		return rc;
-	FILE *f = fopen(path, "rb");
+	/* O_NONBLOCK: a FIFO without a writer must not block the open (it then reads as empty) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	FILE *f = NULL;
+	if (fd >= 0) {
+		int fl = fcntl(fd, F_GETFL);
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+			close(fd);
+			return lrd__err(LRD_EIO, "npy: '%s': %s (a file was expected)", path,
+			                strerror(EISDIR));
+		}
+		if (fl >= 0)
+			(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		if (!(f = fdopen(fd, "rb")))
+			close(fd);
+	}
 	if (!f)
 		return lrd__err(errno == ENOENT ? LRD_ENOTFOUND : LRD_EIO, "npy: opening '%s': %s",
 		                path, strerror(errno));

@@ -347,7 +347,7 @@ int lrd__tree_decode(lrd__reader *r, const lrd__tree_hooks *h, lrd_value **out)
 
 int lrd__tree_skip(lrd__reader *r, const lrd__tree_hooks *h) { return walk(r, h, 0, NULL); }
 
-static int parse_index(const char *s, uint64_t *idx)
+int lrd__keypath_index(const char *s, uint64_t *idx)
 {
 	char *end;
 	if (!*s || *s < '0' || *s > '9')
@@ -375,7 +375,7 @@ int lrd__tree_decode_path(lrd__reader *r, const lrd__tree_hooks *h, const char *
 			                depth_limit(h));
 		if (tag != LRD__TAG_MAP && tag != LRD__TAG_LIST)
 			return lrd__err(LRD_ENOTFOUND, "'%s': not inside a map or list", path[k]);
-		if (tag == LRD__TAG_LIST && parse_index(path[k], &want))
+		if (tag == LRD__TAG_LIST && lrd__keypath_index(path[k], &want))
 			return lrd__err(LRD_ENOTFOUND, "'%s': a list needs a decimal index",
 			                path[k]);
 		if ((rc = lrd__reader_varint(r, &n)))

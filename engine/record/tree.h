@@ -93,6 +93,9 @@ int lrd__tree_skip(lrd__reader *r, const lrd__tree_hooks *h);
  * list. Siblings are skipped, not built. npath 0 decodes the whole value. LRD_ENOTFOUND (with
  * the missing component named) when the path leads nowhere; the reader is then left
  * mid-value. */
+/* The one rule for a list index in an entry path: decimal digits only ("1", "01"; not "",
+ * "1x", "-1", "+1"). 0 and *idx set, or -1. */
+int lrd__keypath_index(const char *s, uint64_t *idx);
 int lrd__tree_decode_path(lrd__reader *r, const lrd__tree_hooks *h, const char *const *path,
                           size_t npath, lrd_value **out);
 /* Read an array header whose tag byte was already consumed. */
