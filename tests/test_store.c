@@ -968,6 +968,48 @@ Test(store, a_child_ending_inherited_handles_leaves_the_parents_snapshot_alone)
 	lrd_value_free(w);
 }
 
+Test(store, a_reset_read_txn_is_renewed_onto_a_fresh_snapshot)
+{
+	lrd_value *a, *b, *got;
+	lrd_value_new_int(1, &a);
+	lrd_value_new_int(2, &b);
+	cr_assert_eq(lrd_store_put(st, NULL, "k", a, NULL), LRD_OK);
+	lrd_txn *r;
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	cr_assert_eq(lrd_store_get(st, r, "k", &got), LRD_OK);
+	cr_expect(lrd_value_equal(got, a));
+	lrd_value_free(got);
+	cr_assert_eq(lrd_txn_reset(r), LRD_OK);
+	cr_expect_eq(lrd_txn_reset(r), LRD_OK, "resetting twice does nothing");
+	cr_expect_eq(lrd_store_get(st, r, "k", &got), LRD_EINVAL, "a reset txn is refused");
+	lrd_buf buf;
+	cr_expect_eq(lrd_store_kv_get(r, "ns", "x", 1, &buf), LRD_EINVAL);
+	/* a write while it is reset: no snapshot holds it back, and renew sees it */
+	cr_assert_eq(lrd_store_put(st, NULL, "k", b, NULL), LRD_OK);
+	cr_assert_eq(lrd_txn_renew(r), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_txn_renew(r), LRD_EINVAL, "renewing a live txn is refused");
+	cr_assert_eq(lrd_store_get(st, r, "k", &got), LRD_OK);
+	cr_expect(lrd_value_equal(got, b), "the renewed snapshot is current");
+	lrd_value_free(got);
+	for (int i = 0; i < 1000; i++) {
+		cr_assert_eq(lrd_txn_reset(r), LRD_OK);
+		cr_assert_eq(lrd_txn_renew(r), LRD_OK);
+	}
+	cr_assert_eq(lrd_txn_reset(r), LRD_OK);
+	lrd_txn_abort(r); /* frees a reset txn */
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	cr_assert_eq(lrd_txn_reset(r), LRD_OK);
+	cr_expect_eq(lrd_txn_commit(r), LRD_OK, "committing a reset read txn just ends it");
+	lrd_txn *w;
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_WRITE, &w), LRD_OK);
+	cr_expect_eq(lrd_txn_reset(w), LRD_EINVAL, "only read txns are reset");
+	lrd_txn_abort(w);
+	cr_expect_eq(lrd_txn_reset(NULL), LRD_EINVAL);
+	cr_expect_eq(lrd_txn_renew(NULL), LRD_EINVAL);
+	lrd_value_free(a);
+	lrd_value_free(b);
+}
+
 Test(store, allocation_failures_are_reported_cleanly)
 {
 	lrd_value *v = sample_tree(), *back = NULL;

@@ -64,6 +64,7 @@ struct lrd_txn {
 	bool write;
 	int poisoned;      /* first fatal error inside a write txn (LRD_EMAPFULL, LRD_EIO), or 0 */
 	bool partial;      /* the running call has modified the txn: a failure now must poison it */
+	bool reset;        /* a read txn between lrd_txn_reset and lrd_txn_renew: no snapshot */
 	unsigned fork_gen; /* lrd__fork_gen when begun: the creating process (see lrd__inherited) */
 };
 

@@ -66,6 +66,9 @@ int lrd_store_kv_get(lrd_txn *txn, const char *ns, const void *key, size_t klen,
 	size_t n;
 	if (!txn || !val)
 		return lrd__err(LRD_EINVAL, "lrd_store_kv_get needs a transaction and val");
+	if (txn->reset)
+		return lrd__err(LRD_EINVAL,
+		                "lrd_store_kv_get: transaction is reset: renew it first");
 	int rc = lrd__kv_key(ns, key, klen, false, kb, &n);
 	if (!rc)
 		rc = lrd__store_check(txn->s);

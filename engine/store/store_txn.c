@@ -78,7 +78,8 @@ static void txn_end(lrd_txn *t)
 	bool write = t->write;
 	if (write && tl_writer == s)
 		tl_writer = NULL;
-	leave(s);
+	if (!t->reset)
+		leave(s);
 	lrd__free(t);
 	if (write)
 		lrd__map_reserve(s, 0);
@@ -101,7 +102,9 @@ int lrd_txn_commit(lrd_txn *t)
 		                            "committed, in this process");
 	}
 	int rc = t->poisoned;
-	if (rc) {
+	if (t->reset) {
+		mdb_txn_abort(t->t); /* a reset read txn has nothing to commit */
+	} else if (rc) {
 		mdb_txn_abort(t->t);
 		if (rc == LRD_EMAPFULL)
 			t->s->grow_pending = true;
@@ -133,6 +136,51 @@ void lrd_txn_abort(lrd_txn *t)
 	txn_end(t);
 }
 
+static int check_resettable(const lrd_txn *t, const char *what)
+{
+	if (!t)
+		return lrd__err(LRD_EINVAL, "%s: txn is NULL", what);
+	if (t->write)
+		return lrd__err(LRD_EINVAL, "%s: only a read transaction can be reset and renewed",
+		                what);
+	if (lrd__inherited(t->fork_gen))
+		return lrd__err(LRD_EINVAL, "%s: transaction begun before fork()", what);
+	return LRD_OK;
+}
+
+int lrd_txn_reset(lrd_txn *t)
+{
+	int rc = check_resettable(t, "lrd_txn_reset");
+	if (rc || t->reset)
+		return rc;
+	mdb_txn_reset(t->t);
+	t->reset = true;
+	leave(t->s); /* a reset txn does not hold a map resize back */
+	return LRD_OK;
+}
+
+int lrd_txn_renew(lrd_txn *t)
+{
+	int rc = check_resettable(t, "lrd_txn_renew");
+	if (rc)
+		return rc;
+	if (!t->reset)
+		return lrd__err(LRD_EINVAL, "lrd_txn_renew: the transaction is not reset");
+	if ((rc = lrd__store_check(t->s)))
+		return rc;
+	for (int attempt = 0;; attempt++) {
+		enter(t->s);
+		int mrc = mdb_txn_renew(t->t);
+		if (mrc == 0)
+			break;
+		leave(t->s);
+		if (mrc != MDB_MAP_RESIZED || attempt > 0 || (rc = lrd__map_follow(t->s)) != LRD_OK)
+			return rc ? rc : lrd__mdb_err(mrc, "renewing a read transaction");
+	}
+	t->reset = false;
+	return LRD_OK;
+}
+
 bool lrd_txn_is_write(const lrd_txn *t) { return t && t->write; }
 
 int lrd__txn_poison(lrd_txn *t, int rc)
@@ -153,6 +201,8 @@ int lrd__txn_use(lrd_store *s, lrd_txn *txn, bool write, lrd_txn **use, bool *ow
 		return rc;
 	if (txn->s != s)
 		return lrd__err(LRD_EINVAL, "transaction belongs to another store");
+	if (txn->reset)
+		return lrd__err(LRD_EINVAL, "transaction is reset: renew it first");
 	if (write && !txn->write)
 		return lrd__err(LRD_EINVAL, "a write needs a write transaction");
 	if (txn->poisoned)

@@ -191,6 +191,19 @@ LRD_API int lrd_txn_commit(lrd_txn *txn);
 /** Abort and free txn; nothing of it is visible. NULL is ignored. */
 LRD_API void lrd_txn_abort(lrd_txn *txn);
 
+/** Release a read transaction's snapshot but keep the handle, for lrd_txn_renew() (LMDB's
+ * mdb_txn_reset): cheaper than abort + begin when a thread reads again and again. While reset
+ * the txn holds no snapshot and no place in the map-resize count; every call given it fails
+ * with LRD_EINVAL, except lrd_txn_renew() and lrd_txn_abort() (which frees it). Values returned
+ * zero-copy (LRD_BUF_MAPPED) from it must not be touched after the reset. Resetting a reset txn
+ * does nothing. Errors: LRD_EINVAL (NULL, a write transaction, or one begun before fork()). */
+LRD_API int lrd_txn_reset(lrd_txn *txn);
+
+/** Take a fresh snapshot in a reset read transaction (mdb_txn_renew). Errors: LRD_EINVAL (NULL,
+ * not reset, a write transaction, or one begun before fork()), LRD_ELIMIT (no reader slot),
+ * LRD_EIO; after a failure the txn stays reset (abort it or renew again). */
+LRD_API int lrd_txn_renew(lrd_txn *txn);
+
 /** true if txn is a write transaction; false for a read transaction and for NULL. */
 LRD_API bool lrd_txn_is_write(const lrd_txn *txn);
 
