@@ -430,3 +430,24 @@ Test(hostile, entry_paths_resolve_the_same_from_a_pipe_and_a_path)
 	}
 	teardown();
 }
+
+/* ---- item 17: keys with control characters are escaped by ls ------------------------------- */
+
+Test(hostile, ls_escapes_control_characters_of_keys)
+{
+	setup();
+	char *sp = tc_path(dir, "S");
+	lrd_store *s;
+	cr_assert_eq(lrd_store_open(sp, NULL, &s), LRD_OK);
+	lrd_value *v = floats(2);
+	cr_assert_eq(lrd_store_put(s, NULL, "evil\n\033[2Jkey\\", v, NULL), LRD_OK);
+	lrd_value_free(v);
+	lrd_store_close(s);
+	free(sp);
+	cr_assert_eq(SH(L " ls S evil > out.txt && " L " ls -l S evil >> out.txt", dir), 0);
+	cr_assert_eq(
+	    SH("test $(wc -l < out.txt) -eq 2 && ! grep -q \"$(printf '\\033')\" out.txt", dir), 0,
+	    "a key's control characters reached the terminal");
+	cr_assert_eq(SH("grep -qF 'evil\\x0a\\x1b[2Jkey\\\\' out.txt", dir), 0);
+	teardown();
+}

@@ -85,6 +85,9 @@ int cli_parse_size(const char *s, size_t unit, size_t *out);
 /* Split s in place at commas into at most max non-empty parts; returns how many there were
  * (which may exceed max: the extra ones are dropped). */
 size_t cli_split(char *s, char **parts, size_t max);
+/* Write a key for a terminal: control bytes as \xNN and a backslash as \\, so that a key
+ * can neither move the cursor nor pass for two lines. */
+void cli_print_key(FILE *f, const char *key);
 /* Write s as a JSON string literal, quotes included ("null" for NULL). */
 void cli_json_str(FILE *f, const char *s);
 /* 0 when OUT may be written; -1 (message printed, naming subcommand argv0) when OUT is the

@@ -144,3 +144,15 @@ int cli_output_check(const char *argv0, const char *in, const char *out)
 	}
 	return 0;
 }
+
+void cli_print_key(FILE *f, const char *key)
+{
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else if (*p == '\\')
+			fputs("\\\\", f);
+		else
+			fputc(*p, f);
+	}
+}

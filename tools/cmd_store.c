@@ -130,11 +130,14 @@ int cmd_ls(int argc, char **argv)
 			       lrd_kind_name(info.kind), (unsigned long long)info.raw_bytes,
 			       (unsigned long long)info.stored_bytes);
 		} else if (a.lng) {
-			printf("%-6s %12llu %12llu  %s\n", lrd_kind_name(info.kind),
+			printf("%-6s %12llu %12llu  ", lrd_kind_name(info.kind),
 			       (unsigned long long)info.raw_bytes,
-			       (unsigned long long)info.stored_bytes, key);
+			       (unsigned long long)info.stored_bytes);
+			cli_print_key(stdout, key);
+			putchar('\n');
 		} else {
-			printf("%s\n", key);
+			cli_print_key(stdout, key);
+			putchar('\n');
 		}
 		count++;
 	}
