@@ -451,3 +451,14 @@ Test(hostile, ls_escapes_control_characters_of_keys)
 	cr_assert_eq(SH("grep -qF 'evil\\x0a\\x1b[2Jkey\\\\' out.txt", dir), 0);
 	teardown();
 }
+
+Test(hostile, get_of_a_missing_key_names_the_key)
+{
+	setup();
+	static const char *outs[] = {"o.lrd", "o.npy"};
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(SH(L " get S nosuch %s 2>err.txt", dir, outs[i]), 1);
+		cr_assert_eq(SH("grep -q \"no object 'nosuch'\" err.txt", dir), 0, "%s", outs[i]);
+	}
+	teardown();
+}

@@ -50,6 +50,8 @@ static int get_npy(lrd_store *s, const char *key, const char *out)
 {
 	lrd_value *v;
 	int rc = lrd_store_get(s, NULL, key, &v);
+	if (rc == LRD_ENOTFOUND)
+		lrd_error_set(rc, "no object '%s'", key);
 	if (rc)
 		return cli_fail(rc, "get");
 	lrd_kind k = lrd_value_kind(v);
