@@ -1416,3 +1416,71 @@ Test(store, options_with_nonzero_reserved_words_or_unknown_flags_are_refused)
 	cr_expect_eq(lrd_store_exists(st, NULL, "a"), 0);
 	lrd_value_free(a);
 }
+
+/* lrd_store_options.threads / lrd_put_options.threads: puts and writers with 1, 2 and 8 chunk
+ * threads store chunks that gets with 1, 2 and 8 threads read back. */
+Test(store, chunk_threads_1_2_8_put_and_get_the_same_arrays)
+{
+	static const int counts[] = {1, 2, 8};
+	const char *codecs[] = {"raw", "lz4", "zstd", "blosc"};
+	size_t n = 60000, nbytes = n * 8;
+	lrd_value *v = fx_floats(n);
+	const char *src = lrd_array_cdata(v);
+	char key[64];
+	lrd_store_close(st); /* the fixture's store, reopened below with each thread count */
+	st = NULL;
+	for (size_t t = 0; t < 3; t++) {
+		lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .threads = counts[t]};
+		cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK, "%s", lrd_errmsg());
+		for (size_t c = 0; c < sizeof codecs / sizeof *codecs; c++) {
+			lrd_put_options po = {.codec = codecs[c], .chunk_size = 16384};
+			snprintf(key, sizeof key, "put-%d-%s", counts[t], codecs[c]);
+			cr_assert_eq(lrd_store_put(st, NULL, key, v, &po), LRD_OK, "%s: %s", key,
+			             lrd_errmsg());
+			/* a writer in pieces of every size, with its own thread count */
+			po.threads = counts[2 - t];
+			snprintf(key, sizeof key, "writer-%d-%s", counts[2 - t], codecs[c]);
+			lrd_store_writer *w;
+			uint64_t shape[1] = {n};
+			cr_assert_eq(lrd_store_writer_new(st, NULL, key, lrd_array_dtype(v), 1,
+			                                  shape, LRD_ORDER_C, &po, &w),
+			             LRD_OK, "%s: %s", key, lrd_errmsg());
+			for (size_t off = 0; off < nbytes;) {
+				size_t step = 1 + tc_rand() % 40000;
+				if (step > nbytes - off)
+					step = nbytes - off;
+				cr_assert_eq(lrd_store_writer_write(w, src + off, step), LRD_OK,
+				             "%s", lrd_errmsg());
+				off += step;
+			}
+			cr_assert_eq(lrd_store_writer_finish(w), LRD_OK, "%s: %s", key,
+			             lrd_errmsg());
+			lrd_store_writer_free(w);
+		}
+		lrd_store_close(st);
+		st = NULL;
+	}
+	for (size_t t = 0; t < 3; t++) {
+		lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .threads = counts[t]};
+		cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK, "%s", lrd_errmsg());
+		for (size_t k = 0; k < 3; k++)
+			for (size_t c = 0; c < sizeof codecs / sizeof *codecs; c++)
+				for (int wr = 0; wr < 2; wr++) {
+					snprintf(key, sizeof key, "%s-%d-%s", wr ? "writer" : "put",
+					         counts[k], codecs[c]);
+					lrd_value *back;
+					cr_assert_eq(lrd_store_get(st, NULL, key, &back), LRD_OK,
+					             "%s: %s", key, lrd_errmsg());
+					cr_expect(lrd_value_equal(v, back),
+					          "%s read with %d threads differs", key,
+					          counts[t]);
+					lrd_value_free(back);
+				}
+		cr_expect_eq(lrd_store_verify(st, NULL, NULL, NULL), LRD_OK, "%s", lrd_errmsg());
+		if (t < 2) {
+			lrd_store_close(st);
+			st = NULL;
+		}
+	}
+	lrd_value_free(v);
+}

@@ -5,13 +5,26 @@
  * copy, one write() per chunk — each piece checksummed by a streaming XXH3 state just before
  * it is written; the chunk table, filled as chunks complete, follows the payload.
  *
- * Layout 1: chunks are compressed on the chunk pool (chunk_pool.h; cfg->threads of them at
- * once) and written in order as they come back. A chunk that a push covers whole is compressed
- * from the caller's memory, otherwise gathered in its window slot's chunk buffer first; every
- * job that reads the caller's memory is finished and written before the push returns. Memory:
- * per window slot (2 x threads; 1 single-threaded) a scratch of the codec's bound and, only when
- * pushes are not chunk-sized, a chunk buffer; plus the 32-byte-per-chunk table of layout 0. */
+ * Layout 1: the chunk compressor of chunk_pool.h (lrd__cpipe) cuts the pushes into chunks,
+ * compresses cfg->threads of them at once on the chunk pool and hands them back in order to
+ * write_chunk. Memory: per window slot (2 x threads; 1 single-threaded) a scratch of the
+ * codec's bound and, only when pushes are not chunk-sized, a chunk buffer; layout 0: the
+ * 32-byte-per-chunk table. */
 #include "engine/file/file_internal.h"
+
+/* Layout 1, the pipe's sink: a chunk's header, padding and stored bytes. */
+static int write_chunk(void *ctx, uint64_t index, const lrd__chunk *hdr, const void *stored)
+{
+	lrd__file_writer *f = ctx;
+	uint8_t hb[LRD__CHUNK_HDR_SIZE];
+	int rc;
+	(void)index;
+	lrd__chunk_encode(hdr, hb);
+	if ((rc = lrd__writer_put(&f->channel, hb, sizeof hb)) ||
+	    (rc = lrd__writer_pad(&f->channel, LRD__ALIGNMENT)))
+		return rc;
+	return lrd__file_writer_data(f, stored, (size_t)hdr->stored_size);
+}
 
 int lrd__payload_writer_begin(lrd__payload_writer *e, lrd__file_writer *f,
                               const lrd__dump_config *cfg, lrd_dtype dt, uint64_t nbytes)
@@ -42,83 +55,13 @@ int lrd__payload_writer_begin(lrd__payload_writer *e, lrd__file_writer *f,
 		XXH3_64bits_reset(e->h);
 		return lrd__writer_pad(&f->channel, LRD__ALIGNMENT);
 	}
-	size_t first = nbytes < e->chunk_size ? (size_t)nbytes : (size_t)e->chunk_size;
-	e->scratch_cap = lrd__chunk_scratch_size(e->codec, first, &e->params);
-	if (e->scratch_cap == 0 && first)
-		return lrd__err(LRD_ELIMIT, "%s cannot compress chunks of %zu bytes",
-		                e->codec->name, first);
-	/* no more threads than chunks */
-	int threads = lrd__pool_threads(cfg->threads);
-	if ((uint64_t)threads > e->nchunks)
-		threads = e->nchunks ? (int)e->nchunks : 1;
-	if ((rc = lrd__chunk_queue_new(threads, &e->q)))
-		return rc;
-	e->slots = lrd__calloc(lrd__chunk_queue_window(e->q), sizeof *e->slots);
-	return e->slots ? LRD_OK : LRD_ENOMEM;
+	return lrd__cpipe_init(&e->pipe, e->codec, &e->params, e->chunk_size, nbytes, cfg->threads,
+	                       write_chunk, f);
 }
 
 static uint64_t emit_chunk_raw(const lrd__payload_writer *e, uint64_t i)
 {
 	return i + 1 < e->nchunks ? e->chunk_size : e->nbytes - i * e->chunk_size;
-}
-
-/* Layout 1, on a pool thread: compress the slot's chunk. */
-static int compress_job(void *arg)
-{
-	lrd__payload_writer_slot *sl = arg;
-	const lrd__payload_writer *e = sl->e;
-	return lrd__chunk_compress(e->codec, &e->params, sl->src, sl->n, sl->scratch,
-	                           e->scratch_cap, &sl->hdr, &sl->stored);
-}
-
-/* Layout 1: wait for the oldest chunk in flight and write it. */
-static int retire_chunk(lrd__payload_writer *e)
-{
-	void *arg;
-	int rc = lrd__chunk_queue_retire(e->q, &arg);
-	lrd__payload_writer_slot *sl = arg;
-	if (rc)
-		return lrd__errctx(rc, "chunk %llu", (unsigned long long)sl->index);
-	uint8_t hb[LRD__CHUNK_HDR_SIZE];
-	lrd__chunk_encode(&sl->hdr, hb);
-	if ((rc = lrd__writer_put(&e->f->channel, hb, sizeof hb)) ||
-	    (rc = lrd__writer_pad(&e->f->channel, LRD__ALIGNMENT)) ||
-	    (rc = lrd__file_writer_data(e->f, sl->stored, (size_t)sl->hdr.stored_size)))
-		return rc;
-	e->chunk_index++;
-	return LRD_OK;
-}
-
-/* Layout 1: make the next slot free (write the oldest chunk if the window is full). */
-static int free_slot(lrd__payload_writer *e)
-{
-	return lrd__chunk_queue_pending(e->q) == lrd__chunk_queue_window(e->q) ? retire_chunk(e)
-	                                                                       : LRD_OK;
-}
-
-/* Layout 1: hand chunk `e->submitted` (n bytes at p) to the pool in the next slot. */
-static int submit_chunk(lrd__payload_writer *e, const void *p, size_t n, bool borrowed)
-{
-	lrd__payload_writer_slot *sl = &e->slots[lrd__chunk_queue_next_slot(e->q)];
-	if (!sl->scratch && !(sl->scratch = lrd__malloc(e->scratch_cap)))
-		return LRD_ENOMEM;
-	sl->e = e;
-	sl->src = p;
-	sl->n = n;
-	sl->index = e->submitted++;
-	if (borrowed)
-		e->borrowed_end = e->submitted;
-	lrd__chunk_queue_submit(e->q, compress_job, sl);
-	return LRD_OK;
-}
-
-/* Layout 1: after an error no job may still read the caller's memory: wait for all of them. */
-static int fail(lrd__payload_writer *e, int rc)
-{
-	while (lrd__chunk_queue_pending(e->q))
-		lrd__chunk_queue_retire(e->q, NULL);
-	e->failed = rc;
-	return rc;
 }
 
 static void table_add(lrd__payload_writer *e, uint64_t raw, uint64_t sum)
@@ -155,39 +98,9 @@ int lrd__payload_writer_push(lrd__payload_writer *e, const void *p, size_t n)
 		}
 		return LRD_OK;
 	}
-	if (e->failed)
-		return lrd__err(e->failed, "an earlier chunk failed");
-	while (n) {
-		size_t raw = (size_t)emit_chunk_raw(e, e->submitted);
-		if (e->chunk_fill == 0 && (rc = free_slot(e)))
-			return fail(e, rc);
-		if (e->chunk_fill == 0 && n >= raw) {
-			if ((rc = submit_chunk(e, b, raw, true)))
-				return fail(e, rc);
-			b += raw;
-			n -= raw;
-			e->done += raw;
-			continue;
-		}
-		lrd__payload_writer_slot *sl = &e->slots[lrd__chunk_queue_next_slot(e->q)];
-		if (!sl->chunk_buf && !(sl->chunk_buf = lrd__malloc((size_t)e->chunk_size)))
-			return fail(e, LRD_ENOMEM);
-		size_t k = n < raw - e->chunk_fill ? n : raw - e->chunk_fill;
-		memcpy(sl->chunk_buf + e->chunk_fill, b, k);
-		e->chunk_fill += k;
-		b += k;
-		n -= k;
-		e->done += k;
-		if (e->chunk_fill == raw) {
-			e->chunk_fill = 0;
-			if ((rc = submit_chunk(e, sl->chunk_buf, raw, false)))
-				return fail(e, rc);
-		}
-	}
-	/* the caller may reuse its memory once we return */
-	while (e->chunk_index < e->borrowed_end)
-		if ((rc = retire_chunk(e)))
-			return fail(e, rc);
+	if ((rc = lrd__cpipe_push(&e->pipe, p, n)))
+		return rc;
+	e->done += n;
 	return LRD_OK;
 }
 
@@ -199,13 +112,7 @@ int lrd__payload_writer_end(lrd__payload_writer *e)
 	if (!e->codec)
 		return lrd__writer_put(&e->f->channel, e->table,
 		                       (size_t)e->nchunks * LRD__CHUNK_HDR_SIZE);
-	if (e->failed)
-		return lrd__err(e->failed, "an earlier chunk failed");
-	int rc;
-	while (lrd__chunk_queue_pending(e->q))
-		if ((rc = retire_chunk(e)))
-			return fail(e, rc);
-	return LRD_OK;
+	return lrd__cpipe_finish(&e->pipe);
 }
 
 void lrd__payload_writer_destroy(lrd__payload_writer *e)
@@ -213,14 +120,6 @@ void lrd__payload_writer_destroy(lrd__payload_writer *e)
 	lrd__free(e->table);
 	if (e->h)
 		XXH3_freeState(e->h);
-	if (e->q) {
-		size_t w = lrd__chunk_queue_window(e->q);
-		lrd__chunk_queue_free(e->q); /* waits for the jobs still running */
-		for (size_t i = 0; e->slots && i < w; i++) {
-			lrd__free(e->slots[i].chunk_buf);
-			lrd__free(e->slots[i].scratch);
-		}
-	}
-	lrd__free(e->slots);
+	lrd__cpipe_destroy(&e->pipe);
 	*e = (lrd__payload_writer){0};
 }

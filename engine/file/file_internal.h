@@ -97,35 +97,15 @@ void lrd__dump_config_destroy(lrd__dump_config *cfg);
 
 /* ---- the array payload writer (emit.c) ------------------------------------------------------ */
 
-struct lrd__payload_writer;
-/* Layout 1: one window slot of the chunk queue: a chunk being compressed and its buffers. */
-typedef struct lrd__payload_writer_slot {
-	struct lrd__payload_writer *e;
-	const void *src; /* the chunk's bytes: caller memory or chunk_buf */
-	size_t n;
-	uint64_t index;
-	uint8_t *chunk_buf; /* a chunk gathered from pushes that are not chunk-sized */
-	uint8_t *scratch;   /* compressed output, e->scratch_cap bytes */
-	lrd__chunk hdr;
-	const void *stored;
-} lrd__payload_writer_slot;
-
 typedef struct lrd__payload_writer {
 	lrd__file_writer *f;
 	const lrd_codec *codec; /* NULL: layout 0 */
 	lrd_codec_params params;
 	uint64_t nbytes, chunk_size, done, nchunks;
-	uint64_t chunk_index; /* chunks written */
+	uint64_t chunk_index; /* layout 0: chunks checksummed */
 	uint8_t *table;       /* layout 0: the chunk table, filled as chunks complete */
 	XXH3_state_t *h;      /* layout 0: checksum of the current chunk */
-	/* layout 1: chunks are compressed on the chunk pool and written in order */
-	lrd__chunk_queue *q;
-	lrd__payload_writer_slot *slots; /* lrd__chunk_queue_window(q) of them */
-	uint64_t submitted;              /* chunks handed to q */
-	uint64_t borrowed_end;           /* chunks up to here may point into the caller's memory */
-	size_t chunk_fill;               /* bytes gathered in the next slot's chunk_buf */
-	size_t scratch_cap;
-	int failed;
+	lrd__cpipe pipe;      /* layout 1: chunks compressed on the chunk pool, written in order */
 } lrd__payload_writer;
 
 /* Write the payload prefix (layout, chunk size, padding) of an array of nbytes. */

@@ -196,3 +196,148 @@ void lrd__chunk_queue_free(lrd__chunk_queue *q)
 		pthread_cond_destroy(&q->done);
 	lrd__free(q);
 }
+
+/* ---- the chunk compressor ------------------------------------------------------------------ */
+
+int lrd__cpipe_init(lrd__cpipe *p, const lrd_codec *codec, const lrd_codec_params *params,
+                    uint64_t cs, uint64_t nbytes, int threads, lrd__cpipe_sink sink, void *ctx)
+{
+	*p = (lrd__cpipe){.codec = codec, .nbytes = nbytes, .cs = cs, .sink = sink, .ctx = ctx};
+	if (params)
+		p->params = *params;
+	uint64_t nchunks = nbytes / cs + (nbytes % cs != 0);
+	size_t first = nbytes < cs ? (size_t)nbytes : (size_t)cs;
+	p->scap = codec ? lrd__chunk_scratch_size(codec, first, &p->params) : 0;
+	if (codec && p->scap == 0 && first)
+		return lrd__err(LRD_ELIMIT, "%s cannot compress chunks of %zu bytes", codec->name,
+		                first);
+	threads = lrd__pool_threads(threads);
+	if ((uint64_t)threads > nchunks)
+		threads = nchunks ? (int)nchunks : 1;
+	int rc = lrd__chunk_queue_new(threads, &p->q);
+	if (rc)
+		return rc;
+	p->slots = lrd__calloc(lrd__chunk_queue_window(p->q), sizeof *p->slots);
+	return p->slots ? LRD_OK : LRD_ENOMEM;
+}
+
+static int cpipe_job(void *arg)
+{
+	lrd__cpipe_slot *sl = arg;
+	const lrd__cpipe *p = sl->p;
+	return lrd__chunk_compress(p->codec, &p->params, sl->src, sl->n, sl->scratch, p->scap,
+	                           &sl->hdr, &sl->stored);
+}
+
+/* Wait for the oldest chunk in flight and sink it. */
+static int cpipe_retire(lrd__cpipe *p)
+{
+	void *arg;
+	int rc = lrd__chunk_queue_retire(p->q, &arg);
+	lrd__cpipe_slot *sl = arg;
+	p->retired++;
+	if (!rc)
+		rc = p->sink(p->ctx, sl->index, &sl->hdr, sl->stored);
+	return rc ? lrd__errctx(rc, "chunk %llu", (unsigned long long)sl->index) : LRD_OK;
+}
+
+/* After an error no job may still read the caller's memory: wait for all of them. */
+static int cpipe_fail(lrd__cpipe *p, int rc)
+{
+	while (lrd__chunk_queue_pending(p->q)) {
+		lrd__chunk_queue_retire(p->q, NULL);
+		p->retired++;
+	}
+	p->failed = rc;
+	return rc;
+}
+
+static int cpipe_submit(lrd__cpipe *p, lrd__cpipe_slot *sl, const void *src, size_t n,
+                        bool borrowed)
+{
+	if (!sl->scratch && p->scap && !(sl->scratch = lrd__malloc(p->scap)))
+		return LRD_ENOMEM;
+	sl->p = p;
+	sl->src = src;
+	sl->n = n;
+	sl->index = p->submitted++;
+	if (borrowed)
+		p->borrowed_end = p->submitted;
+	lrd__chunk_queue_submit(p->q, cpipe_job, sl);
+	return LRD_OK;
+}
+
+int lrd__cpipe_push(lrd__cpipe *p, const void *src, size_t n)
+{
+	const uint8_t *b = src;
+	int rc;
+	if (p->failed)
+		return lrd__err(p->failed, "an earlier chunk failed");
+	if (n > p->nbytes - p->done)
+		return lrd__err(LRD_EINVAL, "%zu bytes pushed past the end of a %llu-byte array", n,
+		                (unsigned long long)p->nbytes);
+	while (n) {
+		uint64_t at = p->submitted * p->cs;
+		size_t raw = (size_t)(p->nbytes - at < p->cs ? p->nbytes - at : p->cs);
+		if (p->cfill == 0 &&
+		    lrd__chunk_queue_pending(p->q) == lrd__chunk_queue_window(p->q) &&
+		    (rc = cpipe_retire(p)))
+			return cpipe_fail(p, rc);
+		lrd__cpipe_slot *sl = &p->slots[lrd__chunk_queue_next_slot(p->q)];
+		if (p->cfill == 0 && n >= raw) {
+			if ((rc = cpipe_submit(p, sl, b, raw, true)))
+				return cpipe_fail(p, rc);
+			b += raw;
+			n -= raw;
+			p->done += raw;
+			continue;
+		}
+		if (!sl->cbuf &&
+		    !(sl->cbuf = lrd__malloc((size_t)(p->nbytes < p->cs ? p->nbytes : p->cs))))
+			return cpipe_fail(p, LRD_ENOMEM);
+		size_t k = n < raw - p->cfill ? n : raw - p->cfill;
+		memcpy(sl->cbuf + p->cfill, b, k);
+		p->cfill += k;
+		b += k;
+		n -= k;
+		p->done += k;
+		if (p->cfill == raw) {
+			p->cfill = 0;
+			if ((rc = cpipe_submit(p, sl, sl->cbuf, raw, false)))
+				return cpipe_fail(p, rc);
+		}
+	}
+	/* the caller may reuse its memory once we return */
+	while (p->retired < p->borrowed_end)
+		if ((rc = cpipe_retire(p)))
+			return cpipe_fail(p, rc);
+	return LRD_OK;
+}
+
+int lrd__cpipe_finish(lrd__cpipe *p)
+{
+	int rc;
+	if (p->failed)
+		return lrd__err(p->failed, "an earlier chunk failed");
+	if (p->done != p->nbytes)
+		return lrd__err(LRD_EINVAL, "array ended after %llu of its %llu bytes",
+		                (unsigned long long)p->done, (unsigned long long)p->nbytes);
+	while (lrd__chunk_queue_pending(p->q))
+		if ((rc = cpipe_retire(p)))
+			return cpipe_fail(p, rc);
+	return LRD_OK;
+}
+
+void lrd__cpipe_destroy(lrd__cpipe *p)
+{
+	if (p->q) {
+		size_t w = lrd__chunk_queue_window(p->q);
+		lrd__chunk_queue_free(p->q); /* waits for the jobs still running */
+		for (size_t i = 0; p->slots && i < w; i++) {
+			lrd__free(p->slots[i].cbuf);
+			lrd__free(p->slots[i].scratch);
+		}
+	}
+	lrd__free(p->slots);
+	*p = (lrd__cpipe){0};
+}

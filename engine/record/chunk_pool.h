@@ -46,4 +46,53 @@ int lrd__chunk_queue_retire(lrd__chunk_queue *q, void **arg);
 /* Wait for every pending job, discarding results; then free. NULL is accepted. */
 void lrd__chunk_queue_free(lrd__chunk_queue *q);
 
+/* ---- the chunk compressor: an array's bytes, pushed in pieces of any size, cut into chunks of
+ * cs bytes (the last one shorter), compressed on a queue and handed to `sink` in order ------- */
+
+#include "engine/record/chunk.h"
+
+struct lrd__cpipe;
+/* Called on the pushing thread, chunk by chunk in order: store or write it. */
+typedef int (*lrd__cpipe_sink)(void *ctx, uint64_t index, const lrd__chunk *hdr,
+                               const void *stored);
+
+typedef struct lrd__cpipe_slot {
+	struct lrd__cpipe *p;
+	const void *src; /* the chunk's bytes: caller memory or cbuf */
+	size_t n;
+	uint64_t index;
+	uint8_t *cbuf;    /* a chunk gathered from pushes that do not cover it whole */
+	uint8_t *scratch; /* compressed output, p->scap bytes */
+	lrd__chunk hdr;
+	const void *stored;
+} lrd__cpipe_slot;
+
+typedef struct lrd__cpipe {
+	const lrd_codec *codec; /* NULL: raw chunks (checksummed only) */
+	lrd_codec_params params;
+	uint64_t nbytes, cs, done;
+	uint64_t submitted, retired;
+	uint64_t borrowed_end; /* chunks before this may point into the caller's memory */
+	size_t cfill;          /* bytes gathered in the next slot's cbuf */
+	size_t scap;
+	lrd__chunk_queue *q;
+	lrd__cpipe_slot *slots; /* lrd__chunk_queue_window(q) of them */
+	lrd__cpipe_sink sink;
+	void *ctx;
+	int failed;
+} lrd__cpipe;
+
+/* Memory: per window slot a scratch of the codec's bound of a chunk and, only when pushes do not
+ * cover chunks whole, a chunk buffer. Every chunk read from the caller's memory is compressed
+ * and sunk before lrd__cpipe_push returns. threads as lrd__chunk_queue_new (no more than chunks).
+ * Errors: LRD_ELIMIT (the codec cannot take chunks of cs bytes), LRD_ENOMEM. */
+int lrd__cpipe_init(lrd__cpipe *p, const lrd_codec *codec, const lrd_codec_params *params,
+                    uint64_t cs, uint64_t nbytes, int threads, lrd__cpipe_sink sink, void *ctx);
+/* Errors: LRD_EINVAL (past nbytes), the codec's and the sink's (with "chunk N" context). */
+int lrd__cpipe_push(lrd__cpipe *p, const void *src, size_t n);
+/* After exactly nbytes were pushed: sink what is left. */
+int lrd__cpipe_finish(lrd__cpipe *p);
+/* Waits for running jobs; frees the buffers. Safe after a failed or missing init (zeroed p). */
+void lrd__cpipe_destroy(lrd__cpipe *p);
+
 #endif

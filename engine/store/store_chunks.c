@@ -180,6 +180,19 @@ int lrd__put_resolve(lrd_store *s, const lrd_put_options *o, size_t itemsize,
 	return LRD_OK;
 }
 
+/* The chunk compressor's sink: store chunk `index` in the transaction. */
+static int put_chunk(void *ctx, uint64_t index, const lrd__chunk *hdr, const void *stored)
+{
+	lrd__chunk_writer *cw = ctx;
+	int rc = lrd__chunk_put(cw->t, cw->ref.id, index, hdr, stored);
+	if (rc)
+		return rc;
+	cw->ref.nchunks++;
+	cw->raw += hdr->raw_size;
+	cw->stored += STORE_CHUNK_PREFIX + hdr->stored_size;
+	return LRD_OK;
+}
+
 int lrd__chunk_writer_init(lrd__chunk_writer *cw, lrd_txn *t, const lrd_put_options *o,
                            size_t itemsize, uint64_t nbytes)
 {
@@ -196,34 +209,14 @@ int lrd__chunk_writer_init(lrd__chunk_writer *cw, lrd_txn *t, const lrd_put_opti
 	cw->ref.chunk_size = chunk_size;
 	if (nbytes == 0)
 		return LRD_OK;
-	if (nbytes < chunk_size)
-		chunk_size = (size_t)nbytes;
-	cw->buf = lrd__malloc(chunk_size);
-	if (cw->codec) {
-		cw->scratch_cap = lrd__chunk_scratch_size(cw->codec, chunk_size, &cw->params);
-		cw->scratch = cw->scratch_cap ? lrd__malloc(cw->scratch_cap) : NULL;
-	}
-	if (!cw->buf || (cw->codec && !cw->scratch)) {
+	/* the chunks are compressed on the chunk pool; LMDB is written on this thread only */
+	int threads = o && o->threads ? o->threads : t->s->threads;
+	if ((rc = lrd__cpipe_init(&cw->pipe, cw->codec, &cw->params, chunk_size, nbytes, threads,
+	                          put_chunk, cw))) {
 		lrd__chunk_writer_free(cw);
-		return LRD_ENOMEM;
+		return rc;
 	}
 	return lrd__store_new_id(t, &cw->ref.id);
-}
-
-static int put_chunk(lrd__chunk_writer *cw, const void *p, size_t n)
-{
-	lrd__chunk hdr;
-	const void *stored;
-	int rc = lrd__chunk_compress(cw->codec, &cw->params, p, n, cw->scratch, cw->scratch_cap,
-	                             &hdr, &stored);
-	if (!rc)
-		rc = lrd__chunk_put(cw->t, cw->ref.id, cw->ref.nchunks, &hdr, stored);
-	if (rc)
-		return lrd__errctx(rc, "chunk %llu", (unsigned long long)cw->ref.nchunks);
-	cw->ref.nchunks++;
-	cw->raw += n;
-	cw->stored += STORE_CHUNK_PREFIX + hdr.stored_size;
-	return LRD_OK;
 }
 
 int lrd__chunk_writer_write(lrd__chunk_writer *cw, const void *p, size_t n)
@@ -232,29 +225,12 @@ int lrd__chunk_writer_write(lrd__chunk_writer *cw, const void *p, size_t n)
 		return lrd__err(LRD_EINVAL, "%zu bytes written past the array's end (%llu bytes)",
 		                (size_t)(n - (cw->nbytes - cw->written)),
 		                (unsigned long long)cw->nbytes);
-	const uint8_t *src = p;
-	size_t chunk_size = (size_t)cw->ref.chunk_size;
-	cw->written += n;
-	while (n > 0) {
-		if (cw->fill == 0 && n >= chunk_size) {
-			int rc = put_chunk(cw, src, chunk_size);
-			if (rc)
-				return rc;
-			src += chunk_size, n -= chunk_size;
-			continue;
-		}
-		size_t room = chunk_size - cw->fill, take = n < room ? n : room;
-		/* the buffer is sized min(chunk, array), and the array's end is a chunk boundary */
-		memcpy(cw->buf + cw->fill, src, take);
-		cw->fill += take, src += take, n -= take;
-		if (cw->fill == chunk_size) {
-			int rc = put_chunk(cw, cw->buf, chunk_size);
-			if (rc)
-				return rc;
-			cw->fill = 0;
-		}
-	}
-	return LRD_OK;
+	if (n == 0)
+		return LRD_OK;
+	int rc = lrd__cpipe_push(&cw->pipe, p, n);
+	if (!rc)
+		cw->written += n;
+	return rc;
 }
 
 int lrd__chunk_writer_finish(lrd__chunk_writer *cw)
@@ -262,18 +238,7 @@ int lrd__chunk_writer_finish(lrd__chunk_writer *cw)
 	if (cw->written != cw->nbytes)
 		return lrd__err(LRD_EINVAL, "array of %llu bytes ended after %llu",
 		                (unsigned long long)cw->nbytes, (unsigned long long)cw->written);
-	if (cw->fill) {
-		int rc = put_chunk(cw, cw->buf, cw->fill);
-		if (rc)
-			return rc;
-		cw->fill = 0;
-	}
-	return LRD_OK;
+	return cw->nbytes ? lrd__cpipe_finish(&cw->pipe) : LRD_OK;
 }
 
-void lrd__chunk_writer_free(lrd__chunk_writer *cw)
-{
-	lrd__free(cw->buf);
-	lrd__free(cw->scratch);
-	cw->buf = cw->scratch = NULL;
-}
+void lrd__chunk_writer_free(lrd__chunk_writer *cw) { lrd__cpipe_destroy(&cw->pipe); }

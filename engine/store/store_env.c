@@ -348,6 +348,7 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 	s->map_max = o.map_max;
 	s->fork_gen = lrd__fork_gen;
 	s->chunk_size = o.chunk_size ? o.chunk_size : STORE_DEFAULT_CHUNK;
+	s->threads = o.threads;
 	if (lrd__codec_params_copy(&s->params, &o.params)) { /* kept: own params.inner */
 		store_free(s);
 		return LRD_ENOMEM;

@@ -19,6 +19,7 @@
 
 #include "base/base.h"
 #include "engine/record/chunk.h"
+#include "engine/record/chunk_pool.h"
 #include "engine/record/tree.h"
 #include "engine/record/wire.h"
 #include "larder/store.h"
@@ -56,6 +57,7 @@ struct lrd_store {
 	lrd_codec_params params;
 	size_t chunk_size;
 	struct lrd__fileid files[2]; /* data and lock file, while open */
+	int threads; /* lrd_store_options.threads */
 };
 
 struct lrd_txn {
@@ -170,8 +172,7 @@ typedef struct lrd__chunk_writer {
 	const lrd_codec *codec;
 	lrd_codec_params params;
 	lrd__array_ref ref;
-	uint8_t *buf, *scratch;
-	size_t fill, scratch_cap;
+	lrd__cpipe pipe;      /* cuts, compresses (on the chunk pool) and hands chunks back */
 	uint64_t raw, stored; /* totals, stored counting chunk records */
 	uint64_t nbytes;      /* the array's byte size; more is refused */
 	uint64_t written;

@@ -233,6 +233,68 @@ static size_t align_of(lrd_dtype dt)
 	return a > 8 ? 8 : a;
 }
 
+/* One chunk of a get: its header and stored bytes (in the read transaction's map, valid until
+ * it ends) and where it decompresses to. */
+struct gslot {
+	lrd__chunk hdr;
+	const void *stored;
+	uint8_t *dst;
+	size_t raw;
+	uint64_t index;
+};
+
+static int get_job(void *arg)
+{
+	struct gslot *g = arg;
+	return lrd__chunk_decompress(&g->hdr, g->stored, g->dst, g->raw);
+}
+
+static int get_retire(const struct get_ctx *gc, lrd__chunk_queue *q)
+{
+	void *arg;
+	int rc = lrd__chunk_queue_retire(q, &arg);
+	const struct gslot *g = arg;
+	return rc ? lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)g->index, gc->key)
+	          : LRD_OK;
+}
+
+/* Every chunk of the array into dst: LMDB read here, verified and decompressed on the chunk
+ * pool (lrd_store_options.threads of them at once). */
+static int get_chunks(const struct get_ctx *gc, const lrd__array_ref *a, uint64_t nbytes,
+                      uint8_t *dst)
+{
+	int threads = lrd__pool_threads(gc->t->s->threads);
+	if ((uint64_t)threads > a->nchunks)
+		threads = a->nchunks ? (int)a->nchunks : 1;
+	lrd__chunk_queue *q;
+	int rc = lrd__chunk_queue_new(threads, &q);
+	if (rc)
+		return rc;
+	size_t w = lrd__chunk_queue_window(q);
+	struct gslot *slots = lrd__calloc(w, sizeof *slots);
+	rc = slots ? LRD_OK : LRD_ENOMEM;
+	for (uint64_t i = 0; !rc && i < a->nchunks; i++) {
+		if (lrd__chunk_queue_pending(q) == w && (rc = get_retire(gc, q)))
+			break;
+		struct gslot *g = &slots[lrd__chunk_queue_next_slot(q)];
+		g->index = i;
+		g->raw = (size_t)lrd__array_ref_chunk_raw(a, nbytes, i);
+		g->dst = dst + i * a->chunk_size;
+		rc = lrd__chunk_get(gc->t, a->id, i, g->raw, &g->hdr, &g->stored);
+		if (rc)
+			rc = lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i, gc->key);
+		else
+			lrd__chunk_queue_submit(q, get_job, g);
+	}
+	while (lrd__chunk_queue_pending(q)) {
+		int r = get_retire(gc, q);
+		rc = rc ? rc : r;
+	}
+	lrd__chunk_queue_free(q);
+	lrd__free(slots);
+	return rc;
+}
+
 static int get_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out)
 {
 	struct get_ctx *gc = ctx;
@@ -260,18 +322,10 @@ static int get_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_va
 	lrd_value *arr;
 	if ((rc = lrd__array_new_uninit(d->dtype, d->ndim, d->shape, d->order, &arr)) != LRD_OK)
 		return rc;
-	uint8_t *dst = lrd_array_data(arr);
-	for (uint64_t i = 0; i < a.nchunks; i++) {
-		uint64_t raw = lrd__array_ref_chunk_raw(&a, d->nbytes, i);
-		rc = lrd__chunk_get(gc->t, a.id, i, raw, &hdr, &stored);
-		if (!rc)
-			rc = lrd__chunk_decompress(&hdr, stored, dst + i * a.chunk_size,
-			                           (size_t)raw);
-		if (rc) {
-			lrd_value_free(arr);
-			return lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i,
-			                   gc->key);
-		}
+	rc = get_chunks(gc, &a, d->nbytes, lrd_array_data(arr));
+	if (rc) {
+		lrd_value_free(arr);
+		return rc;
 	}
 	*out = arr;
 	return LRD_OK;

@@ -136,6 +136,11 @@ typedef struct lrd_store_options {
 	                              params.inner included: the caller's string may go. */
 	size_t chunk_size;       /**< default raw bytes per array chunk; 0: the store's recorded
 	                              default, 4 MiB for a new store. At most 1 GiB. */
+	int threads;             /**< array chunks compressed (puts, writers) and verified and
+	                              decompressed (gets) at once on larder's chunk pool (shared
+	                              worker threads; LMDB is only touched by the calling thread;
+	                              at most 2 x threads chunks in flight). 0: the number of
+	                              online cores; 1: one after another on the calling thread. */
 	uint64_t reserved[8];    /**< must be zero */
 } lrd_store_options;
 
@@ -224,6 +229,8 @@ typedef struct lrd_put_options {
 	lrd_codec_params params;
 	size_t chunk_size;    /**< raw bytes per chunk; 0: the store's default; at most 1 GiB */
 	unsigned flags;       /**< lrd_put_flags; 0: replace an existing object */
+	int threads;          /**< chunks compressed at once (see lrd_store_options.threads);
+	                           0: the store's setting */
 	uint64_t reserved[8]; /**< must be zero */
 } lrd_put_options;
 
