@@ -63,6 +63,7 @@ int lrd_parallel_batch_run(lrd_parallel_batch *b)
 			              "the task returned LRD_OK without an output value");
 		if (rc == LRD_OK && job->timeout > 0 && lrd__par_now() - ti > job->timeout) {
 			lrd_value_free(o);
+			o = NULL;
 			rc = lrd__err(LRD_ETIMEOUT, "ran for %.3f s, past the timeout of %g s",
 			              lrd__par_now() - ti, job->timeout);
 		} else if (rc == LRD_ECANCELED && job->timeout > 0 &&
@@ -104,6 +105,11 @@ void lrd_parallel_batch_set_output(lrd_parallel_batch *b, size_t i, lrd_value *v
 void lrd_parallel_batch_fail(lrd_parallel_batch *b, size_t i, int code, const char *msg)
 {
 	lrd__par_fail(b->job, b->start + (i < b->count ? i : 0), code ? code : LRD_ETASK, msg);
+}
+
+void lrd_parallel_batch_set_elapsed(lrd_parallel_batch *b, double seconds)
+{
+	b->elapsed = seconds > 0 ? seconds : 0;
 }
 
 void lrd_parallel_batch_cancel(lrd_parallel_batch *b) { atomic_store(&b->job->stop, 1); }

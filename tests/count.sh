@@ -9,6 +9,9 @@
 #   gives passed and failed (failing + crashing). A program that exited non-zero although its
 #   synthesis shows no failure (a leak report at exit, a crash after the tests) is one more
 #   failure.
+# - A script whose log ends its counting with a line `NAME: N passed, M failed`
+#   (tests/mpi/run.sh) counts as those N + M cases (one more failure if it exited non-zero
+#   with M = 0).
 # - Any other test (a script, a fuzz corpus replay) or a Criterion program that died before its
 #   synthesis counts as one test, by its .trs result: PASS, SKIP, or anything else a failure.
 # - A test with no .trs was not run (it failed to build, or its tier stopped early): a failure.
@@ -51,6 +54,17 @@ for t in "$@"; do
 			echo "count: $t: $((${f:-0} + ${c:-0})) failed (see $base.log)" >&2
 		elif [ "$result" != PASS ]; then
 			echo "count: $t: $result after its tests passed (see $base.log)" >&2
+			failed=$((failed + 1))
+		fi
+	elif summary=$(grep -a -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed$' "$base.log" 2>/dev/null |
+		tail -n 1) && [ -n "$summary" ]; then
+		# a script that counts its own cases (tests/mpi/run.sh: `mpi: N passed, M failed`)
+		p=$(printf '%s\n' "$summary" | sed 's/^[a-z-]*: \([0-9]*\) passed.*/\1/')
+		f=$(printf '%s\n' "$summary" | sed 's/.* \([0-9]*\) failed$/\1/')
+		passed=$((passed + p)) failed=$((failed + f))
+		[ "$f" -eq 0 ] || echo "count: $t: $f failed (see $base.log)" >&2
+		if [ "$f" -eq 0 ] && [ "$result" != PASS ]; then
+			echo "count: $t: $result after its cases passed (see $base.log)" >&2
 			failed=$((failed + 1))
 		fi
 	else

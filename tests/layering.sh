@@ -2,7 +2,8 @@
 # The layering rule, checked on every #include of the source tree:
 #   tools -> {memo, parallel} -> engine -> codecs -> base, nothing backwards;
 #   engine/store never includes engine/file; codecs/plugins, memo, parallel and tools use only
-#   the public headers (<larder/*.h>) and base/, besides their own folder.
+#   the public headers (<larder/*.h>) and base/, besides their own folder; parallel/mpi (liblarder-mpi)
+#   likewise, and MPI's <mpi.h>, never parallel/'s internals.
 # A violation prints the offending line (file:line: text) and fails.
 set -u
 top=${LARDER_TEST_SRCDIR:-$(dirname "$0")}/..
@@ -10,7 +11,7 @@ cd "$top" || exit 99
 
 status=0
 # check DIR ALLOWED... : every project include in DIR (with its subfolders, except those checked
-# on their own: codecs/plugins) must start with one of the ALLOWED prefixes. A project include
+# on their own: codecs/plugins, parallel/mpi) must start with one of the ALLOWED prefixes. A project include
 # is one naming a top-level folder of the tree.
 check() {
 	dir=$1
@@ -18,6 +19,7 @@ check() {
 	[ -d "$dir" ] || return 0
 	prune=
 	[ "$dir" = codecs ] && prune=codecs/plugins
+	[ "$dir" = parallel ] && prune=parallel/mpi
 	find "$dir" -path "${prune:-no-such-path}" -prune -o -name '*.[ch]' -print | sort | while read -r f; do
 		grep -n -E '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]' "$f" | while IFS= read -r hit; do
 			path=$(printf '%s\n' "$hit" | sed -E 's/^[0-9]+:[[:space:]]*#[[:space:]]*include[[:space:]]*["<]([^">]*)[">].*/\1/')
@@ -49,6 +51,7 @@ out=$(
 	check engine/store engine/store/ engine/record/ engine/value/ base/ codecs/ larder/
 	check memo memo/ base/ larder/ larder.h
 	check parallel parallel/ base/ larder/ larder.h
+	check parallel/mpi parallel/mpi/ base/ larder/ larder.h
 	check tools tools/ base/ larder/ larder.h
 )
 if [ -n "$out" ]; then

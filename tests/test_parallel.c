@@ -114,6 +114,17 @@ static int t_slow(void *ctx, const lrd_value *in, lrd_value **out)
 	return lrd_value_new_int(x, out);
 }
 
+/* Returns its output normally, but 0.3 s late on input 1 (never polls). */
+static int t_late(void *ctx, const lrd_value *in, lrd_value **out)
+{
+	(void)ctx;
+	int64_t x;
+	lrd_value_get_int(in, &x);
+	if (x == 1)
+		usleep(300000);
+	return lrd_value_new_int(x, out);
+}
+
 /* Ignores cancellation: sleeps 30 s on input 1. */
 static int t_hang(void *ctx, const lrd_value *in, lrd_value **out)
 {
@@ -195,6 +206,7 @@ static void setup(void)
 	lrd_task_register("t.outer", t_outer);
 	lrd_task_register("t.big", t_big);
 	lrd_task_register("t.hang", t_hang);
+	lrd_task_register("t.late", t_late);
 	lrd_task_register("t.env", t_env);
 	cr_assert_eq(lrd_parallel_register_backend("test.lifo", &lifo_vt), LRD_OK, "%s",
 	             lrd_errmsg());
@@ -442,6 +454,21 @@ Test(parallel, timeout_is_reported_and_the_map_stops)
 	free_all(in, n);
 	free(out);
 	no_children();
+}
+
+Test(parallel, task_returning_past_its_timeout_is_etimeout_and_its_output_freed_once)
+{
+	const char *names[2] = {"sequential", "threads"};
+	size_t n = 3;
+	lrd_value **in = ints(n), **out = calloc(n, sizeof *out);
+	for (size_t k = 0; k < 2; k++) {
+		lrd_parallel_options o = {.backend = names[k], .batch_size = 1, .timeout = 0.1};
+		int rc = lrd_parallel_map(&o, "t.late", NULL, (const lrd_value *const *)in, n, out);
+		cr_expect_eq(rc, LRD_ETIMEOUT, "%s: %s %s", names[k], lrd_strerror(rc), lrd_errmsg());
+		cr_expect_eq(lrd_parallel_failed_index(), 1, "%s", names[k]);
+	}
+	free_all(in, n);
+	free(out);
 }
 
 Test(parallel, nested_map_runs_sequentially_in_the_worker)

@@ -244,6 +244,9 @@ LRD_API void lrd_parallel_batch_set_output(lrd_parallel_batch *b, size_t i, lrd_
 /** Record that item i failed with code (the task's, LRD_EWORKER, LRD_ETIMEOUT, …) and message
  * msg (copied; NULL: none). Items after i count as canceled. */
 LRD_API void lrd_parallel_batch_fail(lrd_parallel_batch *b, size_t i, int code, const char *msg);
+/** Record how long b ran where it ran, in seconds (a backend that ships batches elsewhere
+ * reports the worker's time, so auto batching sizes batches on it). */
+LRD_API void lrd_parallel_batch_set_elapsed(lrd_parallel_batch *b, double seconds);
 /** Ask b's map to stop (as on a failure): lrd_parallel_canceled() turns true in its tasks. */
 LRD_API void lrd_parallel_batch_cancel(lrd_parallel_batch *b);
 /** true if b's map is being canceled. */
