@@ -14,7 +14,7 @@
 
 #define MEMO_MAX_NS         32u
 #define MEMO_NSLOT_BITS     20u /* lock bytes: key mod 2^20 */
-#define MEMO_PENDING_MAX    64u
+#define MEMO_PENDING_MAX    256u
 #define MEMO_EVICT_PER_CALL 16u
 
 /* An entry's index record (key-value "memo.<ns>.e", under the 16-byte key), little endian:

@@ -767,7 +767,9 @@ Test(memo, bad_arguments_are_refused)
 	cr_expect_eq(lrd_memo_call(memo, &nofn, a, NULL, &r, NULL), LRD_EINVAL);
 	cr_expect_eq(lrd_memo_call(memo, NULL, a, NULL, &r, NULL), LRD_EINVAL);
 	cr_expect_eq(lrd_memo_call(memo, &SQUARE, NULL, NULL, &r, NULL), LRD_EINVAL);
-	cr_expect_eq(lrd_memo_open(NULL, NULL, &memo), LRD_EINVAL);
+	lrd_memo *m2 = (lrd_memo *)1;
+	cr_expect_eq(lrd_memo_open(NULL, NULL, &m2), LRD_EINVAL);
+	cr_expect_null(m2);
 	lrd_memo_close(NULL);
 	lrd_memo_ref_free(NULL);
 	lrd_value_free(a);

@@ -15,7 +15,7 @@
  * A call (lrd_memo_call):
  *   1. hashes the arguments and looks the key up in one read snapshot (no write lock). A hit
  *      loads the result and returns it. Its access time and the hit count are recorded later,
- *      in batches (every 64 hits or second, and at lrd_memo_close / stats / reduce), in one
+ *      in batches (every 256 hits or second, and at lrd_memo_close / stats / reduce), in one
  *      write transaction.
  *   2. on a miss, takes the key's compute lock: an open-file-description byte-range lock
  *      (fcntl F_OFD_SETLKW) on byte (key mod 2^20) of a lock file beside the store
