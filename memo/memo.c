@@ -342,7 +342,7 @@ int lrd_memo_open(lrd_store *s, const lrd_memo_options *opts, lrd_memo **out)
 	m->verbose = o.verbose;
 	m->codec = o.codec ? lrd__strdup(o.codec) : NULL;
 	m->lock_path = o.lock_path ? lrd__strdup(o.lock_path) : lock_path_for(s);
-	m->last_flush_ns = memo_mono_ns();
+	m->last_flush_ns = memo_now_ns();
 	if ((o.codec && !m->codec) || !m->lock_path) {
 		lrd__free(m->codec);
 		lrd__free(m->lock_path);
@@ -383,7 +383,7 @@ static int flush_pending(lrd_memo *m, memo_w *w)
 	size_t n = m->npending;
 	m->pending = NULL;
 	m->npending = m->cappending = 0;
-	m->last_flush_ns = memo_mono_ns();
+	m->last_flush_ns = memo_now_ns();
 	pthread_mutex_unlock(&m->mu);
 	if (!n) {
 		lrd__free(p);
@@ -608,7 +608,7 @@ static void note_hit(lrd_memo *m, const unsigned char key[16], const memo_rec *r
 	p->atime_ns = memo_now_ns();
 	p->saved_ns = r->compute_ns;
 	bool flush =
-	    m->npending >= MEMO_PENDING_MAX || memo_mono_ns() - m->last_flush_ns > 1000000000u;
+	    m->npending >= MEMO_PENDING_MAX || p->atime_ns - m->last_flush_ns > 1000000000u;
 	pthread_mutex_unlock(&m->mu);
 	if (flush)
 		flush_pending(m, NULL); /* errors lose statistics only */
@@ -681,7 +681,7 @@ static int store_result(lrd_memo *m, const lrd_memo_func *f, const unsigned char
 static int call_core(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args, void *ctx,
                      int mode, lrd_value **result, unsigned char key[16], lrd_memo_info *info)
 {
-	uint64_t t0 = memo_mono_ns();
+	uint64_t t0 = m->verbose >= 2 ? memo_mono_ns() : 0; /* clock reads cost on hits */
 	lookup *L = lrd__malloc(sizeof *L); /* off the stack: memoized recursion goes deep */
 	if (!L)
 		return LRD_ENOMEM;
@@ -693,8 +693,9 @@ static int call_core(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args,
 		fill_hit(info, L, false);
 		*result = L->res;
 		note_hit(m, key, &L->rec);
-		say(m, 2, "%s: hit, %.3fms (saved %.1fms)", f->name,
-		    (double)(memo_mono_ns() - t0) / 1e6, info->compute_s * 1e3);
+		if (m->verbose >= 2)
+			say(m, 2, "%s: hit, %.3fms (saved %.1fms)", f->name,
+			    (double)(memo_mono_ns() - t0) / 1e6, info->compute_s * 1e3);
 		lrd__free(L);
 		return LRD_OK;
 	}
@@ -714,8 +715,9 @@ static int call_core(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args,
 		*result = L->res;
 		frame_pop(t);
 		note_hit(m, key, &L->rec);
-		say(m, 2, "%s: hit after waiting, %.3fms", f->name,
-		    (double)(memo_mono_ns() - t0) / 1e6);
+		if (m->verbose >= 2)
+			say(m, 2, "%s: hit after waiting, %.3fms", f->name,
+			    (double)(memo_mono_ns() - t0) / 1e6);
 		lrd__free(L);
 		return LRD_OK;
 	}

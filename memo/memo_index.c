@@ -50,15 +50,27 @@ lrd_hash128 memo_key_from(const unsigned char b[16]) { return (lrd_hash128){rd64
 
 void memo_hex(const unsigned char key[16], char out[33])
 {
-	lrd_hash128 k = memo_key_from(key);
-	snprintf(out, 33, "%016llx%016llx", (unsigned long long)k.hi, (unsigned long long)k.lo);
+	static const char digits[] = "0123456789abcdef";
+	/* high 64 bits then low, each most significant nibble first (no printf: hit path) */
+	for (int i = 0; i < 16; i++) {
+		unsigned char b = key[15 - i];
+		out[2 * i] = digits[b >> 4];
+		out[2 * i + 1] = digits[b & 15];
+	}
+	out[32] = 0;
 }
 
 void memo_objkey(const lrd_memo *m, const unsigned char key[16], char *out, size_t cap)
 {
-	char hex[33];
-	memo_hex(key, hex);
-	snprintf(out, cap, "memo/%s/%s", m->ns, hex);
+	size_t n = strlen(m->ns);
+	if (cap < n + 39) {
+		out[0] = 0;
+		return;
+	}
+	memcpy(out, "memo/", 5);
+	memcpy(out + 5, m->ns, n);
+	out[5 + n] = '/';
+	memo_hex(key, out + 6 + n);
 }
 
 int memo_rec_decode(const lrd_buf *b, memo_rec *r)
@@ -387,12 +399,23 @@ int memo_enforce(memo_w *w, const lrd_memo_limits *lim, unsigned max, uint64_t *
 	return LRD_OK;
 }
 
-int memo_apply_pending(memo_w *w, const memo_pending *p, size_t n)
+static int cmp_pending(const void *a, const void *b)
+{
+	const memo_pending *x = a, *y = b;
+	int c = memcmp(x->key, y->key, 16);
+	return c ? c : (x->atime_ns > y->atime_ns) - (x->atime_ns < y->atime_ns);
+}
+
+int memo_apply_pending(memo_w *w, memo_pending *p, size_t n)
 {
 	lrd_memo *m = w->m;
+	/* one index update per key: sorted by key then time, the last of a run is the newest */
+	qsort(p, n, sizeof *p, cmp_pending);
 	for (size_t i = 0; i < n; i++) {
 		w->st.hits++;
 		w->st.saved_ns += p[i].saved_ns;
+		if (i + 1 < n && !memcmp(p[i].key, p[i + 1].key, 16))
+			continue;
 		memo_rec r;
 		int rc = memo_rec_get(m, w->txn, p[i].key, &r);
 		if (rc == LRD_ENOTFOUND || rc == LRD_ECORRUPT || rc == LRD_EVERSION)

@@ -97,6 +97,6 @@ int memo_set_version(memo_w *w, const char *name, const char *version, uint64_t 
 /* Evict LRU entries while lim is exceeded (at most max, 0: no bound); adds to *removed. */
 int memo_enforce(memo_w *w, const lrd_memo_limits *lim, unsigned max, uint64_t *removed);
 /* Record pending hits (access times and counts) inside w. */
-int memo_apply_pending(memo_w *w, const memo_pending *p, size_t n);
+int memo_apply_pending(memo_w *w, memo_pending *p, size_t n); /* sorts p */
 
 #endif
