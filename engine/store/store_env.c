@@ -192,8 +192,9 @@ static int open_dbis(lrd_store *s, const char *path, const lrd_store_options *o)
 	    (rc = mdb_dbi_open(t, "chunks", cf, &s->chunks)) ||
 	    (rc = mdb_dbi_open(t, "kv", cf, &s->kv))) {
 		mdb_txn_abort(t);
+		/* "meta" was found, so this is a larder store: a missing sub-database is damage. */
 		return rc == MDB_NOTFOUND && !fresh
-		           ? lrd__err(LRD_EFORMAT, "'%s': store is missing a sub-database", path)
+		           ? lrd__err(LRD_ECORRUPT, "'%s': store is missing a sub-database", path)
 		           : lrd__mdb_err(rc, "opening the sub-databases");
 	}
 	int err = fresh ? meta_create(s, t, o) : meta_check(s, t, path, o);
