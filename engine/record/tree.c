@@ -226,8 +226,11 @@ static int read_key(lrd__reader *r, const lrd__tree_hooks *h, bool build, const 
 	}
 	*key = (const char *)p;
 	*klen = (size_t)n;
-	if (memchr(p, '\0', *klen))
+	if (memchr(p, '\0', *klen)) {
+		lrd__free(*owned); /* the caller frees *owned only after a success */
+		*owned = NULL;
 		return lrd__err(LRD_ECORRUPT, "map key contains a NUL byte");
+	}
 	return LRD_OK;
 }
 
