@@ -4,7 +4,11 @@
  * API, and prints plain text or, with --json, one JSON document on stdout. */
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tools/cli.h"
 
@@ -248,6 +252,26 @@ static int on_problem(void *ctx, const char *key, int64_t chunk, int code, const
 	return 0;
 }
 
+/* LMDB trusts its file: reading a damaged B-tree while opening can fault. Verify must survive
+ * any damage, so it opens once in a child first; the signal that killed the child, or 0. */
+static int open_kills(const char *path, const lrd_store_options *so)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return 0; /* no child: the open below runs unprotected, as every other command's */
+	if (pid == 0) {
+		lrd_store *s;
+		if (lrd_store_open(path, so, &s) == LRD_OK)
+			lrd_store_close(s);
+		_exit(0);
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
 static int cmd_store_verify(int argc, char **argv)
 {
 	PARSE(1, 1,
@@ -259,6 +283,14 @@ static int cmd_store_verify(int argc, char **argv)
 	bool file = false;
 	is_store(a.pos[0], &file);
 	lrd_store_options so = {.flags = LRD_STORE_RDONLY | (file ? LRD_STORE_NOSUBDIR : 0)};
+	int sig = open_kills(a.pos[0], &so);
+	if (sig) {
+		fprintf(stderr,
+		        "larder: verify %s: DAMAGED: opening the store killed the checking process "
+		        "with signal %d (%s)\n",
+		        a.pos[0], sig, strsignal(sig));
+		return CLI_INVALID;
+	}
 	int rc = lrd_store_open(a.pos[0], &so, &s);
 	if (rc == LRD_ECORRUPT || rc == LRD_ECHECKSUM) { /* damaged beyond opening */
 		fprintf(stderr, "larder: verify %s: DAMAGED: %s\n", a.pos[0], lrd_errmsg());

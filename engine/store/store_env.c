@@ -159,6 +159,22 @@ static int meta_check(lrd_store *s, MDB_txn *t, const char *path, const lrd_stor
 	return resolve_codec(o && o->codec ? o->codec : name, &s->codec);
 }
 
+/* Without "meta", a main database that still names one of larder's other sub-databases is a
+ * damaged larder store rather than a foreign LMDB environment. */
+static bool has_larder_dbs(MDB_txn *t)
+{
+	static const char *const names[] = {"objects", "chunks", "kv"};
+	MDB_dbi main;
+	if (mdb_dbi_open(t, NULL, 0, &main) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		MDB_val k = {strlen(names[i]), (void *)names[i]}, v;
+		if (mdb_get(t, main, &k, &v) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int open_dbis(lrd_store *s, const char *path, const lrd_store_options *o)
 {
 	bool rdonly = s->flags & LRD_STORE_RDONLY;
@@ -180,7 +196,14 @@ static int open_dbis(lrd_store *s, const char *path, const lrd_store_options *o)
 		}
 	}
 	if (rc) {
+		bool ours = (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) && has_larder_dbs(t);
 		mdb_txn_abort(t);
+		if (ours)
+			return lrd__err(
+			    LRD_ECORRUPT,
+			    "'%s': a larder store whose metadata sub-database is missing "
+			    "(damaged)",
+			    path);
 		if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
 			return lrd__err(LRD_EFORMAT,
 			                "'%s' is an LMDB environment but not a larder store", path);
