@@ -94,7 +94,8 @@ enum lrd_parallel_flags {
 
 /** Options of lrd_parallel_map() and lrd_parallel_iter_new(). Zero in any field means its
  * default (after the scoped defaults of lrd_parallel_config_push() and the environment); NULL
- * means all defaults. Fields are only ever appended, before the reserved tail. */
+ * means all defaults. It ends with `reserved`, which must stay zero: a later release carves new
+ * fields out of it, so the size never changes within a major version (CONVENTIONS.md). */
 typedef struct lrd_parallel_options {
 	int n_jobs;          /**< workers, joblib's meaning: n >= 1 exactly n, -1 all cores, -2 all
 	                          but one, -k all but k-1 (at least 1); 0: the scoped default, else
