@@ -79,7 +79,8 @@ static void apply_scopes(lrd_parallel_options *o)
 		o->f = s->f;
 		TAKE(n_jobs)
 		TAKE(backend)
-		TAKE(batch_size) TAKE(pre_dispatch) TAKE(verbose) TAKE(max_nbytes) TAKE(store)
+		TAKE(batch_size)
+		TAKE(pre_dispatch) TAKE(verbose) TAKE(max_nbytes) TAKE(store)
 		    TAKE(flags) if (o->timeout == 0) o->timeout = s->timeout;
 #undef TAKE
 	}

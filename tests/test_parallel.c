@@ -91,8 +91,7 @@ static int t_crash(void *ctx, const lrd_value *in, lrd_value **out)
 		if (how == 0) {
 			signal(SIGSEGV, SIG_DFL); /* a real death, even under ASan's handler */
 			raise(SIGSEGV);
-		}
-		else if (how == 1)
+		} else if (how == 1)
 			kill(getpid(), SIGKILL);
 		else
 			_exit(3);
@@ -464,7 +463,8 @@ Test(parallel, task_returning_past_its_timeout_is_etimeout_and_its_output_freed_
 	for (size_t k = 0; k < 2; k++) {
 		lrd_parallel_options o = {.backend = names[k], .batch_size = 1, .timeout = 0.1};
 		int rc = lrd_parallel_map(&o, "t.late", NULL, (const lrd_value *const *)in, n, out);
-		cr_expect_eq(rc, LRD_ETIMEOUT, "%s: %s %s", names[k], lrd_strerror(rc), lrd_errmsg());
+		cr_expect_eq(rc, LRD_ETIMEOUT, "%s: %s %s", names[k], lrd_strerror(rc),
+		             lrd_errmsg());
 		cr_expect_eq(lrd_parallel_failed_index(), 1, "%s", names[k]);
 	}
 	free_all(in, n);

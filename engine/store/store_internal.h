@@ -57,7 +57,7 @@ struct lrd_store {
 	lrd_codec_params params;
 	size_t chunk_size;
 	struct lrd__fileid files[2]; /* data and lock file, while open */
-	int threads; /* lrd_store_options.threads */
+	int threads;                 /* lrd_store_options.threads */
 };
 
 struct lrd_txn {
