@@ -850,7 +850,7 @@ int lrd_memo_contains(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args
 	unsigned char key[16];
 	if (rc == LRD_OK)
 		rc = call_key(f, args, key);
-	lookup L;
+	lookup L = {0};
 	if (rc == LRD_OK)
 		rc = look(m, f, ctx, key, LOOK_INDEX, &L);
 	return rc != LRD_OK ? rc : L.found ? 1 : 0;

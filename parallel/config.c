@@ -75,13 +75,20 @@ static void apply_scopes(lrd_parallel_options *o)
 	for (int d = depth - 1; d >= 0; d--) {
 		const lrd_parallel_options *s = &scopes[d].o;
 #define TAKE(f)                                                                                    \
-	if (!o->f)                                                                                 \
-		o->f = s->f;
-		TAKE(n_jobs)
-		TAKE(backend)
-		TAKE(batch_size)
-		TAKE(pre_dispatch) TAKE(verbose) TAKE(max_nbytes) TAKE(store)
-		    TAKE(flags) if (o->timeout == 0) o->timeout = s->timeout;
+	do {                                                                                       \
+		if (!o->f)                                                                         \
+			o->f = s->f;                                                               \
+	} while (0)
+		TAKE(n_jobs);
+		TAKE(backend);
+		TAKE(batch_size);
+		TAKE(pre_dispatch);
+		TAKE(verbose);
+		TAKE(max_nbytes);
+		TAKE(store);
+		TAKE(flags);
+		if (o->timeout == 0)
+			o->timeout = s->timeout;
 #undef TAKE
 	}
 }
