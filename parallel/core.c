@@ -263,6 +263,8 @@ int lrd_parallel_map(const lrd_parallel_options *opts, const char *task, void *c
 		return lrd__err(LRD_EINVAL, "lrd_parallel_map: NULL outputs");
 	for (size_t i = 0; i < n; i++)
 		outputs[i] = NULL;
+	if (opts && opts->memo)
+		return lrd__par_map_memo(opts, task, ctx, inputs, n, outputs);
 	lrd_parallel_iter it;
 	memset(&it, 0, sizeof it);
 	int rc = start(&it, opts, task, ctx, inputs, n, outputs);
@@ -287,6 +289,9 @@ int lrd_parallel_iter_new(const lrd_parallel_options *opts, const char *task, vo
 	if (!out)
 		return lrd__err(LRD_EINVAL, "lrd_parallel_iter_new: NULL out");
 	*out = NULL;
+	if (opts && opts->memo)
+		return lrd__err(LRD_EINVAL,
+		                "lrd_parallel_iter_new: a memo is for lrd_parallel_map only");
 	lrd_parallel_iter *it = lrd__calloc(1, sizeof *it);
 	if (!it)
 		return LRD_ENOMEM;

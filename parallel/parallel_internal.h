@@ -46,6 +46,10 @@ double lrd__par_now(void);
 
 /* Task and backend registries (registry.c). */
 int lrd__par_backend_find(const char *name, const lrd_parallel_backend **vt);
+
+/* lrd_parallel_map() with opts->memo set (memo_attach.c). */
+int lrd__par_map_memo(const lrd_parallel_options *opts, const char *task, void *ctx,
+                      const lrd_value *const *inputs, size_t n, lrd_value **outputs);
 bool lrd__par_name_ok(const char *name);
 
 /* Built-in backends (backend_*.c). */

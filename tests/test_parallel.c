@@ -725,3 +725,68 @@ Test(parallel, freeing_an_iterator_midway_cancels_the_rest)
 	}
 	free_all(in, n);
 }
+
+/* ---- a memo attached to the map ---------------------------------------------------------- */
+
+/* Squares, counting its calls in the shared (MAP_SHARED) counter ctx: processes too. */
+static int t_count(void *ctx, const lrd_value *in, lrd_value **out)
+{
+	__atomic_fetch_add((long *)ctx, 1, __ATOMIC_SEQ_CST);
+	return t_square(NULL, in, out);
+}
+
+Test(parallel, an_attached_memo_serves_hits_without_computing_them)
+{
+	lrd_task_register("t.count", t_count);
+	long *calls =
+	    mmap(NULL, sizeof *calls, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert(calls != MAP_FAILED);
+	const char *names[32];
+	size_t nb = backends(names);
+	for (size_t k = 0; k < nb; k++) {
+		char *dir = tc_tmpdir();
+		lrd_store *st;
+		lrd_memo *memo;
+		lrd_store_options so = {.flags = LRD_STORE_NOSYNC};
+		cr_assert_eq(lrd_store_open(dir, &so, &st), LRD_OK, "%s", lrd_errmsg());
+		cr_assert_eq(lrd_memo_open(st, NULL, &memo), LRD_OK, "%s", lrd_errmsg());
+		lrd_value **in = ints(40), **out = calloc(40, sizeof *out);
+		lrd_parallel_options o = {.backend = names[k], .n_jobs = 2, .memo = memo};
+		const size_t ns[] = {10, 40, 40}, computed[] = {10, 30, 0};
+		for (int run = 0; run < 3; run++) {
+			*calls = 0;
+			cr_assert_eq(lrd_parallel_map(&o, "t.count", calls,
+			                              (const lrd_value *const *)in, ns[run], out),
+			             LRD_OK, "%s run %d: %s", names[k], run, lrd_errmsg());
+			cr_expect_eq(*calls, (long)computed[run], "%s run %d: %ld computed",
+			             names[k], run, *calls);
+			for (size_t i = 0; i < ns[run]; i++) {
+				int64_t v;
+				cr_assert_eq(lrd_value_get_int(out[i], &v), LRD_OK);
+				cr_assert_eq(v, (int64_t)(i * i), "%s run %d output %zu", names[k],
+				             run, i);
+				lrd_value_free(out[i]);
+				out[i] = NULL;
+			}
+		}
+		o.memo_version = "2"; /* a new version computes again */
+		*calls = 0;
+		cr_assert_eq(
+		    lrd_parallel_map(&o, "t.count", calls, (const lrd_value *const *)in, 40, out),
+		    LRD_OK);
+		cr_expect_eq(*calls, 40, "%s: %ld computed after a version change", names[k],
+		             *calls);
+		free_all(out, 40);
+		lrd_parallel_iter *it;
+		cr_expect_eq(lrd_parallel_iter_new(&o, "t.count", calls,
+		                                   (const lrd_value *const *)in, 40, &it),
+		             LRD_EINVAL);
+		free_all(in, 40);
+		lrd_memo_close(memo);
+		lrd_store_close(st);
+		tc_rmtree(dir);
+		free(dir);
+	}
+	munmap(calls, sizeof *calls);
+	no_children();
+}

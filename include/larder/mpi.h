@@ -42,7 +42,8 @@
  *    kills the other ranks and prints which rank died and how; the exit status is non-zero.
  *  - Stores are one machine's (an LMDB file, see larder/store.h): open them on rank 0 and write
  *    the map's results there; the `store` and `max_nbytes` options of the executor are ignored
- *    by this backend (payloads always travel as messages).
+ *    by this backend (payloads always travel as messages). A memo (the `memo` option) lives in
+ *    rank 0's store too: its hits are served on rank 0 and never dispatched.
  *
  * Threading: lrd_mpi_init() asks MPI for MPI_THREAD_SERIALIZED; call init, serve and finalize
  * from one thread. */

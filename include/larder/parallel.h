@@ -117,7 +117,14 @@ typedef struct lrd_parallel_options {
 	                          every worker after fork; its temporary keys ("lrd.parallel/…") are
 	                          deleted before the map returns. NULL: no store */
 	unsigned flags;      /**< lrd_parallel_flags; 0: ordered, nested maps sequential */
-	uint64_t reserved[8]; /**< must be zero (LRD_EINVAL otherwise) */
+	/** lrd_parallel_map() only: cache every task's result in this memo (larder/memo.h), under
+	 * the task's name and memo_version. Inputs already cached are loaded in the calling
+	 * process and never dispatched; the others are mapped as usual and their results stored
+	 * before the map returns, so a second identical map computes nothing. A result that could
+	 * not be stored is still returned. NULL: no memo. The iterator refuses it (LRD_EINVAL). */
+	struct lrd_memo *memo;
+	const char *memo_version; /**< the memo's function version for `task`; NULL: "" */
+	uint64_t reserved[6];     /**< must be zero (LRD_EINVAL otherwise) */
 } lrd_parallel_options;
 
 /** Push a scoped default: fields set (non-zero) in *opts override the defaults of every map

@@ -74,6 +74,14 @@ static int whoami(void *ctx, const lrd_value *in, lrd_value **out)
 	return lrd_value_new_int(*(int *)ctx, out);
 }
 
+/* stamp: a value no other execution gives (rank, then a count of this process's calls) */
+static int stamp(void *ctx, const lrd_value *in, lrd_value **out)
+{
+	static int64_t calls;
+	(void)in;
+	return lrd_value_new_int((int64_t)(*(int *)ctx) * 1000000 + ++calls, out);
+}
+
 /* bytes_sum: an array of u1 in, {n, sum} as a list out */
 static int bytes_sum(void *ctx, const lrd_value *in, lrd_value **out)
 {
@@ -399,6 +407,45 @@ static void case_store(void)
 		fprintf(stderr, "test_mpi: could not remove %s\n", dir);
 }
 
+/* A memo attached on rank 0 (its store is rank 0's): the second identical map returns the
+ * very stamps of the first, so no task ran again. */
+static void case_memo(void)
+{
+	const char *name = "a memo attached on rank 0 serves a second map without dispatching";
+	char dir[] = "/tmp/larder-mpi-XXXXXX";
+	if (!mkdtemp(dir)) {
+		check(0, name, "mkdtemp");
+		return;
+	}
+	size_t n = 40;
+	lrd_value **in = ints(n), **a = calloc(n, sizeof *a), **b = calloc(n, sizeof *b);
+	lrd_store *st = NULL;
+	lrd_memo *m = NULL;
+	int rc = lrd_store_open(dir, NULL, &st);
+	if (!rc)
+		rc = lrd_memo_open(st, NULL, &m);
+	lrd_parallel_options o = {.backend = "mpi", .memo = m};
+	if (!rc)
+		rc = lrd_parallel_map(&o, "stamp", &my_rank, IN(in), n, a);
+	if (!rc)
+		rc = lrd_parallel_map(&o, "stamp", &my_rank, IN(in), n, b);
+	int ok = !rc;
+	for (size_t i = 0; ok && i < n; i++) {
+		int64_t x = -1, y = -2;
+		ok = !lrd_value_get_int(a[i], &x) && !lrd_value_get_int(b[i], &y) && x == y;
+	}
+	check(ok, name, "rc %d", rc);
+	lrd_memo_close(m);
+	lrd_store_close(st);
+	free_all(in, n);
+	free_all(a, n);
+	free_all(b, n);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "test_mpi: could not remove %s\n", dir);
+}
+
 static void case_nested(void)
 {
 	lrd_value **in = ints(9), **out = calloc(9, sizeof *out);
@@ -427,6 +474,7 @@ static int suite(void)
 	case_balance();
 	case_soft_timeout();
 	case_store();
+	case_memo();
 	case_nested();
 	return failed ? 1 : 0;
 }
@@ -465,7 +513,7 @@ int main(int argc, char **argv)
 	    lrd_task_register("whoami", whoami) || lrd_task_register("bytes_sum", bytes_sum) ||
 	    lrd_task_register("grow", grow) || lrd_task_register("sleepy", sleepy) ||
 	    lrd_task_register("die_at_5", die_at_5) || lrd_task_register("nested", nested) ||
-	    lrd_mpi_init(&argc, &argv, &my_rank)) {
+	    lrd_task_register("stamp", stamp) || lrd_mpi_init(&argc, &argv, &my_rank)) {
 		fprintf(stderr, "test_mpi: %s\n", lrd_errmsg());
 		return 2;
 	}
