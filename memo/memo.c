@@ -767,14 +767,14 @@ static int call_core(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args,
 	return LRD_OK;
 }
 
-int lrd_memo_call(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args, void *ctx,
-                  lrd_value **result, lrd_memo_info *info)
+/* The part of lrd_memo_call and lrd_memo_shelve after their output checks: argument checks,
+ * the call itself, and its timing in *info (which may be NULL). */
+static int call_timed(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args, void *ctx,
+                      int mode, lrd_value **res, unsigned char key[16], lrd_memo_info *info,
+                      const char *what)
 {
-	if (!result)
-		return lrd__err(LRD_EINVAL, "lrd_memo_call: NULL result");
-	*result = NULL;
 	if (!m || !args)
-		return lrd__err(LRD_EINVAL, "lrd_memo_call: NULL argument");
+		return lrd__err(LRD_EINVAL, "%s: NULL argument", what);
 	int rc = check_func(f);
 	if (rc != LRD_OK)
 		return rc;
@@ -782,10 +782,19 @@ int lrd_memo_call(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args, vo
 	info = info ? info : &dummy;
 	memset(info, 0, sizeof *info);
 	uint64_t t0 = memo_mono_ns();
-	unsigned char key[16];
-	rc = call_core(m, f, args, ctx, LOOK_LOAD, result, key, info);
+	rc = call_core(m, f, args, ctx, mode, res, key, info);
 	info->total_s = (double)(memo_mono_ns() - t0) / 1e9;
 	return rc;
+}
+
+int lrd_memo_call(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args, void *ctx,
+                  lrd_value **result, lrd_memo_info *info)
+{
+	if (!result)
+		return lrd__err(LRD_EINVAL, "lrd_memo_call: NULL result");
+	*result = NULL;
+	unsigned char key[16];
+	return call_timed(m, f, args, ctx, LOOK_LOAD, result, key, info, "lrd_memo_call");
 }
 
 struct lrd_memo_ref {
@@ -799,20 +808,10 @@ int lrd_memo_shelve(lrd_memo *m, const lrd_memo_func *f, const lrd_value *args, 
 	if (!ref)
 		return lrd__err(LRD_EINVAL, "lrd_memo_shelve: NULL output");
 	*ref = NULL;
-	if (!m || !args)
-		return lrd__err(LRD_EINVAL, "lrd_memo_shelve: NULL argument");
-	int rc = check_func(f);
-	if (rc != LRD_OK)
-		return rc;
-	lrd_memo_info dummy = {0};
-	info = info ? info : &dummy;
-	memset(info, 0, sizeof *info);
-	uint64_t t0 = memo_mono_ns();
 	unsigned char key[16];
 	lrd_value *res = NULL;
-	rc = call_core(m, f, args, ctx, LOOK_INDEX, &res, key, info);
+	int rc = call_timed(m, f, args, ctx, LOOK_INDEX, &res, key, info, "lrd_memo_shelve");
 	lrd_value_free(res);
-	info->total_s = (double)(memo_mono_ns() - t0) / 1e9;
 	if (rc != LRD_OK)
 		return rc;
 	lrd_memo_ref *r = lrd__calloc(1, sizeof *r);
