@@ -368,24 +368,6 @@ static void reap(worker *w, int *status)
 	w->pid = 0;
 }
 
-static void push(lrd_parallel_batch **head, lrd_parallel_batch **tail, lrd_parallel_batch *b)
-{
-	b->next = NULL;
-	if (*tail)
-		(*tail)->next = b;
-	else
-		*head = b;
-	*tail = b;
-}
-
-static lrd_parallel_batch *pop(lrd_parallel_batch **head, lrd_parallel_batch **tail)
-{
-	lrd_parallel_batch *b = *head;
-	if (b && !(*head = b->next))
-		*tail = NULL;
-	return b;
-}
-
 /* Delete the temporary objects of batch b (inputs and outputs). */
 static void drop_temps(proc_pool *pp, const lrd_parallel_batch *b)
 {
@@ -405,7 +387,7 @@ static void batch_over(proc_pool *pp, int i)
 	lrd_parallel_batch *b = pp->w[i].batch;
 	pp->w[i].batch = NULL;
 	drop_temps(pp, b);
-	push(&pp->dhead, &pp->dtail, b);
+	lrd__par_queue_push(&pp->dhead, &pp->dtail, b);
 }
 
 /* Worker i died or was killed: reap it, fail its batch, start another. */
@@ -507,15 +489,15 @@ static int assign(proc_pool *pp)
 	for (int i = 0; i < pp->n && pp->qhead; i++) {
 		if (pp->w[i].batch || pp->w[i].fd < 0)
 			continue;
-		lrd_parallel_batch *b = pop(&pp->qhead, &pp->qtail);
+		lrd_parallel_batch *b = lrd__par_queue_pop(&pp->qhead, &pp->qtail);
 		if (atomic_load(&pp->sh->stop)) {
-			push(&pp->dhead, &pp->dtail, b);
+			lrd__par_queue_push(&pp->dhead, &pp->dtail, b);
 			continue;
 		}
 		int rc = send_batch(pp, i, b);
 		if (rc) {
 			lrd_parallel_batch_fail(b, 0, rc, lrd_errmsg());
-			push(&pp->dhead, &pp->dtail, b);
+			lrd__par_queue_push(&pp->dhead, &pp->dtail, b);
 		}
 	}
 	return LRD_OK;
@@ -560,7 +542,7 @@ static int proc_configure(const lrd_parallel_setup *setup, void **pool)
 static int proc_submit(void *pool, lrd_parallel_batch *b)
 {
 	proc_pool *pp = pool;
-	push(&pp->qhead, &pp->qtail, b);
+	lrd__par_queue_push(&pp->qhead, &pp->qtail, b);
 	return assign(pp);
 }
 
@@ -573,7 +555,7 @@ static int proc_collect(void *pool, double wait, lrd_parallel_batch **done)
 	buf in = {0};
 	for (;;) {
 		assign(pp);
-		if ((*done = pop(&pp->dhead, &pp->dtail))) {
+		if ((*done = lrd__par_queue_pop(&pp->dhead, &pp->dtail))) {
 			free(in.p);
 			return LRD_OK;
 		}
@@ -636,8 +618,8 @@ static void proc_abort(void *pool)
 	proc_pool *pp = pool;
 	atomic_store(&pp->sh->stop, 1);
 	lrd_parallel_batch *b;
-	while ((b = pop(&pp->qhead, &pp->qtail)))
-		push(&pp->dhead, &pp->dtail, b);
+	while ((b = lrd__par_queue_pop(&pp->qhead, &pp->qtail)))
+		lrd__par_queue_push(&pp->dhead, &pp->dtail, b);
 }
 
 static void proc_release(void *pool)

@@ -22,27 +22,6 @@ typedef struct thr_pool {
 	pthread_t threads[];
 } thr_pool;
 
-static void push(lrd_parallel_batch **head, lrd_parallel_batch **tail, lrd_parallel_batch *b)
-{
-	b->next = NULL;
-	if (*tail)
-		(*tail)->next = b;
-	else
-		*head = b;
-	*tail = b;
-}
-
-static lrd_parallel_batch *pop(lrd_parallel_batch **head, lrd_parallel_batch **tail)
-{
-	lrd_parallel_batch *b = *head;
-	if (b) {
-		*head = b->next;
-		if (!*head)
-			*tail = NULL;
-	}
-	return b;
-}
-
 static void *worker(void *arg)
 {
 	thr_pool *p = arg;
@@ -52,11 +31,11 @@ static void *worker(void *arg)
 			pthread_cond_wait(&p->work, &p->mu);
 		if (!p->qhead)
 			break;
-		lrd_parallel_batch *b = pop(&p->qhead, &p->qtail);
+		lrd_parallel_batch *b = lrd__par_queue_pop(&p->qhead, &p->qtail);
 		pthread_mutex_unlock(&p->mu);
 		lrd_parallel_batch_run(b);
 		pthread_mutex_lock(&p->mu);
-		push(&p->dhead, &p->dtail, b);
+		lrd__par_queue_push(&p->dhead, &p->dtail, b);
 		pthread_cond_signal(&p->done);
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -108,7 +87,7 @@ static int thr_submit(void *pool, lrd_parallel_batch *b)
 {
 	thr_pool *p = pool;
 	pthread_mutex_lock(&p->mu);
-	push(&p->qhead, &p->qtail, b);
+	lrd__par_queue_push(&p->qhead, &p->qtail, b);
 	pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->mu);
 	return LRD_OK;
@@ -133,7 +112,7 @@ static int thr_collect(void *pool, double wait, lrd_parallel_batch **done)
 		else if (pthread_cond_timedwait(&p->done, &p->mu, &until))
 			break;
 	}
-	lrd_parallel_batch *b = pop(&p->dhead, &p->dtail);
+	lrd_parallel_batch *b = lrd__par_queue_pop(&p->dhead, &p->dtail);
 	pthread_mutex_unlock(&p->mu);
 	if (!b)
 		return LRD_ETIMEOUT;

@@ -118,3 +118,22 @@ bool lrd_parallel_batch_canceled(const lrd_parallel_batch *b)
 {
 	return atomic_load_explicit(&b->job->stop, memory_order_relaxed) != 0;
 }
+
+void lrd__par_queue_push(lrd_parallel_batch **head, lrd_parallel_batch **tail,
+                         lrd_parallel_batch *b)
+{
+	b->next = NULL;
+	if (*tail)
+		(*tail)->next = b;
+	else
+		*head = b;
+	*tail = b;
+}
+
+lrd_parallel_batch *lrd__par_queue_pop(lrd_parallel_batch **head, lrd_parallel_batch **tail)
+{
+	lrd_parallel_batch *b = *head;
+	if (b && !(*head = b->next))
+		*tail = NULL;
+	return b;
+}

@@ -47,6 +47,11 @@ double lrd__par_now(void);
 /* Task and backend registries (registry.c). */
 int lrd__par_backend_find(const char *name, const lrd_parallel_backend **vt);
 
+/* A FIFO of batches linked through their `next` (batch.c), for backends that queue them. */
+void lrd__par_queue_push(lrd_parallel_batch **head, lrd_parallel_batch **tail,
+                         lrd_parallel_batch *b);
+lrd_parallel_batch *lrd__par_queue_pop(lrd_parallel_batch **head, lrd_parallel_batch **tail);
+
 /* lrd_parallel_map() with opts->memo set (memo_attach.c). */
 int lrd__par_map_memo(const lrd_parallel_options *opts, const char *task, void *ctx,
                       const lrd_value *const *inputs, size_t n, lrd_value **outputs);
