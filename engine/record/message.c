@@ -295,16 +295,8 @@ int lrd_value_read_fd(int fd, const lrd_decode_options *opts, lrd_value **out)
 		return LRD_ENOMEM;
 	memcpy(buf, hdr, sizeof hdr);
 	while (have < flen) {
-		if (have == cap) {
-			size_t ncap = cap > flen / 2 ? flen : cap * 2;
-			uint8_t *nb = lrd__realloc(buf, ncap);
-			if (!nb) {
-				lrd__free(buf);
-				return LRD_ENOMEM;
-			}
-			buf = nb;
-			cap = ncap;
-		}
+		if (have == cap && lrd__grow_toward(&buf, &cap, flen))
+			return LRD_ENOMEM;
 		if ((rc = read_full(fd, buf + have, cap - have, &got))) {
 			lrd__free(buf);
 			return rc;

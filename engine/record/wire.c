@@ -168,6 +168,20 @@ int lrd__reader_pad(lrd__reader *r, uint64_t align)
 	return LRD_OK;
 }
 
+int lrd__grow_toward(uint8_t **buf, size_t *cap, size_t total)
+{
+	size_t ncap = *cap > total / 2 ? total : *cap * 2;
+	uint8_t *nb = lrd__realloc(*buf, ncap);
+	if (!nb) {
+		lrd__free(*buf);
+		*buf = NULL;
+		return LRD_ENOMEM;
+	}
+	*buf = nb;
+	*cap = ncap;
+	return LRD_OK;
+}
+
 int lrd__reader_alloc(lrd__reader *r, uint64_t n, size_t extra, uint8_t **out)
 {
 	*out = NULL;
@@ -183,16 +197,8 @@ int lrd__reader_alloc(lrd__reader *r, uint64_t n, size_t extra, uint8_t **out)
 		return LRD_ENOMEM;
 	size_t got = 0;
 	while (got < n) {
-		if (got == cap) {
-			size_t ncap = cap > total / 2 ? total : cap * 2;
-			uint8_t *nb = lrd__realloc(buf, ncap);
-			if (!nb) {
-				lrd__free(buf);
-				return LRD_ENOMEM;
-			}
-			buf = nb;
-			cap = ncap;
-		}
+		if (got == cap && lrd__grow_toward(&buf, &cap, total))
+			return LRD_ENOMEM;
 		size_t want = (size_t)n - got;
 		size_t k = want < cap - got ? want : cap - got;
 		int rc = lrd__reader_get(r, buf + got, k);

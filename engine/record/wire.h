@@ -176,6 +176,11 @@ static inline bool lrd__reader_has(const lrd__reader *r, uint64_t n)
  * bytes actually arrive, so a lying length never allocates more than twice what was read. */
 int lrd__reader_alloc(lrd__reader *r, uint64_t n, size_t extra, uint8_t **out);
 
+/* Grow *buf (of *cap bytes) toward total, doubling: buffers sized to a declared length grow
+ * only as bytes arrive, so a lying length costs at most about twice what was read. On
+ * LRD_ENOMEM *buf is freed and NULL. */
+int lrd__grow_toward(uint8_t **buf, size_t *cap, size_t total);
+
 lrd__reader lrd__memsrc_reader(lrd__memsrc *m, const void *data, size_t size);
 
 #endif
