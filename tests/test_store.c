@@ -624,6 +624,98 @@ Test(store, a_capped_map_gives_emapfull_and_stays_consistent)
 	lrd_value_free(v);
 }
 
+/* Issue 9 item 3: a reader and an iterator held open across a long write loop. With the
+ * default reservation every write succeeds; with a small map the write that finds it full fails
+ * at once with LRD_EMAPFULL (it used to wait 10 s for the reader, every time), and the map grows
+ * as soon as the reader ends. The timeout only catches a wait regressing. */
+Test(store, writes_never_wait_for_a_reader_or_iterator_held_open, .timeout = 60)
+{
+	lrd_txn *r;
+	lrd_store_iter *it;
+	lrd_value *first = fx_floats(10);
+	cr_assert_eq(lrd_store_put(st, NULL, "first", first, NULL), LRD_OK);
+	lrd_value_free(first);
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	cr_assert_eq(lrd_store_iter_new(st, NULL, NULL, &it), LRD_OK);
+	lrd_value *v = fx_floats(64 << 10); /* 512 KiB */
+	char key[32];
+	for (int i = 0; i < 400; i++) { /* 200 MiB, far past the old 1 GiB default's first growth */
+		snprintf(key, sizeof key, "w%04d", i);
+		cr_assert_eq(lrd_store_put(st, NULL, key, v, NULL), LRD_OK, "%d: %s", i,
+		             lrd_errmsg());
+	}
+	const char *k;
+	size_t kl;
+	cr_expect_eq(lrd_store_iter_next(it, &k, &kl, NULL), LRD_OK);
+	cr_expect_str_eq(k, "first", "the iterator's snapshot is the old one");
+	cr_expect_eq(lrd_store_exists(st, r, "w0000"), 0, "the reader's snapshot is the old one");
+	lrd_store_iter_free(it);
+	lrd_txn_abort(r);
+
+	/* a small map, full while a reader is open */
+	lrd_store_close(st);
+	tc_rmtree(dir);
+	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = 1 << 20};
+	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	cr_assert_eq(lrd_store_iter_new(st, NULL, NULL, &it), LRD_OK);
+	int full = 0;
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof key, "s%04d", i);
+		int rc = lrd_store_put(st, NULL, key, v, NULL);
+		cr_assert(rc == LRD_OK || rc == LRD_EMAPFULL, "%d: %s", i, lrd_errmsg());
+		full += rc == LRD_EMAPFULL;
+	}
+	cr_expect_gt(full, 10, "the map could not grow with the reader open");
+	uint64_t before, after;
+	lrd_store_map_size(st, &before, NULL);
+	lrd_store_iter_free(it);
+	lrd_txn_abort(r); /* the last transaction to end grows the map */
+	lrd_store_map_size(st, &after, NULL);
+	cr_expect_gt(after, before);
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof key, "s%04d", i);
+		cr_expect_eq(lrd_store_put(st, NULL, key, v, NULL), LRD_OK, "%d: %s", i,
+		             lrd_errmsg());
+	}
+	lrd_value_free(v);
+}
+
+/* Issue 8 item 10: a commit onto a full disk is LRD_ENOSPC naming the store (LMDB itself says
+ * EIO after a short write). Needs a 2 MiB tmpfs, so root and permission to mount; skipped with a
+ * message otherwise. */
+Test(store, a_commit_onto_a_full_disk_is_enospc_naming_the_store)
+{
+	lrd_store_close(st);
+	st = NULL;
+	char mnt[4200], sdir[4300], cmd[4400];
+	snprintf(mnt, sizeof mnt, "%s/small", dir);
+	cr_assert_eq(mkdir(mnt, 0700), 0);
+	snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=2m tmpfs '%s' 2>/dev/null", mnt);
+	if (system(cmd) != 0)
+		cr_skip_test("cannot mount a 2 MiB tmpfs here (needs root and mount rights)");
+	snprintf(sdir, sizeof sdir, "%s/S", mnt);
+	lrd_store *s;
+	int rc = lrd_store_open(sdir, &(lrd_store_options){.flags = LRD_STORE_NOSYNC}, &s);
+	lrd_value *v = fx_floats(512 << 10); /* 4 MiB */
+	int put = rc ? rc : lrd_store_put(s, NULL, "big", v, NULL);
+	char msg[8192];
+	snprintf(msg, sizeof msg, "%s", lrd_errmsg());
+	lrd_value *small = fx_floats(10);
+	int after = rc ? rc : lrd_store_put(s, NULL, "small", small, NULL);
+	int exists = rc ? 0 : lrd_store_exists(s, NULL, "big");
+	lrd_store_close(s);
+	snprintf(cmd, sizeof cmd, "umount '%s'", mnt);
+	int um = system(cmd);
+	lrd_value_free(v), lrd_value_free(small);
+	cr_assert_eq(rc, LRD_OK, "open on the tmpfs");
+	cr_expect_eq(um, 0, "umount");
+	cr_expect_eq(put, LRD_ENOSPC, "%s: %s", lrd_errname(put), msg);
+	cr_expect(strstr(msg, sdir) && strstr(msg, "no space left"), "message: %s", msg);
+	cr_expect_eq(exists, 0, "nothing of the failed put is visible");
+	cr_expect_eq(after, LRD_OK, "a small put still fits: %s", lrd_errname(after));
+}
+
 Test(store, another_process_follows_a_grown_map)
 {
 	lrd_store_close(st);
@@ -1148,7 +1240,9 @@ static void *worker_main(void *arg)
 static int run_process(const char *path, int proc)
 {
 	lrd_store *s;
-	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .map_size = 2 << 20};
+	/* the default reservation: with a small map, a write that finds it full while the other
+	 * thread holds a transaction fails at once with LRD_EMAPFULL instead of waiting */
+	lrd_store_options o = {.flags = LRD_STORE_NOSYNC};
 	if (lrd_store_open(path, &o, &s))
 		return 1;
 	pthread_t th[WORKERS_PER_PROC];

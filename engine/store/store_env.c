@@ -335,6 +335,21 @@ static int env_open(lrd_store *s, const char *path, const lrd_store_options *o, 
 	return open_dbis(s, path, o);
 }
 
+/* env_open, and with a default map (shrink) retry at half the size while the reservation
+ * itself fails, down to STORE_MIN_RESERVE; *map is the size finally asked for. */
+static int env_open_fitting(lrd_store *s, const char *path, const lrd_store_options *o,
+                            uint64_t *map, bool shrink)
+{
+	for (;;) {
+		int rc = env_open(s, path, o, *map);
+		if (rc != LRD_ENOMEM || !shrink || *map / 2 < STORE_MIN_RESERVE)
+			return rc;
+		mdb_env_close(s->env);
+		s->env = NULL;
+		*map = *map / 2 / STORE_MAP_ROUND * STORE_MAP_ROUND;
+	}
+}
+
 int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **out)
 {
 	if (out)
@@ -349,18 +364,16 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 		return rc;
 	if (o.chunk_size > STORE_MAX_CHUNK)
 		return lrd__err(LRD_EINVAL, "chunk size %zu exceeds 1 GiB", o.chunk_size);
-	uint64_t map = round_map(o.map_size ? o.map_size : STORE_DEFAULT_MAP);
-	if (o.map_max) {
-		if (o.map_size && o.map_size > o.map_max)
-			return lrd__err(LRD_EINVAL, "map_size exceeds map_max");
-		if (map > o.map_max)
-			map = o.map_max;
-	}
+	if (o.map_max && o.map_size && o.map_size > o.map_max)
+		return lrd__err(LRD_EINVAL, "map_size exceeds map_max");
 	rc = check_path(path, o.flags);
 	if (!rc)
 		rc = lrd__store_file_check(path, o.flags);
 	if (rc)
 		return rc;
+	uint64_t map = round_map(o.map_size ? o.map_size : lrd__map_default(path, o.flags));
+	if (o.map_max && map > o.map_max)
+		map = o.map_max;
 	pthread_once(&atfork_once, install_atfork);
 
 	lrd_store *s = lrd__calloc(1, sizeof *s);
@@ -378,7 +391,7 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 		return LRD_ENOMEM;
 	}
 
-	rc = env_open(s, path, &o, map);
+	rc = env_open_fitting(s, path, &o, &map, !o.map_size);
 	if (rc == LRD_OK && !(o.flags & LRD_STORE_RDONLY) &&
 	    !(s->flags & LRD_STORE_WRITEMAP) != !s->writemap_recorded) {
 		/* LMDB forbids mixing writers with and without MDB_WRITEMAP: follow the store */
@@ -386,7 +399,7 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 		s->env = NULL;
 		o.flags ^= LRD_STORE_WRITEMAP;
 		s->flags = o.flags;
-		rc = env_open(s, path, &o, map);
+		rc = env_open_fitting(s, path, &o, &map, !o.map_size);
 	}
 	if (rc) {
 		store_free(s);

@@ -24,7 +24,9 @@
 #include "engine/record/wire.h"
 #include "larder/store.h"
 
-#define STORE_DEFAULT_MAP   (1ull << 30)
+#define STORE_DEFAULT_MAP   (1ull << 30)   /* the smallest default reservation */
+#define STORE_RESERVE_MAX   (256ull << 30) /* the largest default reservation (64-bit) */
+#define STORE_MIN_RESERVE   (64ull << 20)  /* a failing default reservation retries down to this */
 #define STORE_DEFAULT_CHUNK ((size_t)4 << 20)
 #define STORE_MAX_CHUNK     ((size_t)1 << 30)
 #define STORE_MAP_ROUND     (1ull << 20)
@@ -46,12 +48,13 @@ struct lrd_store {
 	uint64_t map_max;       /* 0: no cap */
 	unsigned fork_gen;      /* lrd__fork_gen at open */
 	/* Map resizing needs no open transaction in this process: `active` counts them, `resizing`
-	 * holds new ones back while a resize waits for it to drop to zero. */
+	 * holds new ones back during one resize; nothing ever waits for `active` to drop. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	unsigned active;
 	bool resizing;
-	atomic_bool grow_pending; /* an explicit txn hit MAP_FULL: grow before the next write */
+	atomic_bool grow_pending; /* the map must grow: done when no transaction is open */
+	uint64_t grow_need;       /* bytes the pending growth must fit (under mu) */
 	/* defaults for arrays */
 	const lrd_codec *codec; /* NULL: raw */
 	lrd_codec_params params;
@@ -108,11 +111,18 @@ int lrd__txn_poison(lrd_txn *t, int rc);
 int lrd__store_write(lrd_store *s, lrd_txn *txn, uint64_t need, int (*op)(lrd_txn *t, void *ctx),
                      void *ctx);
 
-/* Map growth (store_map.c). Grow so that `need` more bytes fit with margin; waits for open
- * transactions of this process to end. LRD_EMAPFULL when the cap is reached. */
+/* Map sizing and growth (store_map.c); nothing here waits for a transaction to end.
+ * The map reserved when lrd_store_options.map_size is 0, for the store at path. */
+uint64_t lrd__map_default(const char *path, unsigned flags);
+/* Grow so that `need` more bytes fit with margin, now if no transaction of this process is
+ * open; otherwise mark the growth pending (done when the last one ends) and return
+ * LRD_EMAPFULL at once. LRD_EMAPFULL too when the cap is reached. */
 int lrd__map_grow(lrd_store *s, uint64_t need);
-/* Grow ahead if need bytes don't fit comfortably; only when no transaction is open. */
+/* Grow ahead if need bytes don't fit comfortably (or a growth is pending); only when no
+ * transaction is open, else it stays pending. */
 void lrd__map_reserve(lrd_store *s, uint64_t need);
+/* With s->mu held: run a pending growth if no transaction is open (store_txn.c's leave). */
+void lrd__map_quiet_locked(lrd_store *s);
 /* Drop the page-table entries of the whole pages inside [p, p+n) of the map, keeping their
  * contents (the map is a shared file mapping: a later access faults them back in from the page
  * cache, dirty data included). Bounds the resident set of long streams. */

@@ -1,20 +1,64 @@
-/* Growing the LMDB map. mdb_env_set_mapsize() may only run while this process has no open
- * transaction, so every growth takes the store's `resizing` flag (holding back new
- * transactions, see store_txn.c) and waits, for a bounded time, until `active` drops to zero.
+/* Sizing and growing the LMDB map, without ever making a write wait for a reader.
+ *
+ * Reservation: LMDB maps a fixed amount of address space but (without MDB_WRITEMAP) grows
+ * data.mdb only as pages are used, so a store is opened with a large map up front
+ * (lrd__map_default: the free space of its filesystem plus what it already holds, between 1 GiB
+ * and 256 GiB, and a quarter of RLIMIT_AS at most). Open retries smaller when the reservation
+ * itself fails (store_env.c). With that, MDB_MAP_FULL means the disk is nearly full or a
+ * caller asked for a small map.
+ *
+ * Growth: mdb_env_set_mapsize() may only run while this process has no open transaction.
+ * Nothing waits for that moment: a resize runs only when `active` is zero, either at once (a
+ * grow after MDB_MAP_FULL or ahead of a known write, when nothing is open) or later, in the
+ * thread whose transaction is the last to end (lrd__map_quiet_locked, called from store_txn.c
+ * with s->mu held) while `grow_pending` is set. A write that finds the map full while other
+ * transactions of this process are open fails at once with LRD_EMAPFULL. The `resizing` flag
+ * holds new transactions back only for the duration of one mdb_env_set_mapsize call.
  *
  * Policy: double the map, or more if a known write needs it, rounded to 1 MiB, never past the
- * cap. Growth ahead of a write and between transactions is opportunistic (only when nothing is
- * open); growth after MDB_MAP_FULL waits. A map grown by another process is adopted with
- * mdb_env_set_mapsize(env, 0) when mdb_txn_begin reports MDB_MAP_RESIZED. */
+ * cap. A map grown by another process is adopted with mdb_env_set_mapsize(env, 0) when
+ * mdb_txn_begin reports MDB_MAP_RESIZED, under the same rule. */
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
-#include <time.h>
 
 #include "engine/store/store_internal.h"
 
-#define GROW_WAIT_SECONDS 10
 #define NEAR_FULL_PERCENT 80
+
+uint64_t lrd__map_default(const char *path, unsigned flags)
+{
+	uint64_t r = sizeof(void *) >= 8 ? STORE_RESERVE_MAX : STORE_DEFAULT_MAP / 2;
+	struct statvfs vfs;
+	char data[4096], lock[4096];
+	lrd__store_file_paths(path, flags, data, lock, sizeof data);
+	struct stat st;
+	uint64_t held = stat(data, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+	const char *dir = (flags & LRD_STORE_NOSUBDIR) ? NULL : path;
+	if (!dir) { /* the directory holding the file */
+		char *slash = strrchr(data, '/');
+		if (slash)
+			*slash = 0;
+		dir = slash ? (*data ? data : "/") : ".";
+	}
+	if (statvfs(dir, &vfs) == 0) {
+		uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		if (avail + held < r)
+			r = avail + held;
+	}
+	if (r < STORE_DEFAULT_MAP)
+		r = STORE_DEFAULT_MAP;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (uint64_t)rl.rlim_cur / 4 < r)
+		r = (uint64_t)rl.rlim_cur / 4 > STORE_MIN_RESERVE ? (uint64_t)rl.rlim_cur / 4
+		                                                  : STORE_MIN_RESERVE;
+	return r / STORE_MAP_ROUND * STORE_MAP_ROUND;
+}
 
 static void map_usage(lrd_store *s, uint64_t *size, uint64_t *used)
 {
@@ -26,36 +70,9 @@ static void map_usage(lrd_store *s, uint64_t *size, uint64_t *used)
 	*used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 }
 
-/* With s->mu held: become the resizer once every open transaction of this process ended. */
-static int acquire_quiet(lrd_store *s)
-{
-	while (s->resizing)
-		pthread_cond_wait(&s->cv, &s->mu);
-	s->resizing = true;
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += GROW_WAIT_SECONDS;
-	while (s->active > 0) {
-		if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT && s->active > 0) {
-			s->resizing = false;
-			pthread_cond_broadcast(&s->cv);
-			return lrd__err(
-			    LRD_EMAPFULL,
-			    "store map is full and cannot grow while %u transaction(s) of this "
-			    "process stay open",
-			    s->active);
-		}
-	}
-	return LRD_OK;
-}
-
-static void release_quiet(lrd_store *s)
-{
-	s->resizing = false;
-	pthread_cond_broadcast(&s->cv);
-}
-
-/* With the store quiet: set a size that fits need more bytes. */
+/* With s->mu held and no transaction of this process open: set a size that fits need more
+ * bytes. Sets no message (it also runs inside another call's error path): returns 0,
+ * LRD_EMAPFULL at the cap, or LMDB's code. */
 static int resize(lrd_store *s, uint64_t need)
 {
 	uint64_t size, used;
@@ -65,23 +82,46 @@ static int resize(lrd_store *s, uint64_t need)
 	target = (target + STORE_MAP_ROUND - 1) / STORE_MAP_ROUND * STORE_MAP_ROUND;
 	if (s->map_max && target > s->map_max)
 		target = s->map_max;
-	if (target <= size)
-		return lrd__err(LRD_EMAPFULL, "store map is full: %llu bytes, its cap",
-		                (unsigned long long)size);
-	int rc = mdb_env_set_mapsize(s->env, target);
-	if (rc)
-		return lrd__mdb_err(rc, "growing the store map");
 	s->grow_pending = false;
-	return LRD_OK;
+	s->grow_need = 0;
+	if (target <= size)
+		return LRD_EMAPFULL;
+	s->resizing = true;
+	int rc = mdb_env_set_mapsize(s->env, target);
+	s->resizing = false;
+	pthread_cond_broadcast(&s->cv);
+	return rc;
+}
+
+void lrd__map_quiet_locked(lrd_store *s)
+{
+	if (s->active == 0 && s->grow_pending && !s->resizing)
+		resize(s, s->grow_need);
 }
 
 int lrd__map_grow(lrd_store *s, uint64_t need)
 {
 	pthread_mutex_lock(&s->mu);
-	int rc = acquire_quiet(s);
-	if (rc == LRD_OK) {
+	int rc;
+	if (s->active == 0 && !s->resizing) {
+		uint64_t size, used;
+		map_usage(s, &size, &used);
 		rc = resize(s, need);
-		release_quiet(s);
+		if (rc == LRD_EMAPFULL)
+			rc = lrd__err(LRD_EMAPFULL, "store map is full: %llu bytes, its cap",
+			              (unsigned long long)size);
+		else if (rc)
+			rc = lrd__mdb_err(rc, "growing the store map");
+	} else {
+		/* the last transaction to end grows it; this write fails now rather than wait */
+		s->grow_pending = true;
+		if (need > s->grow_need)
+			s->grow_need = need;
+		rc = lrd__err(LRD_EMAPFULL,
+		              "store map is full and cannot grow while %u other transaction(s) of "
+		              "this process are open (it grows when they end; retry then, or open "
+		              "the store with a larger lrd_store_options.map_size)",
+		              s->active);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;
@@ -96,24 +136,29 @@ void lrd__map_reserve(lrd_store *s, uint64_t need)
 	if (s->map_max && size >= s->map_max)
 		return;
 	pthread_mutex_lock(&s->mu);
-	if (!s->resizing && s->active == 0) {
-		s->resizing = true;
-		resize(s, need);
-		release_quiet(s);
-	}
+	if (need > s->grow_need)
+		s->grow_need = need;
+	s->grow_pending = true;
+	lrd__map_quiet_locked(s);
 	pthread_mutex_unlock(&s->mu);
-	lrd__errclear();
 }
 
 int lrd__map_follow(lrd_store *s)
 {
 	pthread_mutex_lock(&s->mu);
-	int rc = acquire_quiet(s);
-	if (rc == LRD_OK) {
+	int rc = LRD_OK;
+	if (s->active == 0 && !s->resizing) {
+		s->resizing = true;
 		int mrc = mdb_env_set_mapsize(s->env, 0);
+		s->resizing = false;
+		pthread_cond_broadcast(&s->cv);
 		if (mrc)
 			rc = lrd__mdb_err(mrc, "adopting the store map size of another process");
-		release_quiet(s);
+	} else {
+		rc = lrd__err(LRD_EMAPFULL,
+		              "another process grew the store map past this process's; it is "
+		              "adopted once the %u open transaction(s) of this process end",
+		              s->active);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;

@@ -1,7 +1,8 @@
 /* Transactions: explicit lrd_txn_* and the implicit ones behind single calls.
  *
  * Every transaction of the process is counted in s->active (under s->mu) so that the map can be
- * resized while none is open (store_map.c); a resize in progress holds new transactions back.
+ * resized while none is open (store_map.c): the last one to end runs a pending growth; a resize
+ * in progress (one mdb_env_set_mapsize call) holds new transactions back.
  * A thread-local pointer remembers the store on which this thread holds a write transaction so
  * that a second write on the same thread fails with LRD_EBUSY instead of deadlocking on LMDB's
  * writer lock. An explicit write transaction that hits MAP_FULL (or an I/O error) is poisoned:
@@ -9,9 +10,15 @@
  * one in which a call failed after it had begun modifying (t->partial): committing it would
  * make half an object visible. A transaction inherited across fork() is only freed when ended
  * in the child (lrd__inherited): LMDB's reader slot and writer lock stay the parent's. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/statvfs.h>
 
 #include "engine/store/store_internal.h"
+
+/* Free space below which an I/O error at commit is taken for a full disk. */
+#define COMMIT_FULL_BYTES ((uint64_t)1 << 20)
 
 static _Thread_local const lrd_store *tl_writer;
 
@@ -27,8 +34,8 @@ static void enter(lrd_store *s)
 static void leave(lrd_store *s)
 {
 	pthread_mutex_lock(&s->mu);
-	if (--s->active == 0 && s->resizing)
-		pthread_cond_broadcast(&s->cv);
+	if (--s->active == 0)
+		lrd__map_quiet_locked(s);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -43,12 +50,8 @@ int lrd__txn_begin(lrd_store *s, bool write, lrd_txn **out)
 	if (write && tl_writer == s)
 		return lrd__err(LRD_EBUSY,
 		                "this thread already holds a write transaction on this store");
-	if (write && s->grow_pending) {
-		lrd__map_grow(s, 0);
-		lrd__errclear();
-	} else if (write) {
+	if (write)
 		lrd__map_reserve(s, 0); /* other processes may have filled the map since */
-	}
 	lrd_txn *t = lrd__calloc(1, sizeof *t);
 	if (!t)
 		return LRD_ENOMEM;
@@ -92,6 +95,26 @@ int lrd_txn_begin(lrd_store *s, unsigned flags, lrd_txn **out)
 	return lrd__txn_begin(s, flags & LRD_TXN_WRITE, out);
 }
 
+/* LMDB reports a write cut short by a full disk as EIO (a short pwrite), so an I/O error at
+ * commit is checked against the filesystem: one with (almost) no space left is LRD_ENOSPC. */
+static int commit_err(lrd_store *s, int mrc)
+{
+	const char *path = lrd_store_path(s);
+	struct statvfs vfs;
+	if (!path)
+		path = "?";
+	if (mrc == ENOSPC || mrc == EDQUOT ||
+	    (mrc == EIO && statvfs(path, &vfs) == 0 &&
+	     (uint64_t)vfs.f_bavail * vfs.f_frsize < COMMIT_FULL_BYTES))
+		return lrd__err(LRD_ENOSPC,
+		                "committing to store '%s': no space left on device (nothing of "
+		                "the transaction was committed)",
+		                path);
+	char what[4200];
+	snprintf(what, sizeof what, "committing to store '%s'", path);
+	return lrd__mdb_err(mrc, what);
+}
+
 int lrd_txn_commit(lrd_txn *t)
 {
 	if (!t)
@@ -113,7 +136,7 @@ int lrd_txn_commit(lrd_txn *t)
 	} else {
 		int mrc = mdb_txn_commit(t->t);
 		if (mrc) {
-			rc = lrd__mdb_err(mrc, "committing");
+			rc = commit_err(t->s, mrc);
 			if (mrc == MDB_MAP_FULL)
 				t->s->grow_pending = true;
 		}

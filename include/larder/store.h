@@ -30,18 +30,29 @@
  * the transaction it was read in ends, or until the next write in that transaction if it is a
  * write transaction. It must not be written to.
  *
- * Map growth. LMDB maps a fixed amount of address space; larder grows it by itself: before a
- * put whose size is known would not fit, between transactions when the map is more than 80%
- * used, and when a single-call put (txn NULL) hits MDB_MAP_FULL (the put is retried after
- * growing, invisibly). An explicit write transaction that runs out of map fails with
- * LRD_EMAPFULL: every later call in it returns LRD_EMAPFULL, lrd_txn_commit() aborts it and
- * returns LRD_EMAPFULL, nothing of it is committed, and the next transaction has room. (Any
- * call that fails after it began modifying an explicit transaction — a put that ran out of
- * memory halfway, say — poisons it the same way, so that half an object can never be
- * committed; calls refused up front, such as LRD_EEXIST or a bad key, leave it usable.) Growth
- * stops at lrd_store_options.map_max. Other processes follow a grown map on their next
- * transaction. Growing needs a moment without open transactions in this process; a growth that
- * cannot get one within a few seconds gives LRD_EMAPFULL ("map full, readers still open").
+ * Map size and growth. No write ever waits on an unrelated reader. LMDB maps a fixed amount of
+ * address space but grows data.mdb only as pages are used, so by default (map_size 0) a store
+ * is opened with a large map reserved up front: the free space of its filesystem plus what the
+ * store already holds, at least 1 GiB, at most 256 GiB (512 MiB on 32-bit) and a quarter of
+ * RLIMIT_AS. If the reservation itself fails (a `ulimit -v` limit), open retries at half the
+ * size down to 64 MiB, then fails with LRD_ENOMEM naming the path and how to ask for a smaller
+ * map (map_size; the CLI reads LARDER_MAP_SIZE). A store created with LRD_STORE_WRITEMAP gets a
+ * data file as large as its map (sparse where the filesystem allows).
+ * The map grows past that only at a moment when no transaction of this process is open: before
+ * a put whose size is known would not fit, between transactions when the map is more than 80%
+ * used, and after a single-call put (txn NULL) hits MDB_MAP_FULL (the put is retried after
+ * growing, invisibly). If transactions of this process are open at that moment, nothing waits
+ * for them: the write fails at once with LRD_EMAPFULL and the map grows when the last of them
+ * ends. An explicit write transaction that runs out of map fails with LRD_EMAPFULL: every later
+ * call in it returns LRD_EMAPFULL, lrd_txn_commit() aborts it and returns LRD_EMAPFULL, nothing
+ * of it is committed, and the next transaction has room. (Any call that fails after it began
+ * modifying an explicit transaction — a put that ran out of memory halfway, say — poisons it the
+ * same way, so that half an object can never be committed; calls refused up front, such as
+ * LRD_EEXIST or a bad key, leave it usable.) Growth stops at lrd_store_options.map_max. Other
+ * processes adopt a map grown past theirs on their next transaction (under the same rule: with
+ * other transactions of theirs open, that transaction fails with LRD_EMAPFULL). With the
+ * default reservation MDB_MAP_FULL means the disk is nearly full, and a commit that runs out of
+ * disk fails with LRD_ENOSPC naming the store (nothing of the transaction is committed).
  *
  * Processes and fork(). Several processes may open one store at once. A store handle must not
  * be used across fork(): in the child every call on a handle opened by the parent returns
@@ -120,8 +131,9 @@ enum lrd_store_flags {
 
 /** Options of lrd_store_open(). */
 typedef struct lrd_store_options {
-	uint64_t map_size;       /**< initial map size in bytes; 0: 1 GiB, or the size the store
-	                              already has if larger. Rounded up to 1 MiB. */
+	uint64_t map_size;       /**< initial map size in bytes; 0: a large reservation (see "Map
+	                              size and growth"), or the size the store already uses if
+	                              larger. Rounded up to 1 MiB. */
 	uint64_t map_max;        /**< the map never grows past this; 0: no cap (bounded by address
 	                              space and disk). Must be >= map_size when both are given. */
 	unsigned flags;          /**< lrd_store_flags; 0: read-write, synced, directory, created */
