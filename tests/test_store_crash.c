@@ -206,3 +206,138 @@ Test(store, killed_writers_never_leave_a_partial_object, .timeout = 900)
 	free(dir);
 	free(committed);
 }
+
+/* Issue 9 item 10: a streaming writer that owns its transaction commits its chunks in batches.
+ * Killed after some batches: the key keeps its old object, verify counts the committed chunks
+ * as orphans, and the next writer of that key (or a compact) removes them. */
+#define STREAM_BYTES ((uint64_t)160 << 20) /* five 32 MiB batches */
+
+static pid_t killed_writer(const char *dir)
+{
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		lrd_store *s;
+		lrd_store_writer *w;
+		lrd_dtype dt;
+		lrd_dtype_parse("|u1", &dt);
+		uint64_t n = STREAM_BYTES;
+		static uint8_t piece[1 << 20];
+		memset(piece, 7, sizeof piece);
+		if (lrd_store_open(dir, &(lrd_store_options){.flags = LRD_STORE_NOSYNC}, &s) ||
+		    lrd_store_writer_new(s, NULL, "big", dt, 1, &n, LRD_ORDER_C, NULL, &w))
+			_exit(1);
+		for (uint64_t off = 0; off < STREAM_BYTES / 2 + (8 << 20); off += sizeof piece)
+			if (lrd_store_writer_write(w, piece, sizeof piece))
+				_exit(2);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(3);
+		pause(); /* killed here, mid-stream, with batches committed */
+		_exit(4);
+	}
+	char c;
+	close(ready[1]);
+	cr_assert_eq(read(ready[0], &c, 1), 1, "the writer got halfway");
+	close(ready[0]);
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	cr_assert(WIFSIGNALED(status));
+	return pid;
+}
+
+static uint64_t orphans(lrd_store *s)
+{
+	lrd_verify_report rep;
+	cr_assert_eq(lrd_store_verify(s, NULL, NULL, &rep), LRD_OK, "%s", lrd_errmsg());
+	return rep.orphan_chunks;
+}
+
+Test(store,
+     a_streaming_writer_killed_mid_way_leaves_orphans_that_the_next_writer_or_compact_removes,
+     .timeout = 300)
+{
+	char *dir = tc_tmpdir();
+	lrd_store *s;
+	lrd_store_options o = {.flags = LRD_STORE_NOSYNC};
+	cr_assert_eq(lrd_store_open(dir, &o, &s), LRD_OK);
+	lrd_value *old = fx_floats(100);
+	cr_assert_eq(lrd_store_put(s, NULL, "big", old, NULL), LRD_OK);
+	lrd_store_close(s);
+
+	killed_writer(dir);
+	cr_assert_eq(lrd_store_open(dir, &o, &s), LRD_OK);
+	lrd_value *back;
+	cr_assert_eq(lrd_store_get(s, NULL, "big", &back), LRD_OK, "the old object stays");
+	cr_expect_eq(lrd_array_nbytes(back), 800);
+	lrd_value_free(back);
+	cr_expect_gt(orphans(s), 0, "verify reports the killed writer's chunks");
+	/* the next writer of the key removes them */
+	lrd_store_writer *w;
+	lrd_dtype dt;
+	lrd_dtype_parse("|u1", &dt);
+	uint64_t n = 10;
+	cr_assert_eq(lrd_store_writer_new(s, NULL, "big", dt, 1, &n, LRD_ORDER_C, NULL, &w),
+	             LRD_OK);
+	cr_assert_eq(lrd_store_writer_write(w, "0123456789", 10), LRD_OK);
+	cr_assert_eq(lrd_store_writer_finish(w), LRD_OK, "%s", lrd_errmsg());
+	lrd_store_writer_free(w);
+	cr_expect_eq(orphans(s), 0, "the next writer of the key removed them");
+	lrd_store_close(s);
+
+	killed_writer(dir);
+	cr_assert_eq(lrd_store_open(dir, &o, &s), LRD_OK);
+	cr_expect_gt(orphans(s), 0);
+	char dst[4200];
+	snprintf(dst, sizeof dst, "%s/copy", dir);
+	cr_assert_eq(lrd_store_compact(s, dst), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(orphans(s), 0, "compact removed them from the store");
+	lrd_store_close(s);
+	cr_assert_eq(lrd_store_open(dst, &o, &s), LRD_OK);
+	cr_expect_eq(orphans(s), 0, "and the copy has none");
+	cr_expect_eq(lrd_store_exists(s, NULL, "big"), 1);
+	lrd_store_close(s);
+	lrd_value_free(old);
+	tc_rmtree(dir);
+	free(dir);
+}
+
+/* A whole stream, and one freed unfinished, leave no orphans either. */
+Test(store, a_batched_stream_appears_whole_and_a_freed_unfinished_one_cleans_up, .timeout = 300)
+{
+	char *dir = tc_tmpdir();
+	lrd_store *s;
+	cr_assert_eq(lrd_store_open(dir, &(lrd_store_options){.flags = LRD_STORE_NOSYNC}, &s),
+	             LRD_OK);
+	lrd_dtype dt;
+	lrd_dtype_parse("|u1", &dt);
+	uint64_t n = STREAM_BYTES;
+	static uint8_t piece[1 << 20];
+	for (int round = 0; round < 2; round++) {
+		lrd_store_writer *w;
+		cr_assert_eq(lrd_store_writer_new(s, NULL, "k", dt, 1, &n, LRD_ORDER_C, NULL, &w),
+		             LRD_OK);
+		uint64_t upto = round == 0 ? STREAM_BYTES : STREAM_BYTES / 2;
+		for (uint64_t off = 0; off < upto; off += sizeof piece) {
+			memset(piece, (int)(off >> 20), sizeof piece);
+			cr_assert_eq(lrd_store_writer_write(w, piece, sizeof piece), LRD_OK);
+			if (round == 0 && off == STREAM_BYTES / 2)
+				cr_assert_eq(lrd_store_exists(s, NULL, "k"), 0,
+				             "not visible before finish");
+		}
+		if (round == 0)
+			cr_assert_eq(lrd_store_writer_finish(w), LRD_OK, "%s", lrd_errmsg());
+		lrd_store_writer_free(w);
+		cr_expect_eq(orphans(s), 0, "round %d", round);
+	}
+	lrd_store_reader *r;
+	cr_assert_eq(lrd_store_reader_new(s, NULL, "k", &r), LRD_OK);
+	uint8_t b;
+	cr_assert_eq(lrd_store_reader_read_range(r, STREAM_BYTES - 1, &b, 1), LRD_OK);
+	cr_expect_eq(b, (uint8_t)((STREAM_BYTES - 1) >> 20));
+	lrd_store_reader_free(r);
+	lrd_store_close(s);
+	tc_rmtree(dir);
+	free(dir);
+}

@@ -125,6 +125,27 @@ int lrd__chunks_drop(lrd_txn *t, uint64_t id, uint64_t n)
 	return LRD_OK;
 }
 
+int lrd__chunks_drop_all(lrd_txn *t, uint64_t id)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(t->t, t->s->chunks, &c);
+	if (rc)
+		return lrd__mdb_err(rc, "deleting the chunks of an array");
+	uint8_t kb[STORE_CHUNK_KEY];
+	chunk_key(kb, id, 0);
+	for (;;) {
+		MDB_val k = {sizeof kb, kb}, v;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc || k.mv_size != STORE_CHUNK_KEY || lrd__rbe64(k.mv_data) != id)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc && rc != MDB_NOTFOUND ? lrd__mdb_err(rc, "deleting the chunks of an array")
+	                                : LRD_OK;
+}
+
 int lrd__put_options_check(const lrd_put_options *o)
 {
 	if (!o)
@@ -190,6 +211,13 @@ static int put_chunk(void *ctx, uint64_t index, const lrd__chunk *hdr, const voi
 	cw->ref.nchunks++;
 	cw->raw += hdr->raw_size;
 	cw->stored += STORE_CHUNK_PREFIX + hdr->stored_size;
+	cw->since += STORE_CHUNK_PREFIX + hdr->stored_size;
+	if (cw->batch && cw->since >= cw->batch) {
+		/* LMDB holds a txn's dirty pages in memory until commit: bound them */
+		cw->since = 0;
+		cw->batches++;
+		return lrd__txn_checkpoint(cw->t);
+	}
 	return LRD_OK;
 }
 

@@ -3,7 +3,9 @@
  * The copy is written to a temporary name beside its final one (".data.mdb.NNNNNN~"), synced,
  * and renamed into place only when complete, so a compact that is killed or fails (a full
  * disk) never leaves a short data file that the next open would trust; a rerun finds no
- * store in the way. A destination directory compact created is removed again on failure. */
+ * store in the way. A destination directory compact created is removed again on failure.
+ * Before the copy, the leftovers of writers killed mid-way are removed from the store
+ * (store_pending.c), so the copy has none. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -13,6 +15,16 @@
 #include <sys/stat.h>
 
 #include "engine/store/store_internal.h"
+
+/* Remove what writers killed mid-way left behind. */
+static int sweep(lrd_store *s)
+{
+	lrd_txn *t;
+	int rc = lrd__txn_begin(s, true, &t);
+	if (rc)
+		return rc;
+	return lrd__txn_done(t, true, lrd__pending_sweep(t, NULL, 0, NULL));
+}
 
 int lrd_store_compact(lrd_store *s, const char *dst)
 {
@@ -58,6 +70,13 @@ int lrd_store_compact(lrd_store *s, const char *dst)
 		if (made_dir)
 			rmdir(dst);
 		return rc;
+	}
+	if (!(s->flags & LRD_STORE_RDONLY) && (rc = sweep(s)) != LRD_OK) {
+		close(fd);
+		unlink(tmp);
+		if (made_dir)
+			rmdir(dst);
+		return lrd__errctx(rc, "compact to '%s'", dst);
 	}
 	/* a copy runs in a read transaction of its own: count it like one */
 	lrd_txn *t;

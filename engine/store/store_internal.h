@@ -4,6 +4,7 @@
  *   meta    "format" → u32 LE format version; "magic" → "larder"; "next_id" → u64 LE;
  *           "codec" → default codec name; "chunk_size" → u64 LE; "writemap" → "1" if the
  *           store was created with LRD_STORE_WRITEMAP (every writer then uses it)
+ *           "w:" ‖ array id u64 BE → an unfinished batched writer (store_pending.c)
  *   objects object key (UTF-8, no NUL) → object record (store_object.c)
  *   chunks  array id u64 BE ‖ chunk index u64 BE → chunk record (store_chunks.c)
  *   kv      namespace ‖ 0x00 ‖ key → raw value
@@ -30,6 +31,8 @@
 #define STORE_DEFAULT_CHUNK ((size_t)4 << 20)
 #define STORE_MAX_CHUNK     ((size_t)1 << 30)
 #define STORE_MAP_ROUND     (1ull << 20)
+/* A writer owning its txn commits its chunks every this many stored bytes. */
+#define STORE_WRITER_BATCH ((uint64_t)32 << 20)
 /* Chunks at least this large are dropped from the resident set once written or passed. */
 #define STORE_RELEASE_MIN ((size_t)1 << 20)
 
@@ -70,6 +73,7 @@ struct lrd_txn {
 	int poisoned;      /* first fatal error inside a write txn (LRD_EMAPFULL, LRD_EIO), or 0 */
 	bool partial;      /* the running call has modified the txn: a failure now must poison it */
 	bool reset;        /* a read txn between lrd_txn_reset and lrd_txn_renew: no snapshot */
+	bool ended;        /* a failed lrd__txn_checkpoint left no LMDB txn: not counted active */
 	unsigned fork_gen; /* lrd__fork_gen when begun: the creating process (see lrd__inherited) */
 };
 
@@ -103,6 +107,10 @@ int lrd__txn_use(lrd_store *s, lrd_txn *txn, bool write, lrd_txn **use, bool *ow
 /* End an implicit txn: commit if rc == 0, else abort; returns the final code. With an explicit
  * txn, records a MAP_FULL/IO error that poisons it. */
 int lrd__txn_done(lrd_txn *use, bool own, int rc);
+/* Commit what a write txn holds so far and go on in a new LMDB txn under the same handle (a
+ * batch of a writer that owns its txn). On failure the handle is poisoned and holds no LMDB
+ * txn; only lrd_txn_abort() may follow. */
+int lrd__txn_checkpoint(lrd_txn *t);
 /* Record an error inside an explicit write txn if it poisons it; returns rc. */
 int lrd__txn_poison(lrd_txn *t, int rc);
 /* Run op(s, txn, ctx) in an implicit write txn, retrying once after growing the map on
@@ -174,6 +182,16 @@ int lrd__chunk_get(lrd_txn *t, uint64_t id, uint64_t idx, uint64_t raw, lrd__chu
                    const void **stored);
 /* Delete chunks 0..n-1 of array id (missing ones are ignored). */
 int lrd__chunks_drop(lrd_txn *t, uint64_t id, uint64_t n);
+/* Delete every chunk of array id, however many there are. */
+int lrd__chunks_drop_all(lrd_txn *t, uint64_t id);
+
+/* Unfinished writers (store_pending.c): meta "w:" ‖ id marks array id's chunks as committed by
+ * a writer of key that has not written its object record yet. */
+int lrd__pending_mark(lrd_txn *t, uint64_t id, const char *key, size_t klen);
+int lrd__pending_clear(lrd_txn *t, uint64_t id);
+/* Remove the chunks and markers of writers whose process is gone: those of key (NULL: of
+ * every key). *swept (may be NULL) receives how many writers' leftovers were removed. */
+int lrd__pending_sweep(lrd_txn *t, const char *key, size_t klen, uint64_t *swept);
 
 /* Cuts a byte stream into chunks, compresses, checksums and stores them; used by lrd_store_put
  * for arrays inside values and by lrd_store_writer. Memory: one chunk and one scratch. */
@@ -186,6 +204,9 @@ typedef struct lrd__chunk_writer {
 	uint64_t raw, stored; /* totals, stored counting chunk records */
 	uint64_t nbytes;      /* the array's byte size; more is refused */
 	uint64_t written;
+	uint64_t batch;   /* commit the txn after this many stored bytes (0: never) */
+	uint64_t since;   /* stored bytes since the last commit */
+	uint64_t batches; /* commits so far */
 } lrd__chunk_writer;
 
 /* LRD_EINVAL for a nonzero reserved tail (of the options or their params) or unknown flags;

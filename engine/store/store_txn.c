@@ -39,6 +39,21 @@ static void leave(lrd_store *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Begin LMDB's transaction, counted in s->active; adopts a map another process grew. */
+static int begin_mdb(lrd_store *s, bool write, MDB_txn **out)
+{
+	for (int attempt = 0;; attempt++) {
+		enter(s);
+		int mrc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, out);
+		if (mrc == 0)
+			return LRD_OK;
+		leave(s);
+		int rc = LRD_OK;
+		if (mrc != MDB_MAP_RESIZED || attempt > 0 || (rc = lrd__map_follow(s)) != LRD_OK)
+			return rc ? rc : lrd__mdb_err(mrc, "beginning a transaction");
+	}
+}
+
 int lrd__txn_begin(lrd_store *s, bool write, lrd_txn **out)
 {
 	*out = NULL;
@@ -58,16 +73,9 @@ int lrd__txn_begin(lrd_store *s, bool write, lrd_txn **out)
 	t->s = s;
 	t->write = write;
 	t->fork_gen = lrd__fork_gen;
-	for (int attempt = 0;; attempt++) {
-		enter(s);
-		int mrc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->t);
-		if (mrc == 0)
-			break;
-		leave(s);
-		if (mrc != MDB_MAP_RESIZED || attempt > 0 || (rc = lrd__map_follow(s)) != LRD_OK) {
-			lrd__free(t);
-			return rc ? rc : lrd__mdb_err(mrc, "beginning a transaction");
-		}
+	if ((rc = begin_mdb(s, write, &t->t)) != LRD_OK) {
+		lrd__free(t);
+		return rc;
 	}
 	if (write)
 		tl_writer = s;
@@ -81,7 +89,7 @@ static void txn_end(lrd_txn *t)
 	bool write = t->write;
 	if (write && tl_writer == s)
 		tl_writer = NULL;
-	if (!t->reset)
+	if (!t->reset && !t->ended)
 		leave(s);
 	lrd__free(t);
 	if (write)
@@ -113,6 +121,20 @@ static int commit_err(lrd_store *s, int mrc)
 	char what[4200];
 	snprintf(what, sizeof what, "committing to store '%s'", path);
 	return lrd__mdb_err(mrc, what);
+}
+
+int lrd__txn_checkpoint(lrd_txn *t)
+{
+	lrd_store *s = t->s;
+	int mrc = mdb_txn_commit(t->t);
+	t->t = NULL;
+	leave(s); /* between the two, a pending growth may run (if nothing else is open) */
+	int rc = mrc ? commit_err(s, mrc) : begin_mdb(s, true, &t->t);
+	if (rc) {
+		t->ended = true;
+		t->poisoned = rc;
+	}
+	return rc;
 }
 
 int lrd_txn_commit(lrd_txn *t)

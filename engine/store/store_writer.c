@@ -1,9 +1,17 @@
 /* lrd_store_writer: an array streamed into the store. The chunk writer (store_chunks.c) stores
  * chunks as bytes arrive; finish writes the object record (the array's header and reference)
  * after dropping any older object under the key, so until then readers see the old object.
- * A writer with its own transaction commits it at finish and aborts it when freed unfinished.
+ *
+ * A writer with its own transaction (txn NULL) commits its chunks in batches of
+ * STORE_WRITER_BATCH stored bytes, so that LMDB's dirty pages (held in memory until commit,
+ * unless the map is writable) stay bounded, and writes the object record last, in the final
+ * commit: the object still appears whole or not at all. While batches are committed a marker
+ * (store_pending.c) names the array id; the writer first removes what earlier writers of the
+ * same key left when they were killed mid-way, and removes its own chunks when freed
+ * unfinished. With the caller's transaction nothing is committed before the caller commits.
  * Growing the map ahead: the byte size is known at creation, so the map is grown then (when
  * the writer owns its transaction and nothing else is open). */
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/store/store_internal.h"
@@ -12,6 +20,7 @@ struct lrd_store_writer {
 	lrd_txn *t;
 	bool own, done, failed;
 	lrd__chunk_writer cw;
+	bool marked; /* a pending marker was written: batches may be committed */
 	lrd_dtype dt;
 	lrd_order order;
 	unsigned ndim;
@@ -61,8 +70,15 @@ int lrd_store_writer_new(lrd_store *s, lrd_txn *txn, const char *key, lrd_dtype 
 		if (mdb_get(w->t->t, s->objects, &k, &v) == 0)
 			rc = lrd__err(LRD_EEXIST, "object '%s' exists", key);
 	}
+	if (!rc && w->own)
+		rc = lrd__pending_sweep(w->t, w->key, w->klen, NULL);
 	if (!rc)
 		rc = lrd__chunk_writer_init(&w->cw, w->t, opts, dt.itemsize, nbytes);
+	if (!rc && w->own && nbytes > STORE_WRITER_BATCH) {
+		rc = lrd__pending_mark(w->t, w->cw.ref.id, w->key, w->klen);
+		w->marked = rc == LRD_OK;
+		w->cw.batch = STORE_WRITER_BATCH;
+	}
 	if (rc) {
 		if (w->t && !w->own)
 			lrd__txn_poison(w->t, rc);
@@ -107,6 +123,14 @@ int lrd_store_writer_finish(lrd_store_writer *w)
 		rc = lrd__tree_array_header(&wr, w->dt, w->order, w->ndim, w->shape);
 	if (!rc)
 		rc = lrd__array_ref_write(&wr, &w->cw.ref);
+	if (!rc && w->no_overwrite && w->cw.batches) {
+		/* another writer may have stored the key between two batches */
+		MDB_val k = {w->klen, w->key}, v;
+		if (mdb_get(w->t->t, w->t->s->objects, &k, &v) == 0)
+			rc = lrd__err(LRD_EEXIST, "object '%s' exists", w->key);
+	}
+	if (!rc && w->marked)
+		rc = lrd__pending_clear(w->t, w->cw.ref.id);
 	if (!rc) {
 		rc = lrd__object_drop(w->t, w->key, w->klen);
 		if (rc == LRD_ENOTFOUND)
@@ -135,8 +159,27 @@ void lrd_store_writer_free(lrd_store_writer *w)
 {
 	if (!w)
 		return;
-	if (w->own && w->t)
-		lrd_txn_abort(w->t);
 	lrd__chunk_writer_free(&w->cw);
+	if (w->own && w->t) {
+		lrd_store *s = w->t->s;
+		bool inherited = lrd__inherited(w->t->fork_gen);
+		lrd_txn_abort(w->t);
+		/* batches already committed: take their chunks and marker back (best effort; if
+		 * this fails, the next writer of the key or compact removes them) */
+		lrd_txn *t;
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", lrd_errmsg()); /* the caller may still want it */
+		if (w->marked && w->cw.batches && !inherited &&
+		    lrd__txn_begin(s, true, &t) == LRD_OK) {
+			int rc = lrd__chunks_drop_all(t, w->cw.ref.id);
+			if (!rc)
+				rc = lrd__pending_clear(t, w->cw.ref.id);
+			if (rc)
+				lrd_txn_abort(t);
+			else
+				lrd_txn_commit(t);
+		}
+		lrd__err(0, "%s", msg);
+	}
 	lrd__free(w);
 }

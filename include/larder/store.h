@@ -369,16 +369,23 @@ LRD_API int lrd_store_kv_iter_new(lrd_store *s, lrd_txn *txn, const char *ns, co
 /* ---- chunked array streaming ---------------------------------------------------------------- */
 
 /** A writer streaming one array into the store. The writer itself holds one chunk and one
- * compressed chunk; LMDB keeps the pages its write transaction dirtied in memory until the
- * transaction ends, unless the store was opened with LRD_STORE_WRITEMAP — use that to stream
- * arrays larger than memory. */
+ * compressed chunk. LMDB keeps the pages a write transaction dirtied in memory until it ends
+ * (unless the store was opened with LRD_STORE_WRITEMAP), so a writer that owns its transaction
+ * (txn NULL) commits its chunks in batches of 32 MiB and writes the object's record last: its
+ * memory stays bounded whatever the array's size, and the object still appears atomically at
+ * lrd_store_writer_finish(). Between batches other writers may commit, and lrd_store_verify()
+ * counts the chunks committed so far as orphans. The chunks of a writer killed mid-way stay
+ * behind as orphans (verify reports them); the next writer of the same key and
+ * lrd_store_compact() remove them (only those of processes that are gone). A writer freed
+ * unfinished removes its own. With the caller's transaction nothing can be committed early:
+ * the whole array's dirty pages are then held until the caller commits. */
 typedef struct lrd_store_writer lrd_store_writer;
 
 /** Start writing an array of dtype dt, ndim dims of shape (C or Fortran order: the order of the
  * bytes to come) under key. The object appears at lrd_store_writer_finish(), atomically
  * replacing any object under key. txn: a write transaction that stays open until the writer
  * finishes (other calls may use it meanwhile), or NULL: the writer holds its own write
- * transaction, committed by lrd_store_writer_finish().
+ * transaction, committed in batches and last by lrd_store_writer_finish() (see above).
  * Errors: LRD_EINVAL (key, ndim > LRD_MAX_NDIM, txn not write), LRD_EDTYPE, LRD_ELIMIT (byte
  * size overflows), LRD_ECODEC, LRD_EEXIST (LRD_PUT_NOOVERWRITE), LRD_EREADONLY, LRD_EBUSY,
  * LRD_EMAPFULL, LRD_ENOMEM, LRD_EIO. On failure *out is NULL. */
@@ -504,8 +511,11 @@ LRD_API int lrd_store_verify(lrd_store *s, lrd_verify_fn cb, void *ctx, lrd_veri
  * store. The copy is written to a temporary file beside its final name, synced, and renamed
  * into place only when complete: a compact that is killed or fails (a full disk) leaves no
  * data file behind, and a directory it created is removed. The copy is one consistent
- * snapshot; writers may go on meanwhile. The copy opens as a store of its own.
- * Errors: LRD_EEXIST (dst already holds data), LRD_EINVAL, LRD_ENOSPC, LRD_EIO. */
+ * snapshot; writers may go on meanwhile. The copy opens as a store of its own. First, unless
+ * the store is open read-only, the chunks left by writers killed mid-way (see
+ * lrd_store_writer) are removed from the store itself, in one write transaction, so neither
+ * holds them afterwards. Errors: LRD_EEXIST (dst already holds data), LRD_EINVAL, LRD_ENOSPC,
+ * LRD_EIO. */
 LRD_API int lrd_store_compact(lrd_store *s, const char *dst);
 
 #ifdef __cplusplus
