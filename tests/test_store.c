@@ -639,7 +639,7 @@ Test(store, writes_never_wait_for_a_reader_or_iterator_held_open, .timeout = 60)
 	cr_assert_eq(lrd_store_iter_new(st, NULL, NULL, &it), LRD_OK);
 	lrd_value *v = fx_floats(64 << 10); /* 512 KiB */
 	char key[32];
-	for (int i = 0; i < 400; i++) { /* 200 MiB, far past the old 1 GiB default's first growth */
+	for (int i = 0; i < 400; i++) { /* 200 MiB, with the reader and the iterator open */
 		snprintf(key, sizeof key, "w%04d", i);
 		cr_assert_eq(lrd_store_put(st, NULL, key, v, NULL), LRD_OK, "%d: %s", i,
 		             lrd_errmsg());
