@@ -322,6 +322,9 @@ int lrd_memo_open(lrd_store *s, const lrd_memo_options *opts, lrd_memo **out)
 		                MEMO_MAX_NS);
 	if (o.limits.age_s < 0)
 		return lrd__err(LRD_EINVAL, "memo: negative age limit");
+	if (!(o.atime_resolution_s >= 0) || o.atime_resolution_s > 1e9)
+		return lrd__err(LRD_EINVAL, "memo: access-time resolution %g s: want 0..1e9",
+		                o.atime_resolution_s);
 	int rrc = LRD__RESERVED_CHECK(&o, "lrd_memo_options");
 	if (rrc != LRD_OK)
 		return rrc;
@@ -343,6 +346,10 @@ int lrd_memo_open(lrd_store *s, const lrd_memo_options *opts, lrd_memo **out)
 	m->codec = o.codec ? lrd__strdup(o.codec) : NULL;
 	m->lock_path = o.lock_path ? lrd__strdup(o.lock_path) : lock_path_for(s);
 	m->last_flush_ns = memo_now_ns();
+	double res_s = o.atime_resolution_s > 0 ? o.atime_resolution_s : 60;
+	if (o.limits.age_s > 0 && res_s > o.limits.age_s / 4) /* idle eviction stays honest */
+		res_s = o.limits.age_s / 4;
+	m->atime_res_ns = (uint64_t)(res_s * 1e9);
 	if ((o.codec && !m->codec) || !m->lock_path) {
 		lrd__free(m->codec);
 		lrd__free(m->lock_path);
@@ -381,27 +388,34 @@ static int flush_pending(lrd_memo *m, memo_w *w)
 	pthread_mutex_lock(&m->mu);
 	memo_pending *p = m->pending;
 	size_t n = m->npending;
+	uint64_t hits = m->hits_only, saved = m->saved_only;
 	m->pending = NULL;
 	m->npending = m->cappending = 0;
+	m->hits_only = m->saved_only = 0;
 	m->last_flush_ns = memo_now_ns();
 	pthread_mutex_unlock(&m->mu);
-	if (!n) {
+	if (!n && !hits) {
 		lrd__free(p);
 		return LRD_OK;
 	}
 	int rc;
-	if (w)
-		rc = memo_apply_pending(w, p, n);
-	else {
-		memo_w own;
+	memo_w own;
+	if (!w) {
 		rc = memo_w_begin(m, &own);
-		if (rc == LRD_OK) {
-			rc = memo_apply_pending(&own, p, n);
-			if (rc == LRD_OK)
-				rc = memo_w_commit(&own);
-			else
-				memo_w_abort(&own);
+		if (rc != LRD_OK) {
+			lrd__free(p);
+			return rc;
 		}
+	}
+	memo_w *t = w ? w : &own;
+	t->st.hits += hits;
+	t->st.saved_ns += saved;
+	rc = memo_apply_pending(t, p, n);
+	if (!w) {
+		if (rc == LRD_OK)
+			rc = memo_w_commit(&own);
+		else
+			memo_w_abort(&own);
 	}
 	lrd__free(p);
 	return rc;
@@ -592,23 +606,30 @@ static int look(lrd_memo *m, const lrd_memo_func *f, void *ctx, const unsigned c
 /* Record a hit for the next flush; flush when the batch is full or a second old. */
 static void note_hit(lrd_memo *m, const unsigned char key[16], const memo_rec *r)
 {
+	uint64_t now = memo_now_ns();
+	bool recent = now >= r->atime_ns && now - r->atime_ns < m->atime_res_ns;
 	pthread_mutex_lock(&m->mu);
-	if (m->npending == m->cappending) {
-		size_t nc = m->cappending ? 2 * m->cappending : MEMO_PENDING_MAX;
-		memo_pending *np = realloc(m->pending, nc * sizeof *np); /* no message on failure */
-		if (!np) {
-			pthread_mutex_unlock(&m->mu);
-			return;
+	if (recent) {
+		m->hits_only++;
+		m->saved_only += r->compute_ns;
+	} else {
+		if (m->npending == m->cappending) {
+			size_t nc = m->cappending ? 2 * m->cappending : MEMO_PENDING_MAX;
+			memo_pending *np = realloc(m->pending, nc * sizeof *np); /* no message */
+			if (!np) {
+				pthread_mutex_unlock(&m->mu);
+				return;
+			}
+			m->pending = np;
+			m->cappending = nc;
 		}
-		m->pending = np;
-		m->cappending = nc;
+		memo_pending *p = &m->pending[m->npending++];
+		memcpy(p->key, key, 16);
+		p->atime_ns = now;
+		p->saved_ns = r->compute_ns;
 	}
-	memo_pending *p = &m->pending[m->npending++];
-	memcpy(p->key, key, 16);
-	p->atime_ns = memo_now_ns();
-	p->saved_ns = r->compute_ns;
 	bool flush =
-	    m->npending >= MEMO_PENDING_MAX || p->atime_ns - m->last_flush_ns > 1000000000u;
+	    m->npending + m->hits_only >= MEMO_PENDING_MAX || now - m->last_flush_ns > 1000000000u;
 	pthread_mutex_unlock(&m->mu);
 	if (flush)
 		flush_pending(m, NULL); /* errors lose statistics only */

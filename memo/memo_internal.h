@@ -55,6 +55,8 @@ struct lrd_memo {
 	pthread_mutex_t mu; /* guards pending, threads */
 	memo_pending *pending;
 	size_t npending, cappending;
+	uint64_t atime_res_ns;          /* a hit rewrites the access time only when older */
+	uint64_t hits_only, saved_only; /* pending hits whose access time is recent enough */
 	uint64_t last_flush_ns;
 	struct memo_tls *threads; /* every thread's state, to close at lrd_memo_close */
 };

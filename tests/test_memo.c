@@ -552,8 +552,63 @@ Test(memo, an_items_limit_keeps_the_most_recently_used_entries)
 	}
 }
 
+static int note_accessed(const lrd_memo_entry *e, void *ctx)
+{
+	*(double *)ctx = e->accessed;
+	return 0;
+}
+
+/* Hits within the resolution write the counters only, later ones the access time too. */
+static void hits_and_access_time(double resolution_s, int want_newer)
+{
+	close_all();
+	lrd_memo_options mo = {.atime_resolution_s = resolution_s};
+	open_all(&mo);
+	lrd_value *a = int_args(3), *r;
+	cr_assert_eq(lrd_memo_call(memo, &SQUARE, a, NULL, &r, NULL), LRD_OK);
+	lrd_value_free(r);
+	double stored = 0, after = 0;
+	cr_assert_eq(lrd_memo_list(memo, NULL, note_accessed, &stored), LRD_OK);
+	lrd_memo_stats s0, s;
+	cr_assert_eq(lrd_memo_stats_get(memo, &s0), LRD_OK);
+	usleep(20000);
+	for (int i = 0; i < 3; i++) {
+		lrd_memo_info info;
+		cr_assert_eq(lrd_memo_call(memo, &SQUARE, a, NULL, &r, &info), LRD_OK);
+		cr_assert(info.hit);
+		lrd_value_free(r);
+	}
+	cr_assert_eq(lrd_memo_stats_get(memo, &s), LRD_OK); /* flushes the pending hits */
+	cr_expect_eq(s.hits - s0.hits, 3);
+	cr_assert_eq(lrd_memo_list(memo, NULL, note_accessed, &after), LRD_OK);
+	if (want_newer)
+		cr_expect_gt(after, stored, "resolution %g s: access time not recorded",
+		             resolution_s);
+	else
+		cr_expect_eq(after, stored, "resolution %g s: access time rewritten", resolution_s);
+	lrd_value_free(a);
+}
+
+Test(memo, a_hit_rewrites_the_access_time_only_when_older_than_the_resolution)
+{
+	hits_and_access_time(0, 0);    /* default 60 s */
+	hits_and_access_time(1e-3, 1); /* 20 ms later: older than 1 ms */
+}
+
+Test(memo, an_invalid_access_time_resolution_is_refused)
+{
+	lrd_memo *m2;
+	lrd_memo_options mo = {.atime_resolution_s = -1};
+	cr_expect_eq(lrd_memo_open(st, &mo, &m2), LRD_EINVAL);
+	mo.atime_resolution_s = 0.0 / 0.0;
+	cr_expect_eq(lrd_memo_open(st, &mo, &m2), LRD_EINVAL);
+}
+
 Test(memo, reduce_on_demand_evicts_least_recently_used_first)
 {
+	close_all();
+	lrd_memo_options mo = {.atime_resolution_s = 1e-6}; /* every hit records its time */
+	open_all(&mo);
 	lrd_value *r;
 	for (int n = 0; n < 5; n++) {
 		lrd_value *a = int_args(n);

@@ -16,7 +16,9 @@
  *   1. hashes the arguments and looks the key up in one read snapshot (no write lock). A hit
  *      loads the result and returns it. Its access time and the hit count are recorded later,
  *      in batches (every 256 hits or second, and at lrd_memo_close / stats / reduce), in one
- *      write transaction.
+ *      write transaction; the access time only when the recorded one is older than
+ *      atime_resolution_s (60 s by default), so a hit on an entry used recently writes nothing
+ *      but the counters.
  *   2. on a miss, takes the key's compute lock: an open-file-description byte-range lock
  *      (fcntl F_OFD_SETLKW) on byte (key mod 2^20) of a lock file beside the store
  *      ("<store dir>/memo.lock", or "<data file>-memo.lock" with LRD_STORE_NOSUBDIR). A caller
@@ -92,7 +94,12 @@ typedef struct lrd_memo_options {
 	                            stored"), versions invalidated, damaged entries, results not
 	                            cached; 2: also a line per hit; 0 by default */
 	const char *lock_path; /**< the lock file; NULL: beside the store (see above) */
-	uint64_t reserved[8];  /**< must be zero */
+	double atime_resolution_s; /**< a hit rewrites an entry's access time only when the
+	                                recorded one is older than this (as relatime does), so
+	                                hits on many keys cost no index writes; LRU order is
+	                                exact to this resolution; 0: 60 s; never more than a
+	                                quarter of limits.age_s */
+	uint64_t reserved[7];      /**< must be zero */
 } lrd_memo_options;
 
 /** What an entry looks like (lrd_memo_list, validation callbacks). */
