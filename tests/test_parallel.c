@@ -790,3 +790,134 @@ Test(parallel, an_attached_memo_serves_hits_without_computing_them)
 	munmap(calls, sizeof *calls);
 	no_children();
 }
+
+/* ---- soak (long tier) ------------------------------------------------------------------------ */
+
+#ifdef LRD_TEST_LONG
+#include <dirent.h>
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	cr_assert(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static size_t store_keys(const char *path)
+{
+	lrd_store *s;
+	cr_assert_eq(lrd_store_open(path, NULL, &s), LRD_OK, "%s", lrd_errmsg());
+	lrd_store_iter *si;
+	cr_assert_eq(lrd_store_iter_new(s, NULL, "", &si), LRD_OK);
+	const char *key;
+	size_t klen, n = 0;
+	lrd_buf val;
+	while (lrd_store_iter_next(si, &key, &klen, &val) == LRD_OK)
+		n++;
+	lrd_store_iter_free(si);
+	lrd_store_close(s);
+	return n;
+}
+
+/* Hundreds of maps of every kind, failing in every way, one after another on every backend:
+ * after each, no child, no descriptor and no store entry is left, and memory stays flat. */
+Test(parallel, soak_maps_failing_every_way_leave_nothing_behind, .timeout = 900)
+{
+	const char *names[32];
+	size_t nb = backends(names);
+	char *dir = tc_tmpdir();
+	char *store = tc_path(dir, "s");
+	store_keys(store); /* creates it */
+	size_t n = 64;
+	lrd_value **in = ints(n), **out = calloc(n, sizeof *out);
+	int fds = open_fds();
+	long rss_early = 0;
+	int rounds = 1000;
+	for (int round = 0; round < rounds; round++) {
+		const char *b = names[tc_rand() % nb];
+		int kind = (int)(tc_rand() % 6);
+		if (kind == 1 && !isolates(b))
+			kind = 0; /* a crash in a thread takes the test with it */
+		int how = (int)(tc_rand() % 3);
+		lrd_parallel_options o = {.backend = b,
+		                          .n_jobs = 1 + (int)(tc_rand() % 3),
+		                          .batch_size = (size_t)(tc_rand() % 4),
+		                          .max_nbytes = 1 << 16,
+		                          .store = tc_rand() % 2 ? store : NULL};
+		int rc;
+		switch (kind) {
+		case 0: /* fine */
+			rc = lrd_parallel_map(&o, "t.square", NULL, (const lrd_value *const *)in, n,
+			                      out);
+			cr_assert_eq(rc, LRD_OK, "round %d %s: %s", round, b, lrd_errmsg());
+			free_all(out, n);
+			out = calloc(n, sizeof *out);
+			break;
+		case 1: /* a worker dies */
+			rc = lrd_parallel_map(&o, "t.crash", &how, (const lrd_value *const *)in, n,
+			                      out);
+			cr_assert_eq(rc, LRD_EWORKER, "round %d %s: %s", round, b,
+			             lrd_strerror(rc));
+			break;
+		case 2: /* a task fails */
+			rc = lrd_parallel_map(&o, "t.fail37", NULL, (const lrd_value *const *)in, n,
+			                      out);
+			cr_assert_eq(rc, LRD_ETASK, "round %d %s: %s", round, b, lrd_strerror(rc));
+			break;
+		case 3: /* a task runs past its timeout */
+			o.timeout = 0.05;
+			rc = lrd_parallel_map(&o, "t.slow", NULL, (const lrd_value *const *)in, 4,
+			                      out);
+			cr_assert_eq(rc, LRD_ETIMEOUT, "round %d %s: %s", round, b,
+			             lrd_strerror(rc));
+			break;
+		case 4: { /* big results through the store or pipes */
+			lrd_value *big[3];
+			for (int i = 0; i < 3; i++)
+				lrd_value_new_int(i == 1 ? 40000 : 3, &big[i]);
+			rc = lrd_parallel_map(&o, "t.big", NULL, (const lrd_value *const *)big, 3,
+			                      out);
+			cr_assert_eq(rc, LRD_OK, "round %d %s: %s", round, b, lrd_errmsg());
+			cr_assert_eq(lrd_array_count(out[1]), 40000);
+			for (int i = 0; i < 3; i++) {
+				lrd_value_free(big[i]);
+				lrd_value_free(out[i]);
+				out[i] = NULL;
+			}
+			break;
+		}
+		default: { /* an iterator dropped midway */
+			lrd_parallel_iter *it;
+			o.flags = tc_rand() % 2 ? LRD_PARALLEL_UNORDERED : 0;
+			cr_assert_eq(lrd_parallel_iter_new(&o, "t.square", NULL,
+			                                   (const lrd_value *const *)in, n, &it),
+			             LRD_OK);
+			size_t idx;
+			lrd_value *v;
+			cr_assert_eq(lrd_parallel_iter_next(it, &idx, &v), LRD_OK,
+			             "round %d %s: %s", round, b, lrd_errmsg());
+			lrd_value_free(v);
+			lrd_parallel_iter_free(it);
+		}
+		}
+		no_children();
+		cr_assert_eq(open_fds(), fds, "round %d %s kind %d: descriptors leaked", round, b,
+		             kind);
+		if (round == rounds / 4)
+			rss_early = tc_maxrss_kib();
+	}
+	cr_expect_eq(store_keys(store), 0, "temporary payloads left in the store");
+	/* peak RSS over the last three quarters grows by less than a few payloads */
+	cr_expect_lt(tc_maxrss_kib() - rss_early, 32 * 1024, "peak RSS grew from %ld to %ld KiB",
+	             rss_early, tc_maxrss_kib());
+	free_all(in, n);
+	free(out);
+	tc_rmtree(dir);
+	free(store);
+	free(dir);
+}
+#endif
