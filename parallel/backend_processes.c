@@ -5,10 +5,10 @@
  * Wire. A request is a header (magic, item count, first index, payload length) and one entry
  * per input; a reply is a header (magic, items done, failure code and item, elapsed time,
  * payload length), one entry per output done, then the failure's message. An entry is a kind
- * byte and either a value message (lrd_value_encode's self-delimiting frame) or, for a payload
- * whose frame is larger than max_nbytes when a store is given, the key of a temporary object in
- * the store ("lrd.parallel/<pid>.<pool>/in.<index>" or ".../out.<index>"). Inputs are decoded
- * in the worker with arrays borrowed from the request buffer.
+ * byte and either a value message (lrd_value_encode's self-delimiting frame) or, for a value
+ * whose arrays, strings and bytes add up to more than max_nbytes when a store is given, the key of
+ * a temporary object in the store ("lrd.parallel/<pid>.<pool>/in.<index>" or ".../out.<index>").
+ * Inputs are decoded in the worker with arrays borrowed from the request buffer.
  *
  * Workers. Each worker opens the store itself (lazily, after fork) and never touches the
  * parent's handle. A page of shared memory holds the pool's stop flag and, per worker, the
@@ -145,17 +145,40 @@ static void key_of(const char *prefix, const char *dir, uint64_t index, char *ke
 	snprintf(key, cap, "%s%s.%llu", prefix, dir, (unsigned long long)index);
 }
 
-/* Append entry (v) to b: a message, or through the store when large. */
+/* Bytes of v's arrays, strings and bytes (what a frame of it holds besides small headers). */
+static size_t payload_bytes(const lrd_value *v)
+{
+	size_t n = 0, len;
+	switch (lrd_value_kind(v)) {
+	case LRD_KIND_ARRAY:
+		return lrd_array_nbytes(v);
+	case LRD_KIND_STR:
+		lrd_value_str(v, &len);
+		return len;
+	case LRD_KIND_BYTES:
+		lrd_value_bytes(v, &len);
+		return len;
+	case LRD_KIND_LIST:
+		for (size_t i = 0; i < lrd_value_len(v); i++)
+			n += payload_bytes(lrd_list_at(v, i));
+		return n;
+	case LRD_KIND_MAP:
+		for (size_t i = 0; i < lrd_value_len(v); i++)
+			n += payload_bytes(lrd_map_value_at(v, i));
+		return n;
+	default:
+		return 0;
+	}
+}
+
+/* Append entry (v) to b: a message, or through the store when its payload is large (decided
+ * before encoding, so that a large one is copied once, into the store). */
 static int put_entry(buf *b, const lrd_value *v, lrd_store *store, size_t max_nbytes,
                      const char *prefix, const char *dir, uint64_t index)
 {
-	void *frame;
-	size_t len;
-	int rc = lrd_value_encode(v, NULL, &frame, &len);
-	if (rc)
-		return rc;
-	unsigned char kind = KIND_MSG;
-	if (store && len > max_nbytes) {
+	int rc;
+	unsigned char kind;
+	if (store && payload_bytes(v) > max_nbytes) {
 		char key[128];
 		key_of(prefix, dir, index, key, sizeof key);
 		lrd_put_options po = {.codec = "raw"};
@@ -164,7 +187,15 @@ static int put_entry(buf *b, const lrd_value *v, lrd_store *store, size_t max_nb
 		kind = KIND_KEY;
 		if (!rc && !(rc = buf_put(b, &kind, 1)) && !(rc = buf_put(b, &klen, 2)))
 			rc = buf_put(b, key, klen);
-	} else if (!(rc = buf_put(b, &kind, 1)))
+		return rc;
+	}
+	void *frame;
+	size_t len;
+	rc = lrd_value_encode(v, NULL, &frame, &len);
+	if (rc)
+		return rc;
+	kind = KIND_MSG;
+	if (!(rc = buf_put(b, &kind, 1)))
 		rc = buf_put(b, frame, len);
 	lrd_free(frame);
 	return rc;

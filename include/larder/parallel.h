@@ -109,10 +109,10 @@ typedef struct lrd_parallel_options {
 	                          "[Parallel(n_jobs=2)]: Done  12 out of  12 | elapsed:    2.3s
 	                          finished" (more lines for larger values, every batch from 10),
 	                          or on a terminal one progress line with rate and ETA */
-	size_t max_nbytes;   /**< "processes": inputs and results whose encoding is larger than this
-	                          travel through `store` by key; smaller ones (or all, without a
-	                          store) as larder/message.h frames through each worker's socket
-	                          pair. 0: 1 MiB */
+	size_t max_nbytes;   /**< "processes": inputs and results whose arrays, strings and bytes
+	                          add up to more than this travel through `store` by key; smaller ones
+	                        (or all, without a   store) as larder/message.h frames through each
+	                        worker's socket   pair. 0: 1 MiB */
 	const char *store;   /**< path of a store for large payloads, opened by the parent and by
 	                          every worker after fork; its temporary keys ("lrd.parallel/…") are
 	                          deleted before the map returns. NULL: no store */
