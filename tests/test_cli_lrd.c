@@ -89,3 +89,43 @@ Test(cli_lrd, verify_names_the_first_bad_chunk_and_exits_3)
 	cr_assert_eq(SH("'%s' load a.lrd out.npy 2>/dev/null", dir, LARDER_EXE), 1);
 	teardown();
 }
+
+Test(cli_lrd, max_bytes_bounds_load_and_put_and_is_checked)
+{
+	setup();
+	/* in.npy holds 300 x 70 float64: 168000 bytes */
+	cr_assert_eq(SH("'%s' dump in.npy a.lrd.gz", dir, LARDER_EXE), 0);
+	cr_assert_eq(SH("'%s' load --max-bytes 100K a.lrd.gz out.npy 2>err", dir, LARDER_EXE), 1);
+	cr_assert_eq(
+	    SH("grep -q 'a.lrd.gz.*exceed the bound of 102400 bytes.*--max-bytes' err", dir), 0,
+	    "the message names the file, the bound and the option");
+	cr_assert_eq(SH("'%s' load a.lrd.gz out.npy --max-bytes=1M && cmp -s in.npy out.npy", dir,
+	                LARDER_EXE),
+	             0);
+	cr_assert_eq(
+	    SH("cat a.lrd.gz | '%s' load - out.npy --max-bytes 100K 2>/dev/null", dir, LARDER_EXE),
+	    1, "the bound holds for a pipe too");
+	cr_assert_eq(SH("'%s' load --max-bytes unlimited a.lrd.gz out.npy", dir, LARDER_EXE), 0);
+	/* put streams an array file in bounded memory; a tree is loaded, under the bound */
+	cr_assert_eq(SH("'%s' put st k a.lrd.gz --max-bytes 100K", dir, LARDER_EXE), 0);
+	lrd_value *a, *m;
+	char *in = tc_path(dir, "in.npy"), *tree = tc_path(dir, "t.lrd");
+	cr_assert_eq(lrd_npy_load(in, &a, NULL), LRD_OK);
+	cr_assert_eq(lrd_value_new_map(&m), LRD_OK);
+	cr_assert_eq(lrd_map_set(m, "a", a), LRD_OK);
+	cr_assert_eq(lrd_dump(m, tree, NULL), LRD_OK);
+	lrd_value_free(m);
+	free(in);
+	free(tree);
+	cr_assert_eq(SH("'%s' put st t t.lrd --max-bytes 100K 2>err", dir, LARDER_EXE), 1);
+	cr_assert_eq(SH("grep -q 'exceed the bound of 102400' err", dir), 0);
+	cr_assert_eq(SH("'%s' put st t t.lrd --max-bytes 1M", dir, LARDER_EXE), 0);
+	for (int i = 0; i < 3; i++) {
+		const char *bad[] = {"0", "lots", "-5"};
+		cr_assert_eq(
+		    SH("'%s' load --max-bytes %s a.lrd.gz out.npy 2>err", dir, LARDER_EXE, bad[i]),
+		    2, "--max-bytes %s", bad[i]);
+		cr_assert_eq(SH("grep -q 'bad --max-bytes' err", dir), 0);
+	}
+	teardown();
+}

@@ -6,6 +6,9 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include <larder.h>
@@ -309,10 +312,12 @@ Test(format, a_shape_of_2_pow_60_elements_is_refused_before_allocating)
 	cr_assert(strstr(lrd_errmsg(), "overflow"), "%s", lrd_errmsg());
 }
 
-Test(format, a_compressed_array_beyond_the_bomb_guard_is_elimit)
+/* Chunk headers declaring 1 TiB: refused by the default total bound before anything is
+ * allocated; with the bound lifted, the first chunk's bad checksum is found and the load costs
+ * what it decoded, not what the file declared. */
+static struct fb lying_tib_file(void)
 {
-	lrd_value *v;
-	uint64_t shape[1] = {(uint64_t)1 << 40}; /* 1 TiB from a few bytes */
+	uint64_t shape[1] = {(uint64_t)1 << 40};
 	struct fb b = fb_begin(1);
 	array_header(&b, "|u1", 1, shape);
 	u8(&b, 1);
@@ -320,7 +325,27 @@ Test(format, a_compressed_array_beyond_the_bomb_guard_is_elimit)
 	for (int i = 0; i < 1024; i++)
 		chunk_hdr(&b, 1, (uint64_t)1 << 30, 10, 0);
 	fb_end(&b);
-	FAILS_WITH(load_fb(&b, &v), LRD_ELIMIT);
+	return b;
+}
+
+Test(format, a_lying_array_size_is_refused_by_the_total_bound_or_costs_what_was_decoded)
+{
+	lrd_value *v;
+	struct fb b = lying_tib_file();
+	FAILS_WITH(lrd_load_memory(b.p, b.n, &v, NULL), LRD_ELIMIT);
+	cr_assert(strstr(lrd_errmsg(), "max_total_bytes"), "%s", lrd_errmsg());
+	long before = tc_maxrss_kib();
+	lrd_load_options o = {.max_total_bytes = UINT64_MAX, .max_array_bytes = UINT64_MAX};
+	for (int threads = 1; threads <= 2; threads++) {
+		o.threads = threads;
+		int rc = lrd_load_memory(b.p, b.n, &v, &o);
+		cr_assert(rc == LRD_ECHECKSUM || rc == LRD_ECORRUPT, "threads %d: %s (%s)", threads,
+		          lrd_errname(rc), lrd_errmsg());
+	}
+	if (tc_rss_bounds_apply("format::lying array size"))
+		cr_expect_lt(tc_maxrss_kib() - before, 16 * 1024, "peak RSS grew by %ld KiB",
+		             tc_maxrss_kib() - before);
+	free(b.p);
 }
 
 /* A one-chunk layout-1 array of `raw` bytes whose chunk is the zlib compression of `actual`
@@ -577,4 +602,128 @@ Test(format, every_allocation_failure_in_dump_and_load_is_enomem)
 		lrd_free(buf);
 	}
 	lrd_value_free(want);
+}
+
+/* ---- the total bound and buffers grown as bytes arrive (issue 9.11) ------------------------ */
+
+/* Run fn(path) in a child process, so that the memory it takes does not count in this
+ * process's peak RSS. */
+static void in_child(void (*fn)(const char *), const char *path)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		fn(path);
+		_exit(0);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "generator of %s failed", path);
+}
+
+#define BIG ((size_t)256 << 20)
+
+/* A gzip-wrapped file holding a 256 MiB bytes value of zeros (about 261 KB). */
+static void make_gzip_bytes(const char *path)
+{
+	void *zeros = calloc(1, BIG);
+	lrd_value *v;
+	if (!zeros || lrd_value_new_bytes(zeros, BIG, &v))
+		_exit(1);
+	free(zeros);
+	lrd_dump_options o = {.codec = "gzip", .level = 9};
+	_exit(lrd_dump(v, path, &o) ? 2 : 0);
+}
+
+/* A 12 KB file holding a 256 MiB array of zeros in zstd chunks. */
+static void make_zstd_zeros(const char *path)
+{
+	lrd_dtype dt;
+	lrd_value *a;
+	uint64_t shape[1] = {BIG};
+	if (lrd_dtype_parse("|u1", &dt) || lrd_array_new(dt, 1, shape, LRD_ORDER_C, &a))
+		_exit(1);
+	lrd_dump_options o = {.chunk_codec = "zstd", .threads = 1};
+	_exit(lrd_dump(a, path, &o) ? 2 : 0);
+}
+
+Test(format, a_gzip_wrapped_bytes_bomb_is_refused_by_the_total_bound_without_decoding_it)
+{
+	char *dir = tc_tmpdir(), *path = tc_path(dir, "bomb.lrd.gz");
+	in_child(make_gzip_bytes, path);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_lt(st.st_size, 1 << 20, "%lld bytes", (long long)st.st_size);
+	long before = tc_maxrss_kib();
+	lrd_value *v;
+	/* max_array_bytes covers arrays only; the total bound covers the bytes value */
+	lrd_load_options o = {.max_array_bytes = 1 << 20, .max_total_bytes = 1 << 20};
+	FAILS_WITH(lrd_load(path, &v, &o), LRD_ELIMIT);
+	cr_assert_null(v);
+	cr_assert(strstr(lrd_errmsg(), path) && strstr(lrd_errmsg(), "1048576") &&
+	              strstr(lrd_errmsg(), "max_total_bytes"),
+	          "%s", lrd_errmsg());
+	if (tc_rss_bounds_apply("format::gzip bytes bomb"))
+		cr_expect_lt(tc_maxrss_kib() - before, 16 * 1024, "peak RSS grew by %ld KiB",
+		             tc_maxrss_kib() - before);
+	o.max_total_bytes = BIG + 64; /* the bytes, one node, no more */
+	OK(lrd_load(path, &v, &o));
+	size_t n;
+	cr_assert_not_null(lrd_value_bytes(v, &n));
+	cr_assert_eq(n, BIG);
+	lrd_value_free(v);
+	tc_rmtree(dir);
+	free(path);
+	free(dir);
+}
+
+static void expect_zeros(lrd_value *v)
+{
+	cr_assert_eq(lrd_value_kind(v), LRD_KIND_ARRAY);
+	cr_assert_eq(lrd_array_nbytes(v), BIG);
+	const uint64_t *p = lrd_array_cdata(v);
+	cr_assert_eq((uintptr_t)p % 64, 0, "loaded array data is not 64-byte aligned");
+	uint64_t acc = 0;
+	for (size_t i = 0; i < BIG / 8; i++)
+		acc |= p[i];
+	cr_assert_eq(acc, 0);
+}
+
+Test(format, a_small_file_of_many_zeros_in_zstd_chunks_loads_by_path_and_pipe)
+{
+	if (!lrd_codec_by_name("zstd"))
+		cr_skip_test("zstd plugin not found");
+	char *dir = tc_tmpdir(), *path = tc_path(dir, "zeros.lrd");
+	in_child(make_zstd_zeros, path);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_lt(st.st_size, 64 << 10, "%lld bytes", (long long)st.st_size);
+	lrd_value *v;
+	for (int threads = 1; threads <= 2; threads++) {
+		lrd_load_options o = {.threads = threads};
+		OK(lrd_load(path, &v, &o));
+		expect_zeros(v);
+		lrd_value_free(v);
+	}
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		size_t n;
+		void *bytes = tc_read_file(path, &n);
+		_exit(bytes && write(fds[1], bytes, n) == (ssize_t)n ? 0 : 1);
+	}
+	close(fds[1]);
+	OK(lrd_load_fd(fds[0], &v, NULL));
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	expect_zeros(v);
+	lrd_value_free(v);
+	/* and an explicit bound below its size refuses it */
+	FAILS_WITH(lrd_load(path, &v, &(lrd_load_options){.max_total_bytes = BIG - 1}), LRD_ELIMIT);
+	tc_rmtree(dir);
+	free(path);
+	free(dir);
 }

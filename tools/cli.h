@@ -82,6 +82,11 @@ int cli_parse_long(const char *s, long min, long max, long *out);
 /* Parse a size: a non-negative number, fractions allowed, in units of `unit` bytes unless a
  * suffix says otherwise (B, K/KiB, M/MiB, G/GiB: powers of 1024). 0 on success, -1 otherwise. */
 int cli_parse_size(const char *s, size_t unit, size_t *out);
+/* Match "--max-bytes SIZE" at argv[*i] (as cli_opt) into o->max_total_bytes: a size as
+ * cli_parse_size reads it (bytes unless suffixed), or "unlimited". 1 when matched, 0 for another
+ * argument, -1 (message printed) for a missing or bad value. The one home of the option of
+ * every command that loads a larder file into memory (load, put). */
+int cli_max_bytes(int argc, char **argv, int *i, lrd_load_options *o);
 /* Split s in place at commas into at most max non-empty parts; returns how many there were
  * (which may exceed max: the extra ones are dropped). */
 size_t cli_split(char *s, char **parts, size_t max);

@@ -80,6 +80,28 @@ int cli_parse_size(const char *s, size_t unit, size_t *out)
 	return 0;
 }
 
+int cli_max_bytes(int argc, char **argv, int *i, lrd_load_options *o)
+{
+	const char *val;
+	size_t n;
+	int m = cli_opt(argc, argv, i, "--max-bytes", &val);
+	if (m <= 0)
+		return m;
+	if (strcmp(val, "unlimited") == 0) {
+		o->max_total_bytes = UINT64_MAX;
+		return 1;
+	}
+	if (cli_parse_size(val, 1, &n) || n == 0) {
+		fprintf(stderr,
+		        "larder %s: bad --max-bytes '%s' (a size such as 512M or 8G, or "
+		        "'unlimited')\n",
+		        argv[0], val);
+		return -1;
+	}
+	o->max_total_bytes = n;
+	return 1;
+}
+
 size_t cli_split(char *s, char **parts, size_t max)
 {
 	size_t n = 0;

@@ -10,18 +10,22 @@
 static int usage(FILE *f, int code)
 {
 	fprintf(f,
-	        "usage: larder load IN|- OUT.npy [--entry KEYPATH]\n\n"
+	        "usage: larder load IN|- OUT.npy [--entry KEYPATH] [--max-bytes SIZE]\n\n"
 	        "Write the array of a larder file as .npy. --entry picks an array inside a tree\n"
-	        "('layers/0/weights': map keys and list indices separated by '/').\n");
+	        "('layers/0/weights': map keys and list indices separated by '/').\n"
+	        "--max-bytes bounds what loading may build (default: 4G, or 16 x the file's\n"
+	        "size if larger; 'unlimited' for none).\n");
 	return code;
 }
 
 /* A larder file that is not whole-file compressed is mapped, its checksums verified, and the
  * .npy written straight from the map: one copy, as cp makes. Anything else (a whole-file codec,
  * a file that cannot be mapped) gives LRD_EINVAL and is read through a stream instead. */
-static int load_mapped(const char *in, const char *entry, lrd_value **root)
+static int load_mapped(const char *in, const char *entry, const lrd_load_options *lo,
+                       lrd_value **root)
 {
-	lrd_load_options o = {.mmap = true, .verify = true};
+	lrd_load_options o = *lo;
+	o.mmap = o.verify = true;
 	int rc = entry ? lrd_load_entry(in, entry, root, &o) : lrd_load(in, root, &o);
 	return rc == LRD_EUNSUPPORTED ? LRD_EINVAL : rc;
 }
@@ -29,11 +33,15 @@ static int load_mapped(const char *in, const char *entry, lrd_value **root)
 int cmd_load(int argc, char **argv)
 {
 	const char *in = NULL, *out = NULL, *entry = NULL, *v;
+	lrd_load_options lo = {0};
 	int m;
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i]))
 			return usage(stdout, CLI_OK);
-		if ((m = cli_opt(argc, argv, &i, "--entry", &v)) != 0) {
+		if ((m = cli_max_bytes(argc, argv, &i, &lo)) != 0) {
+			if (m < 0)
+				return CLI_USAGE;
+		} else if ((m = cli_opt(argc, argv, &i, "--entry", &v)) != 0) {
 			if (m < 0)
 				return CLI_USAGE;
 			entry = v;
@@ -48,15 +56,15 @@ int cmd_load(int argc, char **argv)
 	lrd_value *root = NULL;
 	struct stat st; /* map only a regular file: a pipe would lose what a failed try read */
 	int rc = strcmp(in, "-") && stat(in, &st) == 0 && S_ISREG(st.st_mode)
-	             ? load_mapped(in, entry, &root)
+	             ? load_mapped(in, entry, &lo, &root)
 	             : LRD_EINVAL;
 	if (rc == LRD_EINVAL) {
 		lrd_stream *s;
 		if ((rc = cli_open_input(in, &s)))
 			return cli_fail(rc, in);
 		/* a pipe is loaded whole and the entry taken from it, by the same path rules */
-		rc = entry ? lrd_load_entry_stream(s, entry, &root, NULL)
-		           : lrd_load_stream(s, &root, NULL);
+		rc = entry ? lrd_load_entry_stream(s, entry, &root, &lo)
+		           : lrd_load_stream(s, &root, &lo);
 		lrd_stream_close(s);
 	}
 	if (rc)

@@ -89,13 +89,15 @@ static int put_array(lrd_store *s, const char *key, lrd_array_reader *ar, const 
 }
 
 #define PUT_USAGE                                                                                  \
-	"usage: larder put [--codec NAME] [--chunk-size SIZE] [--no-create] STORE KEY FILE\n"
+	"usage: larder put [--codec NAME] [--chunk-size SIZE] [--no-create] [--max-bytes SIZE]\n"  \
+	"                  STORE KEY FILE\n"
 
 int cmd_put(int argc, char **argv)
 {
 	const char *pos[3], *val;
 	int npos = 0;
 	lrd_put_options po = {0};
+	lrd_load_options lo = {0};
 	enum cli_store_mode mode = CLI_STORE_CREATE;
 	for (int i = 1; i < argc; i++) {
 		int m;
@@ -115,10 +117,17 @@ int cmd_put(int argc, char **argv)
 			       "the store's\n"
 			       "  --no-create        fail (\"no store at ...\", exit 1) instead of "
 			       "creating\n"
-			       "                     a missing STORE\n");
+			       "                     a missing STORE\n"
+			       "  --max-bytes SIZE   bound on what loading a tree may build; "
+			       "default: 4G,\n"
+			       "                     or 16 x FILE's size if larger; 'unlimited' "
+			       "for none\n");
 			return CLI_OK;
 		} else if (!strcmp(argv[i], "--no-create")) {
 			mode = CLI_STORE_WRITE;
+		} else if ((m = cli_max_bytes(argc, argv, &i, &lo)) != 0) {
+			if (m < 0)
+				return CLI_USAGE;
 		} else if ((m = cli_opt(argc, argv, &i, "--codec", &val)) != 0) {
 			if (m < 0)
 				return CLI_USAGE;
@@ -156,7 +165,7 @@ int cmd_put(int argc, char **argv)
 	}
 	int rc = lrd_stream_open_path(pos[2], "r", &in);
 	if (!rc) {
-		rc = lrd_array_reader_new(in, NULL, &ar);
+		rc = lrd_array_reader_new(in, &lo, &ar);
 		if (!rc)
 			rc = put_array(s, pos[1], ar, &po);
 		lrd_array_reader_free(ar);
@@ -164,7 +173,7 @@ int cmd_put(int argc, char **argv)
 	}
 	if (!ar && rc == LRD_EFORMAT) { /* not an array file: load the value whole */
 		lrd_value *v;
-		rc = lrd_load(pos[2], &v, NULL);
+		rc = lrd_load(pos[2], &v, &lo);
 		if (!rc)
 			rc = lrd_store_put(s, NULL, pos[1], v, &po);
 		lrd_value_free(v);

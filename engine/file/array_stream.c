@@ -216,7 +216,7 @@ static int range_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_
 	(void)r;
 	snprintf(J->what, sizeof J->what, "at offset %llu",
 	         (unsigned long long)J->fr->f.channel.pos);
-	int rc = lrd__payload_reader_begin(&p, &J->fr->f, d, NULL, 0, J->what);
+	int rc = lrd__payload_reader_begin(&p, &J->fr->f, d, NULL, J->what);
 	if (!rc && !out)
 		rc = lrd__payload_reader_skip(&p);
 	if (!rc && out) {
@@ -308,8 +308,7 @@ int lrd_array_reader_new(lrd_stream *s, const lrd_load_options *opts, lrd_array_
 	if (!rc)
 		rc = lrd__tree_read_array_desc(&r->fr.f.channel, &d);
 	if (!rc)
-		rc =
-		    lrd__payload_reader_begin(&r->p, &r->fr.f, &d, opts, r->fr.bomb_input, r->what);
+		rc = lrd__payload_reader_begin(&r->p, &r->fr.f, &d, opts, r->what);
 	if (rc) {
 		lrd_array_reader_free(r);
 		return rc;

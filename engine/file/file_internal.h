@@ -40,10 +40,6 @@
 #define LRD__ALIGNMENT         64
 #define LRD__LAYOUT_CONTIGUOUS 0
 #define LRD__LAYOUT_CHUNKED    1
-/* Decompression-bomb guard when no explicit limit is set (lrd_load_options.max_array_bytes). */
-#define LRD__BOMB_BASE  ((uint64_t)64 << 20)
-#define LRD__BOMB_RATIO 8192
-
 /* A writer that hashes every byte except chunk data into the meta checksum. */
 typedef struct lrd__file_writer {
 	lrd__writer *out;
@@ -125,6 +121,7 @@ typedef struct lrd__payload_reader {
 	uint64_t chunk_size, nchunks, next;
 	uint64_t start;   /* logical offset of the payload (0) or first chunk header (1) */
 	uint64_t *sums;   /* layout 0, sequential: checksums of chunks read so far */
+	size_t sums_cap;  /* bytes allocated for sums */
 	uint8_t *scratch; /* layout 1: stored bytes of compressed chunks */
 	size_t scratch_cap;
 	uint64_t stored_bytes; /* chunk data bytes seen */
@@ -132,21 +129,22 @@ typedef struct lrd__payload_reader {
 	const char *what; /* "'path'" for messages */
 } lrd__payload_reader;
 
-/* Read the payload prefix and validate sizes against the input and limits. bomb_input: the
- * physical input size for the default guard (0 if unknown). */
+/* Read the payload prefix and validate sizes against the input and the options' limits. */
 int lrd__payload_reader_begin(lrd__payload_reader *p, lrd__file_reader *f, const lrd__array_desc *d,
-                              const lrd_load_options *o, uint64_t bomb_input, const char *what);
+                              const lrd_load_options *o, const char *what);
 /* Raw size of chunk i. */
 uint64_t lrd__payload_reader_chunk_raw(const lrd__payload_reader *p, uint64_t i);
 /* Read the next chunk into dst (lrd__payload_reader_chunk_raw bytes), verified and decompressed.
  * dst NULL with layout 0: skip the data (used by mapped loads; verification then needs
  * lrd__payload_reader_end's table and the mapped bytes). */
 int lrd__payload_reader_chunk(lrd__payload_reader *p, void *dst);
-/* Read every remaining chunk into dst (the whole array's bytes; chunk i at i x chunk_size). Layout
- * 1 with threads != 1 (lrd_load_options.threads): chunks are read in order on this thread and
- * verified and decompressed on the chunk pool, at most 2 x threads in flight, each with a
- * buffer of its stored size. Otherwise lrd__payload_reader_chunk in a loop. */
-int lrd__payload_reader_read_all(lrd__payload_reader *p, uint8_t *dst, int threads);
+/* Read every remaining chunk into a new owned array *out (NULL on failure), then the chunk
+ * table (lrd__payload_reader_end). A contiguous payload the input is known to hold is allocated
+ * whole; otherwise the buffer grows as chunks are decoded, so a declared size that lies costs
+ * at most about twice what was really decoded plus one chunk. Layout 1 with threads != 1
+ * (lrd_load_options.threads): chunks are verified and decompressed on the chunk pool, at most
+ * 2 x threads in flight. */
+int lrd__payload_reader_read_array(lrd__payload_reader *p, int threads, lrd_value **out);
 /* After the last chunk: layout 0 reads the chunk table and checks it against the chunks
  * read (mapped: against `mapped` bytes if verify, else sizes only). */
 int lrd__payload_reader_end(lrd__payload_reader *p, const uint8_t *mapped, bool verify);
@@ -157,8 +155,7 @@ int lrd__payload_reader_skip(lrd__payload_reader *p);
 int lrd__payload_reader_scratch(lrd__payload_reader *p, uint64_t n, uint8_t **out);
 void lrd__payload_reader_destroy(lrd__payload_reader *p);
 /* Check that an array of nbytes may be allocated under the options (LRD_ELIMIT). */
-int lrd__payload_reader_limit(const lrd__payload_reader *p, const lrd_load_options *o,
-                              uint64_t bomb_input);
+int lrd__payload_reader_limit(const lrd__payload_reader *p, const lrd_load_options *o);
 
 /* A human description of a non-larder start ("HDF5"), or NULL. */
 const char *lrd__magic_name(const uint8_t *head, size_t n);

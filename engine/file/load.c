@@ -48,7 +48,7 @@ int lrd__file_input_open(lrd__file_input *fr, lrd_stream *s, unsigned flags)
 	if ((rc = lrd__stream_peek(s, want > LRD__MAGIC_SIZE ? want : LRD__MAGIC_SIZE, &head, &n)))
 		return rc;
 	int64_t size = lrd__stream_size(s);
-	fr->bomb_input = size > 0 ? (uint64_t)size : 0;
+	fr->input_size = size > 0 ? (uint64_t)size : 0;
 	if (n < LRD__MAGIC_SIZE || memcmp(head, LRD__MAGIC, LRD__MAGIC_SIZE) != 0)
 		fr->whole = lrd_codec_sniff(head, n);
 	if (fr->whole && !(fr->whole->flags & LRD_CODEC_STREAM))
@@ -192,6 +192,7 @@ static int pick_entry(const lrd_value *v, const char *const *parts, size_t n, co
 struct loader {
 	lrd__file_input *fr;
 	const lrd_load_options *o;
+	lrd__budget budget;
 	char what[64];
 };
 
@@ -202,7 +203,9 @@ static int load_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_v
 	(void)r;
 	snprintf(L->what, sizeof L->what, "at offset %llu",
 	         (unsigned long long)L->fr->f.channel.pos);
-	int rc = lrd__payload_reader_begin(&p, &L->fr->f, d, L->o, L->fr->bomb_input, L->what);
+	int rc = lrd__payload_reader_begin(&p, &L->fr->f, d, L->o, L->what);
+	if (!rc && out)
+		rc = lrd__budget_charge(&L->budget, d->nbytes);
 	if (rc || !out) {
 		if (!rc)
 			rc = lrd__payload_reader_skip(&p);
@@ -219,11 +222,8 @@ static int load_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_v
 		                                 (size_t)d->nbytes, lrd__mapref_release, L->fr->map,
 		                                 &a)))
 			atomic_fetch_add(&L->fr->map->refs, 1);
-	} else if (!(rc = lrd__array_new_uninit(d->dtype, d->ndim, d->shape, d->order, &a))) {
-		uint8_t *data = lrd_array_data(a);
-		rc = lrd__payload_reader_read_all(&p, data, L->o ? L->o->threads : 0);
-		if (!rc)
-			rc = lrd__payload_reader_end(&p, NULL, false);
+	} else {
+		rc = lrd__payload_reader_read_array(&p, L->o ? L->o->threads : 0, &a);
 	}
 	lrd__payload_reader_destroy(&p);
 	if (rc) {
@@ -241,6 +241,25 @@ int lrd__load_options_check(const lrd_load_options *o)
 	return o ? LRD__RESERVED_CHECK(o, "lrd_load_options") : LRD_OK;
 }
 
+/* The default bound: LRD_LOAD_MAX_TOTAL_DEFAULT, or 16 x the input's size (every node costs at
+ * least one byte of the file and counts 8) when that is larger. */
+#define LOAD_TOTAL_PER_INPUT_BYTE 16
+
+lrd__budget lrd__load_budget(const lrd__file_input *fr, const lrd_load_options *o)
+{
+	uint64_t limit = o ? o->max_total_bytes : 0;
+	if (!limit) {
+		limit = LRD_LOAD_MAX_TOTAL_DEFAULT;
+		if (fr->input_size > limit / LOAD_TOTAL_PER_INPUT_BYTE)
+			limit = fr->input_size > UINT64_MAX / LOAD_TOTAL_PER_INPUT_BYTE
+			            ? UINT64_MAX
+			            : fr->input_size * LOAD_TOTAL_PER_INPUT_BYTE;
+	}
+	return (lrd__budget){.limit = limit,
+	                     .what = lrd__stream_name(fr->s),
+	                     .raise = "lrd_load_options.max_total_bytes (larder --max-bytes)"};
+}
+
 int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_options *opts)
 {
 	if (!out)
@@ -252,9 +271,11 @@ int lrd_load_stream(lrd_stream *s, lrd_value **out, const lrd_load_options *opts
 	lrd__file_input fr;
 	rc = lrd__file_input_open(&fr, s, LRD__INPUT_HASH | load_flags(opts));
 	if (!rc) {
-		struct loader L = {.fr = &fr, .o = opts};
-		lrd__tree_hooks h = {
-		    .array_in = load_array, .ctx = &L, .max_depth = opts ? opts->max_depth : 0};
+		struct loader L = {.fr = &fr, .o = opts, .budget = lrd__load_budget(&fr, opts)};
+		lrd__tree_hooks h = {.array_in = load_array,
+		                     .ctx = &L,
+		                     .max_depth = opts ? opts->max_depth : 0,
+		                     .budget = &L.budget};
 		rc = lrd__tree_decode(&fr.f.channel, &h, out);
 		if (!rc)
 			rc = lrd__file_input_finish(&fr);
@@ -297,9 +318,11 @@ int lrd_load_entry_stream(lrd_stream *s, const char *keypath, lrd_value **out,
 		return rc;
 	}
 	if (!(rc = lrd__file_input_open(&fr, s, LRD__INPUT_SEEK | load_flags(opts)))) {
-		struct loader L = {.fr = &fr, .o = opts};
-		lrd__tree_hooks h = {
-		    .array_in = load_array, .ctx = &L, .max_depth = opts ? opts->max_depth : 0};
+		struct loader L = {.fr = &fr, .o = opts, .budget = lrd__load_budget(&fr, opts)};
+		lrd__tree_hooks h = {.array_in = load_array,
+		                     .ctx = &L,
+		                     .max_depth = opts ? opts->max_depth : 0,
+		                     .budget = &L.budget};
 		rc = lrd__tree_decode_path(&fr.f.channel, &h, parts, n, out);
 	}
 	lrd__file_input_close(&fr);

@@ -22,7 +22,7 @@ typedef struct lrd__file_input {
 	lrd__memsrc ms;
 	lrd__reader in;
 	lrd__file_reader f;  /* read the root value through f.channel */
-	uint64_t bomb_input; /* physical input size if known, else 0 */
+	uint64_t input_size; /* physical input size if known, else 0 */
 	lrd_file_info info;
 } lrd__file_input;
 
@@ -35,6 +35,9 @@ enum {
 /* Every entry point taking lrd_load_options checks it first: LRD_EINVAL for a nonzero reserved
  * tail, LRD_OK for NULL. */
 int lrd__load_options_check(const lrd_load_options *o);
+/* The bound on what a load of fr builds (lrd_load_options.max_total_bytes resolved: its
+ * default depends on fr->input_size), with fr's stream named in its message. */
+lrd__budget lrd__load_budget(const lrd__file_input *fr, const lrd_load_options *o);
 
 int lrd__file_input_open(lrd__file_input *fr, lrd_stream *s, unsigned flags);
 /* After the root value: trailer, then nothing may follow. */

@@ -8,37 +8,30 @@
  * chunks go straight to the caller's buffer, compressed ones through one scratch buffer that
  * grows to the largest stored chunk (bounded by the codec's bound of the chunk size). */
 #include "engine/file/file_internal.h"
+#include "engine/value/value_internal.h"
 
 uint64_t lrd__payload_reader_chunk_raw(const lrd__payload_reader *p, uint64_t i)
 {
 	return i + 1 < p->nchunks ? p->chunk_size : p->d.nbytes - i * p->chunk_size;
 }
 
-int lrd__payload_reader_limit(const lrd__payload_reader *p, const lrd_load_options *o,
-                              uint64_t bomb_input)
+int lrd__payload_reader_limit(const lrd__payload_reader *p, const lrd_load_options *o)
 {
 	uint64_t n = p->d.nbytes;
 	if (o && o->max_array_bytes && n > o->max_array_bytes)
-		return lrd__err(LRD_ELIMIT, "array %s of %llu bytes exceeds the limit of %llu",
+		return lrd__err(LRD_ELIMIT,
+		                "array %s of %llu bytes exceeds the limit of %llu "
+		                "(lrd_load_options.max_array_bytes)",
 		                p->what, (unsigned long long)n,
 		                (unsigned long long)o->max_array_bytes);
 	if (n > (uint64_t)PTRDIFF_MAX)
 		return lrd__err(LRD_ELIMIT, "array %s of %llu bytes cannot be addressed", p->what,
 		                (unsigned long long)n);
-	bool raw_known =
-	    p->layout == LRD__LAYOUT_CONTIGUOUS && p->f->channel.avail != LRD__AVAIL_UNKNOWN;
-	if (!raw_known && bomb_input && !(o && o->max_array_bytes) &&
-	    n > LRD__BOMB_BASE + (uint64_t)LRD__BOMB_RATIO * bomb_input)
-		return lrd__err(
-		    LRD_ELIMIT,
-		    "array %s of %llu bytes from %llu input bytes exceeds the default "
-		    "decompression limit; set lrd_load_options.max_array_bytes to allow it",
-		    p->what, (unsigned long long)n, (unsigned long long)bomb_input);
 	return LRD_OK;
 }
 
 int lrd__payload_reader_begin(lrd__payload_reader *p, lrd__file_reader *f, const lrd__array_desc *d,
-                              const lrd_load_options *o, uint64_t bomb_input, const char *what)
+                              const lrd_load_options *o, const char *what)
 {
 	*p = (lrd__payload_reader){.f = f, .d = *d, .what = what};
 	uint64_t chunk_size;
@@ -73,7 +66,7 @@ int lrd__payload_reader_begin(lrd__payload_reader *p, lrd__file_reader *f, const
 		                (unsigned long long)p->nchunks, (unsigned long long)avail);
 	}
 	p->start = f->channel.pos;
-	return lrd__payload_reader_limit(p, o, bomb_input);
+	return lrd__payload_reader_limit(p, o);
 }
 
 /* Layout 1: read and validate chunk header i. */
@@ -102,10 +95,67 @@ static int read_chunk_header(lrd__payload_reader *p, lrd__chunk *c)
 	return LRD_OK;
 }
 
-int lrd__payload_reader_chunk(lrd__payload_reader *p, void *dst)
+/* Where chunks go: one chunk buffer (`single`: every chunk at data), the whole array's bytes
+ * (chunk i at data + i x chunk_size), or a buffer grown as chunks arrive (`grow`; block NULL
+ * at first), so that a declared size that lies costs at most about twice the bytes really
+ * decoded plus one chunk. */
+struct dest {
+	uint8_t *data;
+	bool single, grow;
+	uint8_t *block;
+	size_t cap, off;
+};
+
+/* Whether chunk i does not fit in a grown buffer yet. */
+static bool dest_full(const lrd__payload_reader *p, const struct dest *d, uint64_t i)
+{
+	uint64_t end = i * p->chunk_size + lrd__payload_reader_chunk_raw(p, i);
+	return d->grow && (!d->block || end + d->off > d->cap);
+}
+
+/* Where chunk i goes, growing the buffer if needed: it may then move, so no chunk may be in
+ * flight. Called once chunk i's header has been checked, right before its bytes are needed. */
+static int dest_at(lrd__payload_reader *p, struct dest *d, uint64_t i, uint8_t **out)
+{
+	if (d->single) {
+		*out = d->data;
+		return LRD_OK;
+	}
+	if (dest_full(p, d, i)) {
+		uint64_t end = i * p->chunk_size + lrd__payload_reader_chunk_raw(p, i);
+		int rc = lrd__grow_toward_aligned(&d->block, &d->cap, &d->off,
+		                                  (size_t)(i * p->chunk_size), (size_t)end,
+		                                  (size_t)p->d.nbytes, LRD__ALIGNMENT);
+		if (rc)
+			return lrd__errctx(rc, "array %s", p->what);
+		d->data = d->block + d->off;
+	}
+	*out = d->data + i * p->chunk_size;
+	return LRD_OK;
+}
+
+/* Layout 0: keep the checksum of chunk i until the chunk table is read; the list grows with
+ * the chunks read, not with the count the array declares. */
+static int keep_sum(lrd__payload_reader *p, uint64_t i, uint64_t sum)
+{
+	size_t need = (size_t)(i + 1) * sizeof *p->sums;
+	if (need > p->sums_cap) {
+		uint8_t *b = (uint8_t *)p->sums;
+		int rc =
+		    lrd__grow_toward(&b, &p->sums_cap, need, (size_t)p->nchunks * sizeof *p->sums);
+		p->sums = (uint64_t *)b;
+		if (rc)
+			return rc;
+	}
+	p->sums[i] = sum;
+	return LRD_OK;
+}
+
+static int chunk_into(lrd__payload_reader *p, struct dest *d)
 {
 	uint64_t i = p->next;
 	size_t raw = (size_t)lrd__payload_reader_chunk_raw(p, i);
+	uint8_t *dst;
 	int rc;
 	if (i >= p->nchunks)
 		return lrd__err(LRD_EINVAL, "internal: chunk %llu of %llu", (unsigned long long)i,
@@ -114,31 +164,38 @@ int lrd__payload_reader_chunk(lrd__payload_reader *p, void *dst)
 		p->next++;
 		p->stored_bytes += raw;
 		p->codec_ids |= 1u;
-		if (!dst)
-			return lrd__file_reader_skipdata(p->f, raw);
-		if (!p->sums && !(p->sums = lrd__malloc((size_t)p->nchunks * sizeof *p->sums)))
-			return LRD_ENOMEM;
-		if ((rc = lrd__file_reader_data(p->f, dst, raw)))
+		if ((rc = dest_at(p, d, i, &dst)) || (rc = lrd__file_reader_data(p->f, dst, raw)))
 			return lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what);
-		p->sums[i] = lrd__checksum(dst, raw);
-		return LRD_OK;
+		return keep_sum(p, i, lrd__checksum(dst, raw));
 	}
 	lrd__chunk c;
 	if ((rc = read_chunk_header(p, &c)))
 		return rc;
 	p->next++;
-	const void *src = dst;
-	if (c.codec != LRD_CODEC_ID_RAW) {
+	if (c.codec == LRD_CODEC_ID_RAW) {
+		if (!(rc = dest_at(p, d, i, &dst)) &&
+		    !(rc = lrd__file_reader_data(p->f, dst, (size_t)c.stored_size)))
+			rc = lrd__chunk_verify(&c, dst);
+	} else {
 		uint8_t *scratch;
-		if ((rc = lrd__payload_reader_scratch(p, c.stored_size, &scratch)))
-			return rc;
-		src = scratch;
+		if (!(rc = lrd__payload_reader_scratch(p, c.stored_size, &scratch)) &&
+		    !(rc = lrd__file_reader_data(p->f, scratch, (size_t)c.stored_size)) &&
+		    !(rc = dest_at(p, d, i, &dst)))
+			rc = lrd__chunk_decompress(&c, scratch, dst, raw);
 	}
-	rc = lrd__file_reader_data(p->f, (void *)src, (size_t)c.stored_size);
-	if (!rc)
-		rc = c.codec == LRD_CODEC_ID_RAW ? lrd__chunk_verify(&c, src)
-		                                 : lrd__chunk_decompress(&c, src, dst, raw);
 	return rc ? lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what) : LRD_OK;
+}
+
+int lrd__payload_reader_chunk(lrd__payload_reader *p, void *dst)
+{
+	if (!dst && p->layout == LRD__LAYOUT_CONTIGUOUS && p->next < p->nchunks) {
+		uint64_t raw = lrd__payload_reader_chunk_raw(p, p->next++);
+		p->stored_bytes += raw;
+		p->codec_ids |= 1u;
+		return lrd__file_reader_skipdata(p->f, raw);
+	}
+	struct dest d = {.data = dst, .single = true};
+	return chunk_into(p, &d);
 }
 
 /* One window slot of a threaded read. */
@@ -168,8 +225,20 @@ static int retire_read(lrd__payload_reader *p, lrd__chunk_queue *q)
 	          : LRD_OK;
 }
 
-/* Read the next chunk's header and stored bytes into slot s. */
-static int read_into_slot(lrd__payload_reader *p, uint8_t *dst, struct rslot *s)
+static int drain(lrd__payload_reader *p, lrd__chunk_queue *q)
+{
+	int rc = LRD_OK;
+	while (lrd__chunk_queue_pending(q)) {
+		int r = retire_read(p, q);
+		rc = rc ? rc : r;
+	}
+	return rc;
+}
+
+/* Read the next chunk's header and stored bytes into slot s; a grown d grows only once every
+ * chunk in flight on q is done. */
+static int read_into_slot(lrd__payload_reader *p, struct dest *d, lrd__chunk_queue *q,
+                          struct rslot *s)
 {
 	uint64_t i = p->next;
 	int rc = read_chunk_header(p, &s->c);
@@ -178,7 +247,10 @@ static int read_into_slot(lrd__payload_reader *p, uint8_t *dst, struct rslot *s)
 	p->next++;
 	s->index = i;
 	s->raw = (size_t)lrd__payload_reader_chunk_raw(p, i);
-	s->dst = dst + i * p->chunk_size;
+	if (dest_full(p, d, i) && (rc = drain(p, q)))
+		return rc;
+	if ((rc = dest_at(p, d, i, &s->dst)))
+		return rc;
 	uint8_t *into = s->dst;
 	if (s->c.codec != LRD_CODEC_ID_RAW) {
 		if (s->c.stored_size > s->cap) {
@@ -194,14 +266,17 @@ static int read_into_slot(lrd__payload_reader *p, uint8_t *dst, struct rslot *s)
 	return rc ? lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what) : LRD_OK;
 }
 
-int lrd__payload_reader_read_all(lrd__payload_reader *p, uint8_t *dst, int threads)
+/* Read every remaining chunk into d. Layout 1 with threads != 1: chunks are read in order on
+ * this thread and verified and decompressed on the chunk pool, at most 2 x threads in flight,
+ * each with a buffer of its stored size. Otherwise one after another. */
+static int read_chunks(lrd__payload_reader *p, struct dest *d, int threads)
 {
 	int rc = LRD_OK;
 	uint64_t left = p->nchunks - p->next;
 	threads = lrd__pool_threads(threads);
 	if (p->layout == LRD__LAYOUT_CONTIGUOUS || threads == 1 || left < 2) {
 		while (!rc && p->next < p->nchunks)
-			rc = lrd__payload_reader_chunk(p, dst + p->next * p->chunk_size);
+			rc = chunk_into(p, d);
 		return rc;
 	}
 	lrd__chunk_queue *q;
@@ -214,18 +289,48 @@ int lrd__payload_reader_read_all(lrd__payload_reader *p, uint8_t *dst, int threa
 		if (lrd__chunk_queue_pending(q) == w && (rc = retire_read(p, q)))
 			break;
 		struct rslot *s = &slots[lrd__chunk_queue_next_slot(q)];
-		if (!(rc = read_into_slot(p, dst, s)))
+		if (!(rc = read_into_slot(p, d, q, s)))
 			lrd__chunk_queue_submit(q, decode_job, s);
 	}
-	while (lrd__chunk_queue_pending(q)) {
-		int r = retire_read(p, q);
-		rc = rc ? rc : r;
-	}
+	int r = drain(p, q);
+	rc = rc ? rc : r;
 	lrd__chunk_queue_free(q);
 	for (size_t i = 0; slots && i < w; i++)
 		lrd__free(slots[i].buf);
 	lrd__free(slots);
 	return rc;
+}
+
+int lrd__payload_reader_read_array(lrd__payload_reader *p, int threads, lrd_value **out)
+{
+	const lrd__array_desc *a = &p->d;
+	lrd_value *v = NULL;
+	int rc;
+	*out = NULL;
+	/* A contiguous payload the input is known to hold (checked by _begin) is allocated whole;
+	 * anything else (compressed chunks, or an input of unknown size) grows as chunks arrive. */
+	if (p->layout == LRD__LAYOUT_CONTIGUOUS && p->f->channel.avail != LRD__AVAIL_UNKNOWN) {
+		if ((rc = lrd__array_new_uninit(a->dtype, a->ndim, a->shape, a->order, &v)))
+			return rc;
+		struct dest d = {.data = lrd_array_data(v)};
+		rc = read_chunks(p, &d, threads);
+	} else {
+		struct dest d = {.grow = true};
+		rc = read_chunks(p, &d, threads);
+		if (!rc) /* no chunk (an empty array): block and data NULL */
+			rc = lrd__array_new_adopt(a->dtype, a->ndim, a->shape, a->order, d.block,
+			                          d.data, &v);
+		if (rc)
+			lrd__free(d.block);
+	}
+	if (!rc)
+		rc = lrd__payload_reader_end(p, NULL, false);
+	if (rc) {
+		lrd_value_free(v);
+		return rc;
+	}
+	*out = v;
+	return LRD_OK;
 }
 
 int lrd__payload_reader_end(lrd__payload_reader *p, const uint8_t *mapped, bool verify)
@@ -244,7 +349,7 @@ int lrd__payload_reader_end(lrd__payload_reader *p, const uint8_t *mapped, bool 
 			              "table entry says %s chunk of %llu bytes, expected raw %llu",
 			              c.codec ? "a compressed" : "a",
 			              (unsigned long long)c.raw_size, (unsigned long long)raw);
-		if (!rc && p->sums && p->sums[i] != c.checksum)
+		if (!rc && (i + 1) * sizeof *p->sums <= p->sums_cap && p->sums[i] != c.checksum)
 			rc = lrd__err(
 			    LRD_ECHECKSUM, "checksum mismatch: table 0x%016llx, data 0x%016llx",
 			    (unsigned long long)c.checksum, (unsigned long long)p->sums[i]);
@@ -294,5 +399,6 @@ void lrd__payload_reader_destroy(lrd__payload_reader *p)
 	lrd__free(p->sums);
 	lrd__free(p->scratch);
 	p->sums = NULL;
+	p->sums_cap = 0;
 	p->scratch = NULL;
 }

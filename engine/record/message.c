@@ -124,6 +124,7 @@ typedef struct msg_in {
 	const uint8_t *base; /* the frame; r->pos is an offset into it */
 	bool borrow;
 	shared_frame *shared; /* non-NULL: map arrays over it */
+	lrd__budget *budget;
 } msg_in;
 
 static bool aligned_for(const void *p, uint32_t itemsize)
@@ -149,6 +150,8 @@ static int msg_array_in(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd
 	size_t nb = (size_t)d->nbytes;
 	if (!out)
 		return lrd__reader_skip(r, nb);
+	if ((rc = lrd__budget_charge(m->budget, nb)))
+		return rc;
 	if (nb && m->shared && aligned_for(src, d->dtype.itemsize)) {
 		atomic_fetch_add(&m->shared->refs, 1);
 		rc = lrd__array_new_mapped(d->dtype, d->ndim, d->shape, d->order, src, nb,
@@ -186,9 +189,13 @@ static int decode_frame(const uint8_t *buf, size_t len, const lrd_decode_options
 	if (flen != len)
 		return lrd__err(LRD_ECORRUPT, "message frame declares %zu bytes, %zu given", flen,
 		                len);
-	lrd__budget budget = {.limit = opts ? opts->max_total_bytes : 0};
-	msg_in m = {
-	    .base = buf, .borrow = opts && (opts->flags & LRD_DECODE_BORROW), .shared = shared};
+	lrd__budget budget = {.limit = opts ? opts->max_total_bytes : 0,
+	                      .what = "message",
+	                      .raise = "lrd_decode_options.max_total_bytes"};
+	msg_in m = {.base = buf,
+	            .borrow = opts && (opts->flags & LRD_DECODE_BORROW),
+	            .shared = shared,
+	            .budget = &budget};
 	lrd__tree_hooks h = {.array_in = msg_array_in,
 	                     .ctx = &m,
 	                     .max_depth = opts ? opts->max_depth : 0,
@@ -295,7 +302,7 @@ int lrd_value_read_fd(int fd, const lrd_decode_options *opts, lrd_value **out)
 		return LRD_ENOMEM;
 	memcpy(buf, hdr, sizeof hdr);
 	while (have < flen) {
-		if (have == cap && lrd__grow_toward(&buf, &cap, flen))
+		if (have == cap && lrd__grow_toward(&buf, &cap, cap + 1, flen))
 			return LRD_ENOMEM;
 		if ((rc = read_full(fd, buf + have, cap - have, &got))) {
 			lrd__free(buf);

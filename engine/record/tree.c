@@ -17,10 +17,12 @@ int lrd__budget_charge(lrd__budget *b, uint64_t n)
 	if (!b || !b->limit)
 		return LRD_OK;
 	if (n > b->limit - b->used)
-		return lrd__err(LRD_ELIMIT,
-		                "decoded values exceed the bound of %llu bytes (strings, bytes, "
-		                "arrays and %d bytes per value counted)",
-		                (unsigned long long)b->limit, LRD__TREE_NODE_COST);
+		return lrd__err(
+		    LRD_ELIMIT,
+		    "%s%sdecoded values exceed the bound of %llu bytes (strings, bytes, "
+		    "arrays and %d bytes per value counted)%s%s",
+		    b->what ? b->what : "", b->what ? ": " : "", (unsigned long long)b->limit,
+		    LRD__TREE_NODE_COST, b->raise ? "; raise " : "", b->raise ? b->raise : "");
 	b->used += n;
 	return LRD_OK;
 }
@@ -284,7 +286,7 @@ static int walk_body(lrd__reader *r, const lrd__tree_hooks *h, uint8_t tag, unsi
 		break;
 	case LRD__TAG_ARRAY: {
 		lrd__array_desc d;
-		if ((rc = lrd__tree_read_array_desc(r, &d)) || (out && (rc = charge(h, d.nbytes))))
+		if ((rc = lrd__tree_read_array_desc(r, &d)))
 			return rc;
 		if (!h || !h->array_in)
 			return lrd__err(LRD_ECORRUPT, "array where this container allows none");

@@ -54,12 +54,15 @@ typedef struct lrd__array_desc {
 
 /* A bound on what decoding may build, over every kind of value: each value node counts
  * LRD__TREE_NODE_COST bytes, each string, bytes value and map key its length, each array its
- * byte size (arrays count when their header is read, before array_in). Going over is
- * LRD_ELIMIT. Only building counts (skipping does not). */
+ * byte size (charged by array_in, once it has checked the declared size against the input and
+ * before it allocates). Going over is LRD_ELIMIT. Only building counts (skipping does not). */
 #define LRD__TREE_NODE_COST 8
 typedef struct lrd__budget {
 	uint64_t limit; /* 0: unbounded */
 	uint64_t used;
+	/* For the LRD_ELIMIT message (NULL: left out): what is decoded ("'x.lrd'") and how to
+	 * raise the bound ("lrd_load_options.max_total_bytes"). */
+	const char *what, *raise;
 } lrd__budget;
 
 /* Charge n bytes to b (NULL or limit 0: no bound). LRD_ELIMIT with a message on going over. */
@@ -70,8 +73,9 @@ typedef struct lrd__tree_hooks {
 	/* Emit the payload of arr after its header (files: the chunks in line; the store: a
 	 * reference to its chunk database). */
 	int (*array_out)(void *ctx, const lrd_value *arr, lrd__writer *w);
-	/* Read the payload of the array described by d. out != NULL: build the array value into
-	 * *out (owned by the caller). out == NULL: skip the payload without building anything. */
+	/* Read the payload of the array described by d. out != NULL: charge d->nbytes to budget
+	 * (lrd__budget_charge) and build the array value into *out (owned by the caller).
+	 * out == NULL: skip the payload without building anything. */
 	int (*array_in)(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out);
 	void *ctx;
 	unsigned max_depth;  /* 0: LRD__TREE_MAX_DEPTH */

@@ -168,9 +168,11 @@ int lrd__reader_pad(lrd__reader *r, uint64_t align)
 	return LRD_OK;
 }
 
-int lrd__grow_toward(uint8_t **buf, size_t *cap, size_t total)
+int lrd__grow_toward(uint8_t **buf, size_t *cap, size_t need, size_t total)
 {
 	size_t ncap = *cap > total / 2 ? total : *cap * 2;
+	if (ncap < need)
+		ncap = need;
 	uint8_t *nb = lrd__realloc(*buf, ncap);
 	if (!nb) {
 		lrd__free(*buf);
@@ -179,6 +181,20 @@ int lrd__grow_toward(uint8_t **buf, size_t *cap, size_t total)
 	}
 	*buf = nb;
 	*cap = ncap;
+	return LRD_OK;
+}
+
+int lrd__grow_toward_aligned(uint8_t **block, size_t *cap, size_t *off, size_t keep, size_t need,
+                             size_t total, size_t align)
+{
+	size_t old = *off;
+	int rc = lrd__grow_toward(block, cap, need + align, total + align);
+	if (rc)
+		return lrd__err(rc, "buffer of %zu bytes", need + align);
+	size_t at = (size_t)(-(uintptr_t)*block & (uintptr_t)(align - 1));
+	if (at != old && keep)
+		memmove(*block + at, *block + old, keep);
+	*off = at;
 	return LRD_OK;
 }
 
@@ -197,7 +213,7 @@ int lrd__reader_alloc(lrd__reader *r, uint64_t n, size_t extra, uint8_t **out)
 		return LRD_ENOMEM;
 	size_t got = 0;
 	while (got < n) {
-		if (got == cap && lrd__grow_toward(&buf, &cap, total))
+		if (got == cap && lrd__grow_toward(&buf, &cap, cap + 1, total))
 			return LRD_ENOMEM;
 		size_t want = (size_t)n - got;
 		size_t k = want < cap - got ? want : cap - got;

@@ -176,10 +176,18 @@ static inline bool lrd__reader_has(const lrd__reader *r, uint64_t n)
  * bytes actually arrive, so a lying length never allocates more than twice what was read. */
 int lrd__reader_alloc(lrd__reader *r, uint64_t n, size_t extra, uint8_t **out);
 
-/* Grow *buf (of *cap bytes) toward total, doubling: buffers sized to a declared length grow
- * only as bytes arrive, so a lying length costs at most about twice what was read. On
+/* Grow *buf (of *cap bytes; NULL and 0 at first) toward total, doubling, to need bytes at
+ * least (need <= total): buffers sized to a declared length grow only as bytes arrive, so a
+ * lying length costs at most about twice what was read. Contents are kept (realloc). On
  * LRD_ENOMEM *buf is freed and NULL. */
-int lrd__grow_toward(uint8_t **buf, size_t *cap, size_t total);
+int lrd__grow_toward(uint8_t **buf, size_t *cap, size_t need, size_t total);
+
+/* lrd__grow_toward for data that must start at an `align`-byte boundary (a power of two)
+ * inside its block: *block (*cap bytes) holds the data at offset *off; need and total count
+ * data bytes, `keep` of which are kept (moved when realloc changes the alignment). On
+ * LRD_ENOMEM *block is freed and NULL. */
+int lrd__grow_toward_aligned(uint8_t **block, size_t *cap, size_t *off, size_t keep, size_t need,
+                             size_t total, size_t align);
 
 lrd__reader lrd__memsrc_reader(lrd__memsrc *m, const void *data, size_t size);
 

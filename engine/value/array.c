@@ -125,6 +125,26 @@ int lrd__array_new_uninit(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lr
 	return new_owned(dt, ndim, shape, order, false, out);
 }
 
+int lrd__array_new_adopt(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_order order,
+                         void *block, void *data, lrd_value **out)
+{
+	lrd_value *v;
+	int rc = array_alloc(dt, ndim, shape, order, out, &v);
+	if (rc != LRD_OK)
+		return rc;
+	if (((uintptr_t)data & (LRD__ALIGN - 1)) || (!data && v->u.a.nbytes)) {
+		lrd__free(v);
+		return lrd__err(LRD_EINVAL,
+		                "internal: adopted array data %p is not %d-byte aligned", data,
+		                LRD__ALIGN);
+	}
+	v->u.a.block = block;
+	v->u.a.data = data;
+	v->u.a.bufkind = LRD_BUF_OWNED;
+	*out = v;
+	return LRD_OK;
+}
+
 static int new_over(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_order order,
                     const void *data, size_t size, lrd_bufkind kind, lrd_value **out)
 {

@@ -74,6 +74,12 @@ int lrd__array_size(lrd_dtype dt, unsigned ndim, const uint64_t *shape, uint64_t
 int lrd__array_new_uninit(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_order order,
                           lrd_value **out);
 
+/* An owned array over memory the caller allocated: block (lrd__malloc'd; freed with the
+ * value) holds the array's bytes at data, which is LRD__ALIGN-aligned. For loaders that grow
+ * the buffer as bytes arrive. On failure block stays the caller's. */
+int lrd__array_new_adopt(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_order order,
+                         void *block, void *data, lrd_value **out);
+
 /* An array over read-only mapped memory (LRD_BUF_MAPPED). `size` must equal the array's byte
  * size. release(ctx), if not NULL, is called exactly once when the value is freed. On failure
  * release is not called: the caller still owns the mapping. */

@@ -8,8 +8,9 @@
  * the codec's magic bytes.
  *
  * Memory: dump and load stream arrays in chunks (default 4 MiB); their extra memory is a couple
- * of chunks and 64 KiB buffers, never a copy of an array. Loading is data only and checks every
- * length against what the input holds, so untrusted files are safe to load.
+ * of chunks and 64 KiB buffers, never a copy of an array. Loading is data only, checks every
+ * length against what the input holds, takes memory only as decoded bytes arrive and bounds
+ * what it builds (lrd_load_options.max_total_bytes), so untrusted files are safe to load.
  *
  * Threading: functions here may run concurrently on distinct streams and values. */
 #ifndef LARDER_FILE_H
@@ -79,9 +80,8 @@ typedef struct lrd_load_options {
 	 * (default): mapped payloads are verified on demand with lrd_verify(). Loads without
 	 * mmap always verify every checksum. */
 	bool verify;
-	/** Refuse (LRD_ELIMIT) any array whose byte size exceeds this. 0: no fixed limit, but when
-	 * the input size is known an array with compressed chunks may not exceed 64 MiB + 8192 ×
-	 * the input size (a decompression-bomb guard), and a raw array not the input size. */
+	/** Refuse (LRD_ELIMIT) any array whose byte size exceeds this. 0: no limit of its own (the
+	 * total bound below still applies). */
 	uint64_t max_array_bytes;
 	/** Nesting limit of lists and maps; 0: 64. */
 	unsigned max_depth;
@@ -90,8 +90,22 @@ typedef struct lrd_load_options {
 	 * the number of online cores; 1: one after another on the calling thread. Raw chunks
 	 * are read straight into the array either way. */
 	int threads;
-	uint64_t reserved[8]; /**< must be zero */
+	/** Bound on what a load may build, counted over every kind of value: the bytes of each
+	 * string, bytes value and map key, the byte size of each array (mapped ones too) and 8
+	 * bytes for each value node. Going over is LRD_ELIMIT, with a message naming the input and
+	 * the bound. 0: LRD_LOAD_MAX_TOTAL_DEFAULT (4 GiB), or 16 × the input's size when that is
+	 * known (a file, descriptor of a regular file or memory) and larger — enough for any
+	 * uncompressed file; raise it for bigger compressed data or pipes (`larder --max-bytes`).
+	 * UINT64_MAX: no bound. Whatever the bound, memory is taken only as decoded bytes
+	 * actually arrive: a length that lies costs at most about twice the bytes really decoded
+	 * (plus one chunk), never what it declares. lrd_scan does not build values and ignores it.
+	 */
+	uint64_t max_total_bytes;
+	uint64_t reserved[7]; /**< must be zero */
 } lrd_load_options;
+
+/** The default of lrd_load_options.max_total_bytes for an input of unknown or small size. */
+#define LRD_LOAD_MAX_TOTAL_DEFAULT ((uint64_t)4 << 30)
 
 /* ---- dump ------------------------------------------------------------------------------------ */
 
@@ -128,9 +142,9 @@ LRD_API int lrd_dump_memory(const lrd_value *v, void **data, size_t *size,
  * looks like — "gzip stream holding a non-larder payload", "not a larder file: starts with
  * 89 48 44 46 (HDF5?)"), LRD_EVERSION (newer format major), LRD_ECORRUPT (truncated or
  * malformed), LRD_ECHECKSUM, LRD_ECODEC (unknown codec id: e.g. the zstd plugin not found),
- * LRD_EDTYPE, LRD_ELIMIT (opts->max_array_bytes, opts->max_depth, the decompression-bomb
- * guard), LRD_EINVAL (NULL argument, nonzero opts->reserved, mmap of a whole-file compressed
- * file), LRD_EIO (open or read failure, with the path and errno's text), LRD_ENOMEM. */
+ * LRD_EDTYPE, LRD_ELIMIT (opts->max_array_bytes, opts->max_total_bytes), LRD_EINVAL (NULL
+ * argument, nonzero opts->reserved, mmap of a whole-file compressed file), LRD_EIO (open or
+ * read failure, with the path and errno's text), LRD_ENOMEM. */
 LRD_API int lrd_load(const char *path, lrd_value **out, const lrd_load_options *opts);
 /** Read from a stream opened for reading. A whole-file compressed or uncompressed stream needs
  * no seek (pipes work); mmap needs a regular file or memory. Errors: as lrd_load. */
