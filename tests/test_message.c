@@ -305,3 +305,73 @@ Test(message, bad_arguments_are_einval)
 	lrd_free(buf);
 	lrd_value_free(v);
 }
+
+Test(message, encode_into_a_caller_buffer_says_the_length_it_needs)
+{
+	lrd_value *v = sample();
+	void *ref;
+	size_t rlen, len = 0;
+	cr_assert_eq(lrd_value_encode(v, NULL, &ref, &rlen), LRD_OK);
+	cr_expect_eq(lrd_value_encode_into(v, NULL, NULL, 0, &len), LRD_EBUFSIZE);
+	cr_expect_eq(len, rlen);
+	unsigned char *buf = aligned_alloc(64, (rlen + 63) / 64 * 64);
+	memset(buf, 0xee, rlen);
+	cr_expect_eq(lrd_value_encode_into(v, NULL, buf, rlen - 1, &len), LRD_EBUFSIZE);
+	cr_expect_eq(buf[0], 0xee, "nothing written into a buffer too small");
+	cr_assert_eq(lrd_value_encode_into(v, NULL, buf, rlen, &len), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(len, rlen);
+	cr_expect_eq(memcmp(buf, ref, rlen), 0, "the same frame as lrd_value_encode");
+	free(buf);
+	lrd_free(ref);
+	lrd_value_free(v);
+}
+
+static int releases;
+static void count_release(void *ctx)
+{
+	releases++;
+	free(ctx);
+}
+
+Test(message, a_released_buffer_lives_until_its_last_mapped_array_is_freed)
+{
+	lrd_value *l;
+	cr_assert_eq(lrd_value_new_list(&l), LRD_OK);
+	cr_assert_eq(lrd_list_append(l, array_value(100)), LRD_OK);
+	cr_assert_eq(lrd_list_append(l, array_value(200)), LRD_OK);
+	void *buf;
+	size_t len;
+	cr_assert_eq(lrd_value_encode(l, NULL, &buf, &len), LRD_OK);
+	void *copy = malloc(len);
+	memcpy(copy, buf, len);
+	lrd_free(buf);
+	releases = 0;
+	lrd_decode_options o = {
+	    .flags = LRD_DECODE_BORROW, .release = count_release, .release_ctx = copy};
+	lrd_value *back;
+	cr_assert_eq(lrd_value_decode(copy, len, &o, &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_array_bufkind(lrd_list_at(back, 0)), LRD_BUF_MAPPED);
+	cr_expect_eq(releases, 0);
+	cr_expect(lrd_value_equal(back, l));
+	lrd_value_free(back);
+	cr_expect_eq(releases, 1, "released once, with the tree");
+
+	/* no array to map, or a failure: released before the call returns */
+	lrd_value *x;
+	cr_assert_eq(lrd_value_new_int(3, &x), LRD_OK);
+	cr_assert_eq(lrd_value_encode(x, NULL, &buf, &len), LRD_OK);
+	o.release_ctx = malloc(1);
+	cr_assert_eq(lrd_value_decode(buf, len, &o, &back), LRD_OK);
+	cr_expect_eq(releases, 2);
+	lrd_value_free(back);
+	o.release_ctx = malloc(1);
+	cr_expect_eq(lrd_value_decode(buf, len - 1, &o, &back), LRD_ECORRUPT);
+	cr_expect_eq(releases, 3);
+	o.flags = 0;
+	o.release_ctx = malloc(1);
+	cr_expect_eq(lrd_value_decode(buf, len, &o, &back), LRD_EINVAL, "release needs BORROW");
+	cr_expect_eq(releases, 4);
+	lrd_free(buf);
+	lrd_value_free(x);
+	lrd_value_free(l);
+}

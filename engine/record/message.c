@@ -36,6 +36,37 @@ static void put_header(uint8_t *p, size_t len)
 	lrd__put_u64(p + 8, (uint64_t)len);
 }
 
+/* The frame length of v (counting pass). */
+static int encoded_len(const lrd_value *v, const lrd_encode_options *opts, size_t *len)
+{
+	int rc = opts ? LRD__RESERVED_CHECK(opts, "lrd_encode_options") : LRD_OK;
+	if (rc)
+		return rc;
+	lrd__tree_hooks h = {.array_out = msg_array_out};
+	lrd__writer cw = {.pos = LRD_MESSAGE_HEADER_SIZE};
+	if ((rc = lrd__tree_encode(v, &cw, &h)))
+		return rc;
+	if (cw.pos > SIZE_MAX)
+		return lrd__err(LRD_ELIMIT, "message of %llu bytes does not fit in memory",
+		                (unsigned long long)cw.pos);
+	*len = (size_t)cw.pos;
+	return LRD_OK;
+}
+
+/* Write v's frame of length total (from encoded_len) into p. */
+static int encode_frame(const lrd_value *v, uint8_t *p, size_t total)
+{
+	lrd__tree_hooks h = {.array_out = msg_array_out};
+	put_header(p, total);
+	lrd__writer w = {
+	    .pos = LRD_MESSAGE_HEADER_SIZE, .cur = p + LRD_MESSAGE_HEADER_SIZE, .end = p + total};
+	/* the tree is const and read the same way twice, so the sizes agree */
+	int rc = lrd__tree_encode(v, &w, &h);
+	if (!rc && w.cur != w.end)
+		rc = lrd__err(LRD_EINVAL, "value changed while it was being encoded");
+	return rc;
+}
+
 int lrd_value_encode(const lrd_value *v, const lrd_encode_options *opts, void **buf, size_t *len)
 {
 	if (buf)
@@ -44,35 +75,33 @@ int lrd_value_encode(const lrd_value *v, const lrd_encode_options *opts, void **
 		*len = 0;
 	if (!v || !buf || !len)
 		return lrd__err(LRD_EINVAL, "lrd_value_encode: NULL argument");
-	int rc = opts ? LRD__RESERVED_CHECK(opts, "lrd_encode_options") : LRD_OK;
+	size_t total;
+	int rc = encoded_len(v, opts, &total);
 	if (rc)
 		return rc;
-	lrd__tree_hooks h = {.array_out = msg_array_out};
-	lrd__writer cw = {.pos = LRD_MESSAGE_HEADER_SIZE}; /* counting */
-	rc = lrd__tree_encode(v, &cw, &h);
-	if (rc)
-		return rc;
-	if (cw.pos > SIZE_MAX)
-		return lrd__err(LRD_ELIMIT, "message of %llu bytes does not fit in memory",
-		                (unsigned long long)cw.pos);
-	size_t total = (size_t)cw.pos;
 	uint8_t *p = lrd__malloc(total);
 	if (!p)
 		return LRD_ENOMEM;
-	put_header(p, total);
-	lrd__writer w = {
-	    .pos = LRD_MESSAGE_HEADER_SIZE, .cur = p + LRD_MESSAGE_HEADER_SIZE, .end = p + total};
-	/* the tree is const and read the same way twice, so the sizes agree */
-	if (!(rc = lrd__tree_encode(v, &w, &h)) && w.cur != w.end)
-		rc = lrd__err(LRD_EINVAL, "value changed while it was being encoded");
-	if (rc) {
+	if ((rc = encode_frame(v, p, total))) {
 		lrd__free(p);
 		return rc;
 	}
 	*buf = p;
-	*buf = p;
 	*len = total;
 	return LRD_OK;
+}
+
+int lrd_value_encode_into(const lrd_value *v, const lrd_encode_options *opts, void *buf, size_t cap,
+                          size_t *len)
+{
+	if (!v || !len || (!buf && cap))
+		return lrd__err(LRD_EINVAL, "lrd_value_encode_into: NULL argument");
+	int rc = encoded_len(v, opts, len);
+	if (rc)
+		return rc;
+	if (*len > cap)
+		return lrd__err(LRD_EBUFSIZE, "message of %zu bytes, buffer of %zu", *len, cap);
+	return encode_frame(v, buf, *len);
 }
 
 /* ---- frame header ---------------------------------------------------------------------------- */
@@ -105,19 +134,32 @@ int lrd_value_encoded_size(const void *buf, size_t avail, size_t *frame_len)
 
 /* ---- decoding -------------------------------------------------------------------------------- */
 
-/* A frame buffer shared by the mapped arrays decoded from it (lrd_value_read_fd). */
+/* A frame buffer shared by the mapped arrays decoded from it: lrd_value_read_fd's own buffer
+ * (release frees it) or the caller's (lrd_decode_options.release). */
 typedef struct shared_frame {
 	atomic_size_t refs;
-	uint8_t *data;
+	void (*release)(void *ctx);
+	void *ctx;
 } shared_frame;
 
 static void shared_frame_unref(void *ctx)
 {
 	shared_frame *s = ctx;
 	if (atomic_fetch_sub(&s->refs, 1) == 1) {
-		lrd__free(s->data);
+		s->release(s->ctx);
 		lrd__free(s);
 	}
+}
+
+static shared_frame *shared_frame_new(void (*release)(void *ctx), void *ctx)
+{
+	shared_frame *s = lrd__malloc(sizeof *s);
+	if (s) {
+		atomic_init(&s->refs, 1);
+		s->release = release;
+		s->ctx = ctx;
+	}
+	return s;
 }
 
 typedef struct msg_in {
@@ -173,6 +215,9 @@ static int check_decode_opts(const lrd_decode_options *opts)
 	if (opts && (opts->flags & ~LRD_DECODE_BORROW))
 		return lrd__err(LRD_EINVAL, "lrd_decode_options: unknown flags 0x%x",
 		                opts->flags & ~LRD_DECODE_BORROW);
+	if (opts && opts->release && !(opts->flags & LRD_DECODE_BORROW))
+		return lrd__err(LRD_EINVAL,
+		                "lrd_decode_options: release without LRD_DECODE_BORROW");
 	return opts ? LRD__RESERVED_CHECK(opts, "lrd_decode_options") : LRD_OK;
 }
 
@@ -216,12 +261,24 @@ static int decode_frame(const uint8_t *buf, size_t len, const lrd_decode_options
 
 int lrd_value_decode(const void *buf, size_t len, const lrd_decode_options *opts, lrd_value **out)
 {
+	void (*release)(void *) = opts ? opts->release : NULL;
 	if (out)
 		*out = NULL;
-	if (!out || (!buf && len))
-		return lrd__err(LRD_EINVAL, "lrd_value_decode: NULL argument");
-	int rc = check_decode_opts(opts);
-	return rc ? rc : decode_frame(buf, len, opts, NULL, out);
+	int rc = !out || (!buf && len) ? lrd__err(LRD_EINVAL, "lrd_value_decode: NULL argument")
+	                               : check_decode_opts(opts);
+	if (rc || !release) {
+		if (release)
+			release(opts->release_ctx);
+		return rc ? rc : decode_frame(buf, len, opts, NULL, out);
+	}
+	shared_frame *sh = shared_frame_new(release, opts->release_ctx);
+	if (!sh) {
+		release(opts->release_ctx);
+		return LRD_ENOMEM;
+	}
+	rc = decode_frame(buf, len, opts, sh, out);
+	shared_frame_unref(sh); /* the arrays mapped over buf hold their own references */
+	return rc;
 }
 
 /* ---- file descriptors ------------------------------------------------------------------------ */
@@ -280,6 +337,8 @@ int lrd_value_read_fd(int fd, const lrd_decode_options *opts, lrd_value **out)
 	int rc = check_decode_opts(opts);
 	if (rc)
 		return rc;
+	if (opts && opts->release)
+		return lrd__err(LRD_EINVAL, "lrd_value_read_fd: release is for lrd_value_decode");
 	uint8_t hdr[LRD_MESSAGE_HEADER_SIZE];
 	size_t got, flen;
 	if ((rc = read_full(fd, hdr, sizeof hdr, &got)))
@@ -316,13 +375,9 @@ int lrd_value_read_fd(int fd, const lrd_decode_options *opts, lrd_value **out)
 		}
 	}
 	shared_frame *sh = NULL;
-	if (opts && (opts->flags & LRD_DECODE_BORROW)) {
-		if (!(sh = lrd__malloc(sizeof *sh))) {
-			lrd__free(buf);
-			return LRD_ENOMEM;
-		}
-		atomic_init(&sh->refs, 1);
-		sh->data = buf;
+	if (opts && (opts->flags & LRD_DECODE_BORROW) && !(sh = shared_frame_new(lrd__free, buf))) {
+		lrd__free(buf);
+		return LRD_ENOMEM;
 	}
 	rc = decode_frame(buf, flen, opts, sh, out);
 	if (sh)

@@ -49,7 +49,14 @@ typedef struct lrd_decode_options {
 	 * declared length exceeds it before reading the frame. 0: no bound (the decoder still
 	 * never allocates for bytes the input does not hold). */
 	uint64_t max_total_bytes;
-	uint64_t reserved[8]; /**< must be zero */
+	/** lrd_value_decode with LRD_DECODE_BORROW only: the owner of buf (a mapping, say). Arrays
+	 * that would be borrowed are LRD_BUF_MAPPED instead and share one reference to buf;
+	 * release(release_ctx) is called exactly once, when the last of them is freed, or before
+	 * lrd_value_decode returns if none is (failures included). So buf needs no outliving
+	 * by the caller. NULL: arrays are LRD_BUF_BORROWED (see lrd_value_decode). */
+	void (*release)(void *release_ctx);
+	void *release_ctx;
+	uint64_t reserved[6]; /**< must be zero */
 } lrd_decode_options;
 
 /** Encode v into one frame: *buf (freed by the caller with lrd_free()) holding *len bytes.
@@ -59,6 +66,14 @@ typedef struct lrd_decode_options {
  * LRD_ENOMEM. On failure *buf is NULL and *len 0. */
 LRD_API int lrd_value_encode(const lrd_value *v, const lrd_encode_options *opts, void **buf,
                              size_t *len);
+
+/** Encode v into the caller's buf[0..cap) (shared memory, say): *len is the frame's length.
+ * A buffer too small (cap 0 and buf NULL to ask) is LRD_EBUFSIZE, nothing written, with *len
+ * the length needed. Payloads are aligned from the frame start, so put the frame at an
+ * address aligned to 64 bytes to keep them aligned. Errors: those of lrd_value_encode but
+ * LRD_ENOMEM, and LRD_EBUFSIZE. */
+LRD_API int lrd_value_encode_into(const lrd_value *v, const lrd_encode_options *opts, void *buf,
+                                  size_t cap, size_t *len);
 
 /** Length of the frame starting at buf, of which avail bytes are at hand. On success *frame_len
  * is the whole frame's length (which may exceed avail: read that many bytes in total). Errors:
@@ -94,7 +109,8 @@ LRD_API int lrd_value_write_fd(int fd, const lrd_value *v, const lrd_encode_opti
  * arrays are LRD_BUF_MAPPED over the frame buffer, which is freed with the last of them.
  * At end of stream before the first byte of a frame (no more messages) it returns LRD_OK with
  * *out NULL. Errors: LRD_ECORRUPT (end of stream inside a frame), LRD_EIO (read failed), LRD_ELIMIT
- * (declared length over opts->max_total_bytes), and those of lrd_value_decode. */
+ * (declared length over opts->max_total_bytes), LRD_EINVAL (opts->release set), and those of
+ * lrd_value_decode. */
 LRD_API int lrd_value_read_fd(int fd, const lrd_decode_options *opts, lrd_value **out);
 
 #ifdef __cplusplus
