@@ -5,7 +5,7 @@
  *  2. speedup of 2 workers over 1 for a CPU-bound 10 ms task, next to the same-run ceiling: two
  *     forked processes doing the same work without larder;
  *  3. moving a 256 MiB float64 array result back from a process worker (through the store, and
- *     through the socket without one), next to one memcpy of 256 MiB into fresh memory;
+ *     through shared memory without one), next to one memcpy of 256 MiB into fresh memory;
  *  4. pool start-up: a map of 2 tasks on 2 fresh process workers, fork to reaped (best of 20). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +46,10 @@ static int t_burn(void *ctx, const lrd_value *in, lrd_value **out)
 	return lrd_value_new_int(0, out);
 }
 
+/* The 256 MiB result, made by the parent before the pool forks: a worker returns it as it is
+ * (borrowed), so a map of this task measures moving the result, not making it. */
+static double *big_ready;
+
 static int t_big(void *ctx, const lrd_value *in, lrd_value **out)
 {
 	(void)ctx;
@@ -53,11 +57,7 @@ static int t_big(void *ctx, const lrd_value *in, lrd_value **out)
 	lrd_dtype dt;
 	uint64_t shape[1] = {BIG / 8};
 	int rc = lrd_dtype_parse("<f8", &dt);
-	if (!rc)
-		rc = lrd_array_new(dt, 1, shape, LRD_ORDER_C, out);
-	if (!rc)
-		memset(lrd_array_data(*out), 1, BIG);
-	return rc;
+	return rc ? rc : lrd_array_wrap(dt, 1, shape, LRD_ORDER_C, big_ready, BIG, out);
 }
 
 static bool json;
@@ -154,32 +154,29 @@ static void speedup(void)
 
 static void big_result(const char *store)
 {
-	/* one memcpy of 256 MiB into fresh memory, and the task's own cost in this process */
-	char *src = malloc(BIG);
-	memset(src, 1, BIG);
+	/* one memcpy of 256 MiB into fresh memory */
+	big_ready = malloc(BIG);
+	if (!big_ready) {
+		fprintf(stderr, "parallel_bench: out of memory\n");
+		exit(1);
+	}
+	memset(big_ready, 1, BIG);
 	double t0 = now_s();
 	char *dst = malloc(BIG);
-	memcpy(dst, src, BIG);
+	memcpy(dst, big_ready, BIG);
 	double cp = now_s() - t0;
 	sink = (uint64_t)dst[BIG - 1];
 	free(dst);
-	free(src);
 	row("memcpy_256MiB", "memcpy (fresh dst)", cp * 1e3, "ms");
-	lrd_value *v;
-	t0 = now_s();
-	t_big(NULL, NULL, &v);
-	double make = now_s() - t0;
-	lrd_value_free(v);
-	row("make_256MiB_in_task", "in process", make * 1e3, "ms");
 	lrd_parallel_options os = {.backend = "processes", .n_jobs = 1, .store = store};
 	lrd_parallel_options op = {.backend = "processes", .n_jobs = 1};
 	double ts = map_time(&os, "bench.big", 1);
 	double tp = map_time(&op, "bench.big", 1);
-	row("result_256MiB_total", "processes+store", ts * 1e3, "ms");
-	row("result_256MiB_move", "processes+store", (ts - make) * 1e3, "ms");
-	row("result_256MiB_move_vs_memcpy", "processes+store", (ts - make) / cp, "x");
-	row("result_256MiB_total", "processes (socket)", tp * 1e3, "ms");
-	row("result_256MiB_move_vs_memcpy", "processes (socket)", (tp - make) / cp, "x");
+	row("result_256MiB_move", "processes+store", ts * 1e3, "ms");
+	row("result_256MiB_move_vs_memcpy", "processes+store", ts / cp, "x");
+	row("result_256MiB_move", "processes (shared memory)", tp * 1e3, "ms");
+	row("result_256MiB_move_vs_memcpy", "processes (shared memory)", tp / cp, "x");
+	free(big_ready);
 }
 
 static void startup(void)

@@ -6,9 +6,12 @@
  * per input; a reply is a header (magic, items done, failure code and item, elapsed time,
  * payload length), one entry per output done, then the failure's message. An entry is a kind
  * byte and either a value message (lrd_value_encode's self-delimiting frame) or, for a value
- * whose arrays, strings and bytes add up to more than max_nbytes when a store is given, the key of
- * a temporary object in the store ("lrd.parallel/<pid>.<pool>/in.<index>" or ".../out.<index>").
- * Inputs are decoded in the worker with arrays borrowed from the request buffer.
+ * whose arrays, strings and bytes add up to more than max_nbytes, with a store the key of a
+ * temporary object in it ("lrd.parallel/<pid>.<pool>/in.<index>" or ".../out.<index>"), and
+ * without one the frame's length, the frame itself in a sealed memfd whose descriptor travels
+ * with the message's first bytes (shm.c; up to LRD__PAR_MAX_FDS per message, the rest inline),
+ * mapped by the receiver. Inputs are decoded in the worker with arrays borrowed from the
+ * request buffer; large results reach the caller mapped (LRD_BUF_MAPPED, read-only).
  *
  * Workers. Each worker opens the store itself (lazily, after fork) and never touches the
  * parent's handle. A page of shared memory holds the pool's stop flag and, per worker, the
@@ -40,6 +43,7 @@
 #define REP_MAGIC 0x5252504cu /* "LPRR" */
 #define KIND_MSG  0
 #define KIND_KEY  1
+#define KIND_SHM  2
 
 typedef struct req_hdr {
 	uint32_t magic, count;
@@ -84,7 +88,8 @@ typedef struct proc_pool {
 	lrd_parallel_batch *qhead, *qtail, *dhead, *dtail;
 	lrd_store *store;
 	char prefix[64];
-	buf out; /* request being built */
+	buf out;                 /* request being built */
+	lrd__par_fdlist out_fds; /* its shared payloads */
 } proc_pool;
 
 static unsigned pool_seq;
@@ -106,21 +111,6 @@ static int buf_put(buf *b, const void *p, size_t n)
 	}
 	memcpy(b->p + b->len, p, n);
 	b->len += n;
-	return LRD_OK;
-}
-
-static int send_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n) {
-		ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return lrd__err(LRD_EIO, "writing to a worker socket: %s", strerror(errno));
-		c += k;
-		n -= (size_t)k;
-	}
 	return LRD_OK;
 }
 
@@ -171,14 +161,15 @@ static size_t payload_bytes(const lrd_value *v)
 	}
 }
 
-/* Append entry (v) to b: a message, or through the store when its payload is large (decided
- * before encoding, so that a large one is copied once, into the store). */
+/* Append entry (v) to b: a message, or when its payload is large (decided before encoding, so
+ * that a large one is copied once) through the store or shared memory (its fd added to fds). */
 static int put_entry(buf *b, const lrd_value *v, lrd_store *store, size_t max_nbytes,
-                     const char *prefix, const char *dir, uint64_t index)
+                     const char *prefix, const char *dir, uint64_t index, lrd__par_fdlist *fds)
 {
 	int rc;
 	unsigned char kind;
-	if (store && payload_bytes(v) > max_nbytes) {
+	bool big = payload_bytes(v) > max_nbytes;
+	if (big && store) {
 		char key[128];
 		key_of(prefix, dir, index, key, sizeof key);
 		lrd_put_options po = {.codec = "raw"};
@@ -188,6 +179,19 @@ static int put_entry(buf *b, const lrd_value *v, lrd_store *store, size_t max_nb
 		if (!rc && !(rc = buf_put(b, &kind, 1)) && !(rc = buf_put(b, &klen, 2)))
 			rc = buf_put(b, key, klen);
 		return rc;
+	}
+	if (big && fds->n < LRD__PAR_MAX_FDS) {
+		int fd;
+		uint64_t len;
+		if (!(rc = lrd__par_shm_put(v, &fd, &len))) {
+			fds->fd[fds->n++] = fd;
+			kind = KIND_SHM;
+			if (!(rc = buf_put(b, &kind, 1)))
+				rc = buf_put(b, &len, 8);
+			return rc;
+		}
+		if (rc == LRD_EINVAL || rc == LRD_EDTYPE || rc == LRD_ELIMIT)
+			return rc; /* the value itself; anything else: try the socket */
 	}
 	void *frame;
 	size_t len;
@@ -201,14 +205,37 @@ static int put_entry(buf *b, const lrd_value *v, lrd_store *store, size_t max_nb
 	return rc;
 }
 
+/* Send b with the descriptors of fds, then close them here (the message holds its own). */
+static int send_entries(int sock, const buf *b, lrd__par_fdlist *fds)
+{
+	int rc = lrd__par_send_fds(sock, b->p, b->len, fds->fd, fds->n);
+	lrd__par_fdlist_close(fds);
+	return rc;
+}
+
 /* Parse the entry at *p (end: e) into *v; *key gets the store key if it was one. */
 static int get_entry(const unsigned char **p, const unsigned char *e, lrd_store *store,
-                     unsigned dflags, lrd_value **v, char *key, size_t keycap)
+                     lrd__par_fdlist *fds, unsigned dflags, lrd_value **v, char *key, size_t keycap)
 {
 	key[0] = 0;
 	if (e - *p < 1)
 		return lrd__err(LRD_ECORRUPT, "worker message truncated");
 	unsigned char kind = *(*p)++;
+	if (kind == KIND_SHM) {
+		uint64_t len;
+		if (e - *p < 8)
+			return lrd__err(LRD_ECORRUPT, "worker message truncated");
+		memcpy(&len, *p, 8);
+		*p += 8;
+		if (fds->next >= fds->n)
+			return lrd__err(LRD_ECORRUPT,
+			                "worker message: a shared payload came without "
+			                "its descriptor");
+		int fd = fds->fd[fds->next++];
+		int rc = lrd__par_shm_get(fd, len, v);
+		close(fd);
+		return rc;
+	}
 	if (kind == KIND_KEY) {
 		uint16_t klen;
 		if (e - *p < 2)
@@ -265,7 +292,8 @@ static void set_env_threads(const char *n)
 
 /* Run one request in the worker; fills reply `r`. */
 static void worker_batch(proc_pool *pp, int me, lrd_task_fn fn, lrd_store **store, const req_hdr *h,
-                         const unsigned char *payload, buf *r)
+                         const unsigned char *payload, lrd__par_fdlist *in_fds, buf *r,
+                         lrd__par_fdlist *out_fds)
 {
 	rep_hdr rh = {.magic = REP_MAGIC};
 	char msg[LRD__PAR_MSG] = "";
@@ -280,7 +308,8 @@ static void worker_batch(proc_pool *pp, int me, lrd_task_fn fn, lrd_store **stor
 		char key[128];
 		int rc = worker_store(pp, store);
 		if (!rc)
-			rc = get_entry(&p, e, *store, LRD_DECODE_BORROW, &in, key, sizeof key);
+			rc = get_entry(&p, e, *store, in_fds, LRD_DECODE_BORROW, &in, key,
+			               sizeof key);
 		double t0 = lrd__par_now();
 		if (!rc) {
 			atomic_store(&sl->t0, t0);
@@ -299,7 +328,7 @@ static void worker_batch(proc_pool *pp, int me, lrd_task_fn fn, lrd_store **stor
 		lrd_value_free(in);
 		if (!rc)
 			rc = put_entry(r, out, *store, pp->setup.max_nbytes, pp->prefix, "out",
-			               h->start + i);
+			               h->start + i, out_fds);
 		lrd_value_free(out);
 		if (rc) {
 			rh.fail_code = rc;
@@ -340,9 +369,11 @@ static void worker_main(proc_pool *pp, int me, pid_t parent)
 		_exit(70);
 	unsigned char *payload = NULL;
 	size_t pcap = 0;
+	lrd__par_fdlist in_fds = {0}, out_fds = {0};
 	for (;;) {
 		req_hdr h;
-		int got = recv_all(fd, &h, sizeof h);
+		lrd__par_fdlist_close(&in_fds);
+		int got = lrd__par_recv_fds(fd, &h, sizeof h, &in_fds);
 		if (got <= 0 || h.magic != REQ_MAGIC)
 			break;
 		if (h.len > pcap) {
@@ -353,8 +384,8 @@ static void worker_main(proc_pool *pp, int me, pid_t parent)
 		}
 		if (h.len && recv_all(fd, payload, h.len) != 1)
 			break;
-		worker_batch(pp, me, fn, &store, &h, payload, &r);
-		if (send_all(fd, r.p, r.len))
+		worker_batch(pp, me, fn, &store, &h, payload, &in_fds, &r, &out_fds);
+		if (send_entries(fd, &r, &out_fds))
 			break;
 	}
 	/* Exit without running the parent's atexit handlers or closing its store handle. */
@@ -455,7 +486,9 @@ static void take_reply(proc_pool *pp, int i, buf *in)
 {
 	lrd_parallel_batch *b = pp->w[i].batch;
 	rep_hdr h;
-	if (recv_all(pp->w[i].fd, &h, sizeof h) != 1 || h.magic != REP_MAGIC) {
+	lrd__par_fdlist fds = {0};
+	if (lrd__par_recv_fds(pp->w[i].fd, &h, sizeof h, &fds) != 1 || h.magic != REP_MAGIC) {
+		lrd__par_fdlist_close(&fds);
 		worker_lost(pp, i, false);
 		return;
 	}
@@ -466,6 +499,7 @@ static void take_reply(proc_pool *pp, int i, buf *in)
 		in->p = malloc(h.len);
 	}
 	if (h.len && (!in->p || recv_all(pp->w[i].fd, in->p, h.len) != 1)) {
+		lrd__par_fdlist_close(&fds);
 		worker_lost(pp, i, false);
 		return;
 	}
@@ -474,7 +508,7 @@ static void take_reply(proc_pool *pp, int i, buf *in)
 	for (uint32_t k = 0; k < h.done && !rc; k++) {
 		lrd_value *v = NULL;
 		char key[128];
-		rc = get_entry(&p, e, pp->store, 0, &v, key, sizeof key);
+		rc = get_entry(&p, e, pp->store, &fds, 0, &v, key, sizeof key);
 		if (rc)
 			lrd_parallel_batch_fail(b, k, rc, lrd_errmsg());
 		else
@@ -491,6 +525,7 @@ static void take_reply(proc_pool *pp, int i, buf *in)
 		}
 		lrd_parallel_batch_fail(b, h.fail_item, h.fail_code, msg);
 	}
+	lrd__par_fdlist_close(&fds);
 	b->elapsed = h.elapsed;
 	batch_over(pp, i);
 }
@@ -503,13 +538,15 @@ static int send_batch(proc_pool *pp, int i, lrd_parallel_batch *b)
 	int rc = buf_put(o, &h, sizeof h);
 	for (size_t k = 0; k < b->count && !rc; k++)
 		rc = put_entry(o, lrd_parallel_batch_input(b, k), pp->store, pp->setup.max_nbytes,
-		               pp->prefix, "in", b->start + k);
-	if (rc)
+		               pp->prefix, "in", b->start + k, &pp->out_fds);
+	if (rc) {
+		lrd__par_fdlist_close(&pp->out_fds);
 		return rc;
+	}
 	h.len = o->len - sizeof h;
 	memcpy(o->p, &h, sizeof h);
 	pp->w[i].batch = b;
-	if (send_all(pp->w[i].fd, o->p, o->len))
+	if (send_entries(pp->w[i].fd, o, &pp->out_fds))
 		worker_lost(pp, i, false); /* it died between batches */
 	return LRD_OK;
 }

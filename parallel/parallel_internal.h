@@ -99,4 +99,23 @@ void lrd__par_progress_finish(lrd__par_progress *p, bool ok);
 /* Record a failure of item i of b (the batch.c home of lrd_parallel_batch_fail). */
 void lrd__par_fail(lrd__par_job *job, size_t index, int code, const char *msg);
 
+/* Payloads through shared memory (shm.c): at most this many descriptors per message. */
+#define LRD__PAR_MAX_FDS 64
+typedef struct lrd__par_fdlist {
+	int fd[LRD__PAR_MAX_FDS];
+	unsigned n, next; /* received, taken */
+} lrd__par_fdlist;
+/* v's frame in a new sealed memfd: *fd (the caller's to close) holding *len bytes. */
+int lrd__par_shm_put(const lrd_value *v, int *fd, uint64_t *len);
+/* Decode the memfd fd of len bytes (from lrd__par_shm_put; fd stays the caller's) into *v,
+ * its arrays mapped over it (LRD_BUF_MAPPED) until the last is freed. */
+int lrd__par_shm_get(int fd, uint64_t len, lrd_value **v);
+/* send() all of p[0..n), the descriptors fds[0..nfds) with the first bytes (SCM_RIGHTS). */
+int lrd__par_send_fds(int sock, const void *p, size_t n, const int *fds, unsigned nfds);
+/* Read exactly n bytes, adding descriptors that arrive to got: 1 all read, 0 end of file
+ * before the first byte, -1 error, short read or truncated descriptors. */
+int lrd__par_recv_fds(int sock, void *p, size_t n, lrd__par_fdlist *got);
+/* Close the descriptors of l not yet taken; empty it. */
+void lrd__par_fdlist_close(lrd__par_fdlist *l);
+
 #endif

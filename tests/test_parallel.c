@@ -517,6 +517,11 @@ Test(parallel, big_payloads_round_trip)
 				cr_assert_eq(lrd_array_count(out[i]), cnt);
 				const double *d = lrd_array_cdata(out[i]);
 				cr_assert(d[0] == (double)cnt && d[cnt - 1] == (double)cnt);
+				if (isolates(names[k]) && !with_store && i % 2)
+					cr_expect_eq(
+					    lrd_array_bufkind(out[i]), LRD_BUF_MAPPED,
+					    "%s: a large result comes back in shared memory",
+					    names[k]);
 			}
 			/* big inputs too: the results of the first map fed back in */
 			lrd_value **out2 = calloc(n, sizeof *out2);
@@ -548,6 +553,28 @@ Test(parallel, big_payloads_round_trip)
 	tc_rmtree(dir);
 	free(store);
 	free(dir);
+	no_children();
+}
+
+Test(parallel, more_large_results_in_a_batch_than_descriptors_in_a_message)
+{
+	size_t n = 150; /* over LRD__PAR_MAX_FDS: the rest travel inline */
+	lrd_value **in = calloc(n, sizeof *in), **out = calloc(n, sizeof *out);
+	for (size_t i = 0; i < n; i++)
+		lrd_value_new_int(20, &in[i]);
+	lrd_parallel_options o = {
+	    .backend = "processes", .n_jobs = 2, .batch_size = n, .max_nbytes = 64};
+	cr_assert_eq(lrd_parallel_map(&o, "t.big", NULL, (const lrd_value *const *)in, n, out),
+	             LRD_OK, "%s", lrd_errmsg());
+	size_t mapped = 0;
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(lrd_array_count(out[i]), 20);
+		cr_assert(((const double *)lrd_array_cdata(out[i]))[19] == 20.0);
+		mapped += lrd_array_bufkind(out[i]) == LRD_BUF_MAPPED;
+	}
+	cr_expect(mapped > 0 && mapped < n, "%zu of %zu mapped", mapped, n);
+	free_all(in, n);
+	free_all(out, n);
 	no_children();
 }
 

@@ -110,9 +110,12 @@ typedef struct lrd_parallel_options {
 	                          finished" (more lines for larger values, every batch from 10),
 	                          or on a terminal one progress line with rate and ETA */
 	size_t max_nbytes;   /**< "processes": inputs and results whose arrays, strings and bytes
-	                          add up to more than this travel through `store` by key; smaller ones
-	                        (or all, without a   store) as larder/message.h frames through each
-	                        worker's socket   pair. 0: 1 MiB */
+	                          add up to more than this travel through `store` by key, or
+	                          without a store as one copy in shared memory (a sealed memfd
+	                          passed over the socket) that the receiver maps: such results
+	                          come back LRD_BUF_MAPPED (read-only; lrd_value_clone for a
+	                          writable copy). Smaller ones go as larder/message.h frames
+	                          through each worker's socket pair. 0: 1 MiB */
 	const char *store;   /**< path of a store for large payloads, opened by the parent and by
 	                          every worker after fork; its temporary keys ("lrd.parallel/…") are
 	                          deleted before the map returns. NULL: no store */
