@@ -6,6 +6,8 @@
  * codec reports a member's end it becomes BETWEEN, and the next input byte starts a fresh codec
  * state. Input that ends with `finish` while IN_MEMBER and the codec makes no progress is a
  * truncated stream. */
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,12 +42,79 @@ int lrd_codec_level(const lrd_codec *c, const lrd_codec_params *p)
 {
 	if (!c)
 		return 0;
-	int level = p && p->level ? p->level : c->default_level;
+	int level = !p || !p->level                    ? c->default_level
+	            : p->level == LRD_CODEC_LEVEL_ZERO ? 0
+	                                               : p->level;
 	if (level < c->min_level)
 		level = c->min_level;
 	if (level > c->max_level)
 		level = c->max_level;
 	return level;
+}
+
+int lrd__codec_level_check(const lrd_codec *c, int level)
+{
+	if (!c || level == 0)
+		return LRD_OK;
+	int l = level == LRD_CODEC_LEVEL_ZERO ? 0 : level;
+	if (l < c->min_level || l > c->max_level)
+		return lrd__err(LRD_EINVAL, "codec '%s': level %d outside its range %d..%d",
+		                c->name, l, c->min_level, c->max_level);
+	return LRD_OK;
+}
+
+static bool is_raw(const char *name) { return !strcmp(name, "raw") || !strcmp(name, "none"); }
+
+int lrd_codec_parse(const char *spec, unsigned need, const lrd_codec **codec, int *level)
+{
+	if (codec)
+		*codec = NULL;
+	if (level)
+		*level = 0;
+	if (!spec || !*spec || !codec || !level)
+		return lrd__err(LRD_EINVAL, "lrd_codec_parse: NULL or empty argument");
+	char name[40];
+	const char *colon = strchr(spec, ':');
+	size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+	if (n == 0 || n >= sizeof name)
+		return lrd__err(LRD_EINVAL, "codec spec '%s': want NAME or NAME:LEVEL", spec);
+	memcpy(name, spec, n);
+	name[n] = '\0';
+	const lrd_codec *c = NULL;
+	if (!is_raw(name)) {
+		c = lrd_codec_by_name(name);
+		if (!c)
+			return lrd__err(LRD_ECODEC,
+			                "unknown codec '%s' (a plugin not loaded? 'larder codecs' "
+			                "lists them)",
+			                name);
+		if ((c->flags & need) != need)
+			return lrd__err(LRD_ECODEC, "codec '%s' %s", name,
+			                need & LRD_CODEC_STREAM ? "cannot compress whole files "
+			                                          "(a chunk codec only)"
+			                                        : "is not a chunk codec");
+	}
+	if (colon) {
+		const char *t = colon + 1;
+		char *end;
+		errno = 0;
+		long l = strtol(t, &end, 10);
+		/* strtol takes leading blanks and '+': a level is [-]digits and nothing else */
+		bool digits =
+		    (t[0] == '-' ? t[1] : t[0]) >= '0' && (t[0] == '-' ? t[1] : t[0]) <= '9';
+		if (!digits || *end || errno || l < INT_MIN + 1 || l > INT_MAX)
+			return lrd__err(LRD_EINVAL, "codec spec '%s': level '%s' is not an integer",
+			                spec, t);
+		if (!c)
+			return lrd__err(LRD_EINVAL, "codec spec '%s': '%s' takes no level", spec,
+			                name);
+		int rc = lrd__codec_level_check(c, l ? (int)l : LRD_CODEC_LEVEL_ZERO);
+		if (rc)
+			return rc;
+		*level = l ? (int)l : LRD_CODEC_LEVEL_ZERO;
+	}
+	*codec = c;
+	return LRD_OK;
 }
 
 size_t lrd_codec_bound(const lrd_codec *c, size_t n, const lrd_codec_params *p)
@@ -73,6 +142,8 @@ int lrd_codec_compress(const lrd_codec *c, const lrd_codec_params *p, const void
                        void *dst, size_t cap, size_t *out)
 {
 	int rc = check_args(c, p, src, n, dst, cap, out);
+	if (!rc && p)
+		rc = lrd__codec_level_check(c, p->level);
 	if (rc)
 		return rc;
 	lrd_codec_params r = lrd__codec_resolve(c, p);
@@ -143,6 +214,8 @@ int lrd_codec_stream_new(const lrd_codec *c, const lrd_codec_params *p, lrd_code
 	if (out)
 		*out = NULL;
 	int rc = check_params(p);
+	if (!rc && p && mode == LRD_CODEC_ENCODE)
+		rc = lrd__codec_level_check(c, p->level);
 	if (rc)
 		return rc;
 	lrd_codec_params r = c ? lrd__codec_resolve(c, p) : (lrd_codec_params){0};

@@ -21,7 +21,13 @@ int lrd__codec_validate(const lrd_codec *c);
 /* Scan the plugin search path (codecs/plugin.c); failures are recorded, not returned. */
 void lrd__plugins_scan(void);
 
-/* Resolve params: level clamped (0 → default), typesize/threads at least 1. */
+/* LRD_OK when a params level is one the codec takes: 0 (its default), LRD_CODEC_LEVEL_ZERO
+ * when 0 is in its range, or a level in [min_level, max_level]; else LRD_EINVAL naming the
+ * codec and its range. A NULL codec (raw) takes any. Every compressing entry point and every
+ * options resolver calls it, so no level is ever clamped silently. */
+int lrd__codec_level_check(const lrd_codec *c, int level);
+/* Resolve params: level 0 → default, LRD_CODEC_LEVEL_ZERO → 0 (then clamped, for callers
+ * that only ask), typesize/threads at least 1. */
 lrd_codec_params lrd__codec_resolve(const lrd_codec *c, const lrd_codec_params *p);
 /* Copy *src (NULL: all zero) into *dst with dst->inner duplicated, for whoever keeps params
  * beyond the call that passed them (the store, an array writer). LRD_ENOMEM. Release with

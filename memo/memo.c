@@ -328,9 +328,10 @@ int lrd_memo_open(lrd_store *s, const lrd_memo_options *opts, lrd_memo **out)
 	int rrc = LRD__RESERVED_CHECK(&o, "lrd_memo_options");
 	if (rrc != LRD_OK)
 		return rrc;
-	if (o.codec && !lrd_codec_by_name(o.codec) && strcmp(o.codec, "raw") &&
-	    strcmp(o.codec, "none"))
-		return lrd__err(LRD_ECODEC, "memo: unknown codec '%s'", o.codec);
+	const lrd_codec *oc;
+	int level;
+	if (o.codec && (rrc = lrd_codec_parse(o.codec, LRD_CODEC_CHUNK, &oc, &level)) != LRD_OK)
+		return lrd__errctx(rrc, "memo");
 	lrd_memo *m = lrd__calloc(1, sizeof *m);
 	if (!m)
 		return LRD_ENOMEM;

@@ -63,7 +63,7 @@ Test(blosc, round_trips_every_shuffle_typesize_and_inner)
 Test(blosc, round_trips_with_threads_and_levels)
 {
 	for (int threads = 1; threads <= 4; threads++)
-		for (int level = -1; level <= 10; level += 3) {
+		for (int level = 0; level <= 9; level += 3) {
 			lrd_codec_params p = {.typesize = 8, .threads = threads, .level = level};
 			round_trip(&p, 3 << 20);
 		}
@@ -72,12 +72,20 @@ Test(blosc, round_trips_with_threads_and_levels)
 	round_trip(&p, 1);
 }
 
-Test(blosc, levels_are_clamped_to_0_9_default_5)
+Test(blosc, levels_are_0_9_default_5_and_others_refused)
 {
 	const lrd_codec *c = blosc();
 	cr_expect_eq(lrd_codec_level(c, NULL), 5);
-	cr_expect_eq(lrd_codec_level(c, &(lrd_codec_params){.level = 42}), 9);
-	cr_expect_eq(lrd_codec_level(c, &(lrd_codec_params){.level = -3}), 0);
+	cr_expect_eq(lrd_codec_level(c, &(lrd_codec_params){.level = LRD_CODEC_LEVEL_ZERO}), 0);
+	char src[64] = {0}, dst[512];
+	size_t out;
+	static const int bad[] = {-1, -3, 10, 42};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		lrd_codec_params p = {.level = bad[i]};
+		cr_expect_eq(lrd_codec_compress(c, &p, src, sizeof src, dst, sizeof dst, &out),
+		             LRD_EINVAL, "level %d", bad[i]);
+		cr_expect(strstr(lrd_errmsg(), "0..9"), "%s", lrd_errmsg());
+	}
 }
 
 Test(blosc, shuffle_helps_typed_data)

@@ -30,11 +30,11 @@ static bool checksummed(const lrd_codec *c)
 
 static bool streams(const lrd_codec *c) { return c->flags & LRD_CODEC_STREAM; }
 
-/* params selecting exactly `level` (0 in params means "default", so level 0 is asked for as -1,
- * which lrd_codec_level clamps back to a min_level of 0). */
+/* params selecting exactly `level` (0 in params means "default", so level 0 is asked for as
+ * LRD_CODEC_LEVEL_ZERO). */
 static lrd_codec_params at_level(int level)
 {
-	return (lrd_codec_params){.level = level ? level : -1};
+	return (lrd_codec_params){.level = level ? level : LRD_CODEC_LEVEL_ZERO};
 }
 
 static unsigned char *random_bytes(size_t n)

@@ -466,3 +466,147 @@ Test(hostile, get_of_a_missing_key_names_the_key)
 	}
 	teardown();
 }
+
+/* ---- item 14: one chunk-size rule for dump, put and the library ------------------------------ */
+
+Test(hostile, chunk_sizes_follow_one_rule_in_every_command_and_the_library)
+{
+	setup();
+	static const struct {
+		const char *size;
+		int status; /* 0 accepted, 2 usage error */
+	} cases[] = {
+	    {"1", 2},  {"0", 2},     {"4095", 2}, {"4K", 0}, {"4096", 0},
+	    {"1G", 0}, {"1025M", 2}, {"2G", 2},   {"x", 2},  {"-4K", 2},
+	};
+	static const char *cmds[] = {"dump in.npy o.lrd --chunk-size %s",
+	                             "put --chunk-size %s S c a.lrd"};
+	for (size_t c = 0; c < sizeof cmds / sizeof *cmds; c++)
+		for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+			char cmd[128];
+			snprintf(cmd, sizeof cmd, cmds[c], cases[i].size);
+			int rc = SH(L " %s >/dev/null 2>err.txt", dir, cmd);
+			cr_expect_eq(rc, cases[i].status, "%s: exit %d", cmd, rc);
+			if (cases[i].status)
+				cr_expect_eq(
+				    SH("grep -q -- '--chunk-size' err.txt && test $(wc -l < "
+				       "err.txt) -eq 1",
+				       dir),
+				    0, "%s: one line naming the option", cmd);
+		}
+	cr_assert_eq(
+	    SH(L " dump in.npy o.lrd --chunk-size 1 2>err.txt; grep -q '4 KiB' err.txt", dir), 0,
+	    "the message gives the limits");
+	/* the library: the same limits for files, stores and puts; 0 means the default */
+	lrd_value *a = floats(1000);
+	char *p = tc_path(dir, "lib.lrd"), *sp = tc_path(dir, "S2");
+	cr_expect_eq(lrd_dump(a, p, &(lrd_dump_options){.chunk_size = 100}), LRD_EINVAL);
+	cr_expect_eq(lrd_dump(a, p, &(lrd_dump_options){.chunk_size = LRD_CHUNK_SIZE_MIN}), LRD_OK);
+	lrd_store *s = NULL;
+	cr_expect_eq(lrd_store_open(sp, &(lrd_store_options){.chunk_size = 1}, &s), LRD_EINVAL);
+	cr_assert_eq(lrd_store_open(sp, NULL, &s), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_put(s, NULL, "k", a, &(lrd_put_options){.chunk_size = 1}),
+	             LRD_EINVAL);
+	cr_expect(strstr(lrd_errmsg(), "4 KiB"), "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_put(s, NULL, "k", a,
+	                           &(lrd_put_options){.chunk_size = LRD_CHUNK_SIZE_MAX + 1}),
+	             LRD_EINVAL);
+	cr_expect_eq(lrd_store_put(s, NULL, "k", a, &(lrd_put_options){.chunk_size = 4096}),
+	             LRD_OK);
+	cr_expect_eq(lrd_chunk_size_check(LRD_CHUNK_SIZE_MIN - 1), LRD_EINVAL);
+	cr_expect_eq(lrd_chunk_size_check(LRD_CHUNK_SIZE_MAX), LRD_OK);
+	lrd_store_close(s);
+	lrd_value_free(a);
+	free(p);
+	free(sp);
+	teardown();
+}
+
+/* ---- item 15: one strict NAME[:LEVEL] parser for every command and the library --------------- */
+
+Test(hostile, codec_specs_are_parsed_strictly_by_one_parser)
+{
+	setup();
+	static const struct {
+		const char *spec;
+		int dump;  /* exit of dump --codec SPEC (whole-file) */
+		int chunk; /* exit of dump --chunk-codec SPEC, put --codec SPEC, get --chunk-codec
+		            */
+		const char *why; /* in stderr when refused */
+	} cases[] = {
+	    {"gzip", 0, 0, NULL},
+	    {"gzip:0", 0, 0, NULL},
+	    {"gzip:9", 0, 0, NULL},
+	    {"gzip:10", 2, 2, "0..9"},
+	    {"gzip:-1", 2, 2, "0..9"},
+	    {"gzip:x", 2, 2, "not an integer"},
+	    {"gzip: 3", 2, 2, "not an integer"},
+	    {"gzip:+3", 2, 2, "not an integer"},
+	    {"gzip:3x", 2, 2, "not an integer"},
+	    {"gzip:", 2, 2, "not an integer"},
+	    {"gzip:99999999999999999999", 2, 2, "not an integer"},
+	    {"lz4:-65536", 0, 0, NULL},
+	    {"lz4:-65537", 2, 2, "-65536..12"},
+	    {"lz4:12", 0, 0, NULL},
+	    {"blosc:5", 2, 0, "whole files"},
+	    {"blosc:0", 2, 0, "whole files"},
+	    {"blosc:-1", 2, 2, "blosc"},
+	    {"bz2:0", 2, 2, "1..9"},
+	    {"raw", 0, 0, NULL},
+	    {"none", 0, 0, NULL},
+	    {"raw:3", 2, 2, "takes no level"},
+	    {"nosuch", 2, 2, "unknown codec"},
+	    {":3", 2, 2, "NAME:LEVEL"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const char *s = cases[i].spec;
+		char cmds[4][160];
+		int want[4] = {cases[i].dump, cases[i].chunk, cases[i].chunk, cases[i].chunk};
+		snprintf(cmds[0], sizeof cmds[0], "dump in.npy o.lrd --codec '%s'", s);
+		snprintf(cmds[1], sizeof cmds[1], "dump in.npy o.lrd --chunk-codec '%s'", s);
+		snprintf(cmds[2], sizeof cmds[2], "put --codec '%s' S c a.lrd", s);
+		snprintf(cmds[3], sizeof cmds[3], "get --chunk-codec '%s' S k o.lrd", s);
+		for (int c = 0; c < 4; c++) {
+			int rc = SH(L " %s >/dev/null 2>err.txt", dir, cmds[c]);
+			cr_expect_eq(rc, want[c], "%s: exit %d", cmds[c], rc);
+			if (want[c] && cases[i].why)
+				cr_expect_eq(SH("grep -qF -- '%s' err.txt", dir, cases[i].why), 0,
+				             "%s: stderr lacks '%s'", cmds[c], cases[i].why);
+		}
+	}
+	/* NAME:0 is level 0 itself: gzip stores, so the file is as large as the plain one */
+	cr_assert_eq(SH(L " dump in.npy g0.lrd.gz --codec gzip:0 && " L " dump in.npy p.lrd && "
+	                  "gzip -dc g0.lrd.gz | cmp -s - p.lrd && "
+	                  "test $(wc -c < g0.lrd.gz) -gt $(wc -c < p.lrd)",
+	                dir),
+	             0);
+	/* the library takes the same specs, with the same answers */
+	const lrd_codec *c;
+	int level;
+	cr_expect_eq(lrd_codec_parse("gzip:0", LRD_CODEC_STREAM, &c, &level), LRD_OK);
+	cr_expect_eq(level, LRD_CODEC_LEVEL_ZERO);
+	cr_expect_eq(lrd_codec_parse("gzip", 0, &c, &level), LRD_OK);
+	cr_expect_eq(level, 0);
+	cr_expect_eq(lrd_codec_parse("blosc", LRD_CODEC_STREAM, &c, &level), LRD_ECODEC);
+	cr_expect_eq(lrd_codec_parse("nosuch", 0, &c, &level), LRD_ECODEC);
+	cr_expect_eq(lrd_codec_parse("lz4:13", 0, &c, &level), LRD_EINVAL);
+	lrd_value *a = floats(1000);
+	char *p = tc_path(dir, "lib.lrd");
+	cr_expect_eq(lrd_dump(a, p, &(lrd_dump_options){.codec = "gzip", .level = 10}), LRD_EINVAL);
+	cr_expect_eq(lrd_dump(a, p, &(lrd_dump_options){.chunk_codec = "blosc:-1"}), LRD_EINVAL);
+	cr_expect_eq(lrd_dump(a, p, &(lrd_dump_options){.chunk_codec = "lz4:-65536"}), LRD_OK);
+	lrd_store *s;
+	char *sp = tc_path(dir, "S");
+	cr_assert_eq(lrd_store_open(sp, NULL, &s), LRD_OK);
+	cr_expect_eq(lrd_store_put(s, NULL, "b", a, &(lrd_put_options){.codec = "blosc:5"}), LRD_OK,
+	             "%s", lrd_errmsg());
+	cr_expect_eq(lrd_store_put(s, NULL, "b", a,
+	                           &(lrd_put_options){.codec = "blosc", .params = {.level = 42}}),
+	             LRD_EINVAL);
+	lrd_store_close(s);
+	cr_expect_eq(lrd_store_open(sp, &(lrd_store_options){.codec = "lz4:99"}, &s), LRD_EINVAL);
+	lrd_value_free(a);
+	free(p);
+	free(sp);
+	teardown();
+}

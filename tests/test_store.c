@@ -153,8 +153,8 @@ Test(store, get_missing_delete_and_exists)
 
 Test(store, overwrite_replaces_and_drops_old_chunks)
 {
-	lrd_put_options po = {.chunk_size = 800};
-	lrd_value *a = fx_floats(1000), *b = fx_floats(10), *back;
+	lrd_put_options po = {.chunk_size = 4096};
+	lrd_value *a = fx_floats(5000), *b = fx_floats(10), *back;
 	cr_assert_eq(lrd_store_put(st, NULL, "k", a, &po), LRD_OK);
 	lrd_store_stat s;
 	lrd_store_stat_get(st, NULL, &s);

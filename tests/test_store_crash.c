@@ -56,7 +56,8 @@ static int put_one(lrd_store *s, lrd_txn *t, const char *key)
 	uint64_t h = key_hash(key);
 	lrd_dtype dt;
 	lrd_dtype_parse("<u8", &dt);
-	lrd_put_options po = {.codec = codec_for(h), .chunk_size = 1 + (size_t)(h >> 16) % 300000};
+	lrd_put_options po = {.codec = codec_for(h),
+	                      .chunk_size = LRD_CHUNK_SIZE_MIN + (size_t)(h >> 16) % 300000};
 	int rc;
 	if ((h >> 40) % 2 && !t) {
 		lrd_store_writer *w;

@@ -87,6 +87,14 @@ int cli_parse_size(const char *s, size_t unit, size_t *out);
  * argument, -1 (message printed) for a missing or bad value. The one home of the option of
  * every command that loads a larder file into memory (load, put). */
 int cli_max_bytes(int argc, char **argv, int *i, lrd_load_options *o);
+/* Check the value of a codec option (opt: "--codec", "--chunk-codec") as a spec
+ * "NAME[:LEVEL]" through lrd_codec_parse, the library's one parser, with the flags the codec
+ * needs (LRD_CODEC_STREAM, LRD_CODEC_CHUNK): 0 when it is one; -1 with "larder ARGV0: OPT:
+ * reason" printed (the caller exits CLI_USAGE). The library parses the spec again. */
+int cli_codec_arg(const char *argv0, const char *opt, const char *spec, unsigned need);
+/* Parse the value of --chunk-size: a size (cli_parse_size) checked by lrd_chunk_size_check,
+ * the library's rule; 0 on success, -1 with the reason printed (the caller exits CLI_USAGE). */
+int cli_chunk_size_arg(const char *argv0, const char *val, size_t *out);
 /* Split s in place at commas into at most max non-empty parts; returns how many there were
  * (which may exceed max: the extra ones are dropped). */
 size_t cli_split(char *s, char **parts, size_t max);

@@ -102,6 +102,30 @@ int cli_max_bytes(int argc, char **argv, int *i, lrd_load_options *o)
 	return 1;
 }
 
+int cli_codec_arg(const char *argv0, const char *opt, const char *spec, unsigned need)
+{ /* the library's message names the spec or its codec */
+	const lrd_codec *c;
+	int level;
+	if (lrd_codec_parse(spec, need, &c, &level) == LRD_OK)
+		return 0;
+	fprintf(stderr, "larder %s: %s: %s\n", argv0, opt, lrd_errmsg());
+	return -1;
+}
+
+int cli_chunk_size_arg(const char *argv0, const char *val, size_t *out)
+{
+	if (cli_parse_size(val, 1, out) != 0) {
+		fprintf(stderr, "larder %s: --chunk-size '%s': not a size (e.g. 64K, 4M)\n", argv0,
+		        val);
+		return -1;
+	}
+	if (lrd_chunk_size_check(*out) != LRD_OK) {
+		fprintf(stderr, "larder %s: --chunk-size '%s': %s\n", argv0, val, lrd_errmsg());
+		return -1;
+	}
+	return 0;
+}
+
 size_t cli_split(char *s, char **parts, size_t max)
 {
 	size_t n = 0;

@@ -54,7 +54,7 @@ static void usage(FILE *f)
 
 /* A level as lrd_codec_params.level: there 0 means "the default", so level 0 is asked for as -1,
  * which clamps to the codec's minimum (0 for the codecs whose range includes it). */
-static int level_param(int level) { return level == 0 ? -1 : level; }
+static int level_param(int level) { return level == 0 ? LRD_CODEC_LEVEL_ZERO : level; }
 
 /* Add a job unless the same (codec, level, threads) is already listed. */
 static void add_job(struct job *jobs, size_t *n, struct job j)

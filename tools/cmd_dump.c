@@ -7,21 +7,6 @@
 
 #include "tools/cli.h"
 
-/* "NAME[:LEVEL]" → name (in place) and level (0 if absent); -1 on a bad level. */
-static int codec_spec(char *spec, int *level)
-{
-	char *colon = strchr(spec, ':');
-	long l = 0;
-	*level = 0;
-	if (!colon)
-		return 0;
-	*colon = '\0';
-	if (cli_parse_long(colon + 1, -1000, 1000, &l) != 0)
-		return -1;
-	*level = (int)l;
-	return 0;
-}
-
 static int usage(FILE *f, int code)
 {
 	fprintf(f,
@@ -30,45 +15,37 @@ static int usage(FILE *f, int code)
 	        "Write the array of a .npy file as a larder file. Whole-file compression:\n"
 	        "--codec, else OUT's last suffix ('none' forces none). Per-chunk compression:\n"
 	        "--chunk-codec (blosc, lz4, zstd, zlib, …), chunks of --chunk-size bytes\n"
-	        "(default 4M; suffixes K, M, G). OUT '-' writes standard output.\n");
+	        "(4K to 1G, default 4M; suffixes K, M, G). A LEVEL is an integer in the\n"
+	        "codec's range ('larder codecs'); NAME:0 is level 0 itself. OUT '-' writes\n"
+	        "standard output.\n");
 	return code;
 }
 
 int cmd_dump(int argc, char **argv)
 {
 	const char *in = NULL, *out = NULL, *v;
-	char *codec = NULL, *chunk_codec = NULL;
 	lrd_dump_options o = {0};
 	int m;
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i]))
 			return usage(stdout, CLI_OK);
 		if ((m = cli_opt(argc, argv, &i, "--codec", &v)) != 0) {
-			if (m < 0)
+			if (m < 0 || cli_codec_arg(argv[0], "--codec", v, LRD_CODEC_STREAM))
 				return CLI_USAGE;
-			codec = (char *)v;
+			o.codec = v;
 		} else if ((m = cli_opt(argc, argv, &i, "--chunk-codec", &v)) != 0) {
-			if (m < 0)
+			if (m < 0 || cli_codec_arg(argv[0], "--chunk-codec", v, LRD_CODEC_CHUNK))
 				return CLI_USAGE;
-			chunk_codec = (char *)v;
+			o.chunk_codec = v;
 		} else if ((m = cli_opt(argc, argv, &i, "--chunk-size", &v)) != 0) {
-			if (m < 0 || cli_parse_size(v, 1, &o.chunk_size) != 0) {
-				fprintf(stderr, "larder dump: bad --chunk-size '%s'\n", v ? v : "");
+			if (m < 0 || cli_chunk_size_arg(argv[0], v, &o.chunk_size))
 				return CLI_USAGE;
-			}
 		} else if (cli_operand2(argv[0], argv[i], &in, &out)) {
 			return usage(stderr, CLI_USAGE);
 		}
 	}
 	if (!in || !out)
 		return usage(stderr, CLI_USAGE);
-	if ((codec && codec_spec(codec, &o.level)) ||
-	    (chunk_codec && codec_spec(chunk_codec, &o.chunk_params.level))) {
-		fprintf(stderr, "larder dump: a codec level must be an integer (NAME:LEVEL)\n");
-		return CLI_USAGE;
-	}
-	o.codec = codec;
-	o.chunk_codec = chunk_codec;
 	if (cli_output_check(argv[0], in, out))
 		return CLI_FAIL;
 	lrd_value *a;

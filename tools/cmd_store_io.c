@@ -89,8 +89,8 @@ static int put_array(lrd_store *s, const char *key, lrd_array_reader *ar, const 
 }
 
 #define PUT_USAGE                                                                                  \
-	"usage: larder put [--codec NAME] [--chunk-size SIZE] [--no-create] [--max-bytes SIZE]\n"  \
-	"                  STORE KEY FILE\n"
+	"usage: larder put [--codec NAME[:LEVEL]] [--chunk-size SIZE] [--no-create]\n"             \
+	"                  [--max-bytes SIZE] STORE KEY FILE\n"
 
 int cmd_put(int argc, char **argv)
 {
@@ -102,26 +102,26 @@ int cmd_put(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		int m;
 		if (cli_is_help(argv[i])) {
-			printf(PUT_USAGE
-			       "\n"
-			       "Store the value of a .lrd file (any whole-file or chunk codec) or "
-			       "the\n"
-			       "array of a numpy .npy file (recognised by its magic) under KEY,\n"
-			       "replacing what was there. An array of a .lrd file is streamed in\n"
-			       "bounded memory; a .npy file is mapped. A missing STORE is created\n"
-			       "(\"larder: created store STORE\" on stderr).\n"
-			       "  --codec NAME       chunk codec in the store (raw, lz4, blosc, "
-			       "zstd, ...);\n"
-			       "                     default: the store's\n"
-			       "  --chunk-size SIZE  bytes per chunk (K, M, G suffixes); default: "
-			       "the store's\n"
-			       "  --no-create        fail (\"no store at ...\", exit 1) instead of "
-			       "creating\n"
-			       "                     a missing STORE\n"
-			       "  --max-bytes SIZE   bound on what loading a tree may build; "
-			       "default: 4G,\n"
-			       "                     or 16 x FILE's size if larger; 'unlimited' "
-			       "for none\n");
+			printf(
+			    PUT_USAGE
+			    "\n"
+			    "Store the value of a .lrd file (any whole-file or chunk codec) or "
+			    "the\n"
+			    "array of a numpy .npy file (recognised by its magic) under KEY,\n"
+			    "replacing what was there. An array of a .lrd file is streamed in\n"
+			    "bounded memory; a .npy file is mapped. A missing STORE is created\n"
+			    "(\"larder: created store STORE\" on stderr).\n"
+			    "  --codec NAME[:LEVEL]  chunk codec in the store (raw, lz4, blosc:9,\n"
+			    "                        zstd, ...); default: the store's\n"
+			    "  --chunk-size SIZE     bytes per chunk, 4K to 1G (K, M, G "
+			    "suffixes);\n"
+			    "                        default: the store's\n"
+			    "  --no-create           fail (\"no store at ...\", exit 1) instead "
+			    "of\n"
+			    "                        creating a missing STORE\n"
+			    "  --max-bytes SIZE      bound on what loading a tree may build;\n"
+			    "                        default: 4G, or 16 x FILE's size if larger;\n"
+			    "                        'unlimited' for none\n");
 			return CLI_OK;
 		} else if (!strcmp(argv[i], "--no-create")) {
 			mode = CLI_STORE_WRITE;
@@ -129,14 +129,12 @@ int cmd_put(int argc, char **argv)
 			if (m < 0)
 				return CLI_USAGE;
 		} else if ((m = cli_opt(argc, argv, &i, "--codec", &val)) != 0) {
-			if (m < 0)
+			if (m < 0 || cli_codec_arg(argv[0], "--codec", val, LRD_CODEC_CHUNK))
 				return CLI_USAGE;
 			po.codec = val;
 		} else if ((m = cli_opt(argc, argv, &i, "--chunk-size", &val)) != 0) {
-			if (m < 0 || cli_parse_size(val, 1, &po.chunk_size) || po.chunk_size == 0) {
-				fprintf(stderr, "larder put: bad --chunk-size\n");
+			if (m < 0 || cli_chunk_size_arg(argv[0], val, &po.chunk_size))
 				return CLI_USAGE;
-			}
 		} else if (argv[i][0] == '-' || npos == 3) {
 			fprintf(stderr, "larder put: unexpected argument '%s'\n", argv[i]);
 			return CLI_USAGE;
@@ -217,7 +215,7 @@ int cmd_get(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		int m;
 		if (cli_is_help(argv[i])) {
-			printf("usage: larder get [--chunk-codec NAME] STORE KEY OUT\n\n"
+			printf("usage: larder get [--chunk-codec NAME[:LEVEL]] STORE KEY OUT\n\n"
 			       "Write the value under KEY to the .lrd file OUT; a whole-file codec "
 			       "is\n"
 			       "chosen by OUT's suffix (out.lrd.gz, .xz, .zst, ...). An array is "
@@ -228,7 +226,7 @@ int cmd_get(int argc, char **argv)
 			       "instead\n");
 			return CLI_OK;
 		} else if ((m = cli_opt(argc, argv, &i, "--chunk-codec", &val)) != 0) {
-			if (m < 0)
+			if (m < 0 || cli_codec_arg(argv[0], "--chunk-codec", val, LRD_CODEC_CHUNK))
 				return CLI_USAGE;
 			o.chunk_codec = val;
 		} else if (argv[i][0] == '-' || npos == 3) {
@@ -239,7 +237,7 @@ int cmd_get(int argc, char **argv)
 		}
 	}
 	if (npos != 3) {
-		fprintf(stderr, "usage: larder get [--chunk-codec NAME] STORE KEY OUT\n");
+		fprintf(stderr, "usage: larder get [--chunk-codec NAME[:LEVEL]] STORE KEY OUT\n");
 		return CLI_USAGE;
 	}
 	bool npy = ends_with(pos[2], ".npy");

@@ -180,8 +180,6 @@ int lrd__file_reader_trailer(lrd__file_reader *f)
 
 /* ---- options --------------------------------------------------------------------------------- */
 
-static bool is_none(const char *name) { return !strcmp(name, "none") || !strcmp(name, "raw"); }
-
 int lrd__dump_config_resolve(const lrd_dump_options *o, const char *path, lrd__dump_config *cfg)
 {
 	lrd_dump_options d = o ? *o : (lrd_dump_options){0};
@@ -192,27 +190,29 @@ int lrd__dump_config_resolve(const lrd_dump_options *o, const char *path, lrd__d
 		rc = LRD__RESERVED_CHECK(&d.chunk_params, "lrd_dump_options.chunk_params");
 	if (rc)
 		return rc;
-	if (cfg->chunk_size < LRD_CHUNK_SIZE_MIN || cfg->chunk_size > LRD_CHUNK_SIZE_MAX)
-		return lrd__err(LRD_EINVAL, "chunk size %llu outside [%zu, %zu]",
-		                (unsigned long long)cfg->chunk_size, LRD_CHUNK_SIZE_MIN,
-		                LRD_CHUNK_SIZE_MAX);
-	if (d.codec && !is_none(d.codec)) {
-		cfg->whole = lrd_codec_by_name(d.codec);
-		if (!cfg->whole)
-			return lrd__err(LRD_EINVAL, "unknown codec '%s'", d.codec);
-	} else if (!d.codec && path) {
+	if ((rc = lrd_chunk_size_check(cfg->chunk_size)))
+		return rc;
+	int level = 0, chunk_level = 0;
+	if (d.codec)
+		rc = lrd_codec_parse(d.codec, LRD_CODEC_STREAM, &cfg->whole, &level);
+	else if (path)
 		cfg->whole = lrd_codec_by_filename(path);
-	}
-	if (cfg->whole && !(cfg->whole->flags & LRD_CODEC_STREAM))
-		return lrd__err(LRD_EINVAL,
-		                "codec '%s' cannot compress whole files (chunk codec only)",
-		                cfg->whole->name);
-	cfg->whole_p.level = d.level;
-	if (d.chunk_codec && !is_none(d.chunk_codec)) {
-		cfg->chunk = lrd_codec_by_name(d.chunk_codec);
-		if (!cfg->chunk)
-			return lrd__err(LRD_EINVAL, "unknown chunk codec '%s'", d.chunk_codec);
-	}
+	if (!rc && cfg->whole && !(cfg->whole->flags & LRD_CODEC_STREAM))
+		rc = lrd__err(LRD_ECODEC,
+		              "'%s': codec '%s' (from the suffix) cannot compress whole files",
+		              path, cfg->whole->name);
+	if (!rc && d.chunk_codec)
+		rc = lrd_codec_parse(d.chunk_codec, LRD_CODEC_CHUNK, &cfg->chunk, &chunk_level);
+	/* a level in the spec ("gzip:9") wins over the level field */
+	cfg->whole_p.level = level ? level : d.level;
+	if (chunk_level)
+		d.chunk_params.level = chunk_level;
+	if (!rc)
+		rc = lrd__codec_level_check(cfg->whole, cfg->whole_p.level);
+	if (!rc)
+		rc = lrd__codec_level_check(cfg->chunk, d.chunk_params.level);
+	if (rc)
+		return rc;
 	cfg->threads = d.threads;
 	/* an array writer keeps the parameters: own the inner name */
 	return lrd__codec_params_copy(&cfg->chunk_p, &d.chunk_params);

@@ -147,3 +147,12 @@ int lrd__chunk_decompress(const lrd__chunk *hdr, const void *stored, void *dst, 
 		                c->name, out, dst_size);
 	return LRD_OK;
 }
+
+int lrd_chunk_size_check(size_t n)
+{
+	if (n < LRD_CHUNK_SIZE_MIN || n > LRD_CHUNK_SIZE_MAX)
+		return lrd__err(LRD_EINVAL,
+		                "chunk size %zu outside %zu (4 KiB) .. %zu (1 GiB) bytes", n,
+		                LRD_CHUNK_SIZE_MIN, LRD_CHUNK_SIZE_MAX);
+	return LRD_OK;
+}

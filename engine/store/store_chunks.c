@@ -8,6 +8,7 @@
  * through without copying when whole chunks arrive at once. */
 #include <string.h>
 
+#include "codecs/codec_internal.h"
 #include "engine/store/store_internal.h"
 
 int lrd__array_ref_write(lrd__writer *w, const lrd__array_ref *a)
@@ -180,20 +181,25 @@ int lrd__put_resolve(lrd_store *s, const lrd_put_options *o, size_t itemsize,
 	*codec = s->codec;
 	*params = s->params;
 	*chunk_size = s->chunk_size;
+	int level = 0;
 	if (o && o->codec) {
-		if (!strcmp(o->codec, "raw") || !strcmp(o->codec, "none")) {
-			*codec = NULL;
-		} else if (!(*codec = lrd_codec_by_name(o->codec))) {
-			return lrd__err(LRD_ECODEC, "unknown codec '%s'", o->codec);
-		} else if (!((*codec)->flags & LRD_CODEC_CHUNK)) {
-			return lrd__err(LRD_ECODEC, "codec '%s' is not a chunk codec", o->codec);
-		}
+		int rc = lrd_codec_parse(o->codec, LRD_CODEC_CHUNK, codec, &level);
+		if (rc)
+			return rc;
+		if (*codec != s->codec)
+			params->level = 0; /* the store's default level was for its own codec */
 	}
 	if (o)
 		merge_params(params, &o->params);
+	if (level) /* a level in the spec ("lz4:9") wins over the level field */
+		params->level = level;
+	int lrc = lrd__codec_level_check(*codec, params->level);
+	if (lrc)
+		return lrc;
 	if (o && o->chunk_size) {
-		if (o->chunk_size > STORE_MAX_CHUNK)
-			return lrd__err(LRD_EINVAL, "chunk size %zu exceeds 1 GiB", o->chunk_size);
+		int rc = lrd_chunk_size_check(o->chunk_size);
+		if (rc)
+			return rc;
 		*chunk_size = o->chunk_size;
 	}
 	if (params->typesize == 0)

@@ -102,7 +102,7 @@ static int meta_create(lrd_store *s, MDB_txn *t, const lrd_store_options *o)
 	lrd__put_u64(b, 1);
 	if (!rc)
 		rc = meta_put(t, s->meta, "next_id", b, 8);
-	const char *codec = o && o->codec ? o->codec : "raw";
+	const char *codec = s->codec ? s->codec->name : "raw"; /* resolved: no level */
 	if (!rc)
 		rc = meta_put(t, s->meta, "codec", codec, strlen(codec));
 	lrd__put_u64(b, o && o->chunk_size ? o->chunk_size : STORE_DEFAULT_CHUNK);
@@ -114,17 +114,16 @@ static int meta_create(lrd_store *s, MDB_txn *t, const lrd_store_options *o)
 	return rc ? lrd__mdb_err(rc, "writing store metadata") : LRD_OK;
 }
 
-static int resolve_codec(const char *name, const lrd_codec **out)
+/* The store's default codec from a spec ("lz4", "blosc:9"; NULL or "raw": none): a level in the
+ * spec becomes the default level, which the codec must take. */
+static int resolve_codec(lrd_store *s, const char *spec)
 {
-	*out = NULL;
-	if (!name || !strcmp(name, "raw") || !strcmp(name, "none"))
-		return LRD_OK;
-	*out = lrd_codec_by_name(name);
-	if (!*out)
-		return lrd__err(LRD_ECODEC, "unknown codec '%s'", name);
-	if (!((*out)->flags & LRD_CODEC_CHUNK))
-		return lrd__err(LRD_ECODEC, "codec '%s' is not a chunk codec", name);
-	return LRD_OK;
+	int level = 0;
+	s->codec = NULL;
+	int rc = spec ? lrd_codec_parse(spec, LRD_CODEC_CHUNK, &s->codec, &level) : LRD_OK;
+	if (!rc && level)
+		s->params.level = level;
+	return rc ? rc : lrd__codec_level_check(s->codec, s->params.level);
 }
 
 /* Check an existing store's metadata and adopt its recorded defaults where opts leave them. */
@@ -156,7 +155,7 @@ static int meta_check(lrd_store *s, MDB_txn *t, const char *path, const lrd_stor
 		if (chunk_size && chunk_size <= STORE_MAX_CHUNK)
 			s->chunk_size = (size_t)chunk_size;
 	}
-	return resolve_codec(o && o->codec ? o->codec : name, &s->codec);
+	return resolve_codec(s, o && o->codec ? o->codec : name);
 }
 
 /* Without "meta", a main database that still names one of larder's other sub-databases is a
@@ -220,9 +219,9 @@ static int open_dbis(lrd_store *s, const char *path, const lrd_store_options *o)
 		           ? lrd__err(LRD_ECORRUPT, "'%s': store is missing a sub-database", path)
 		           : lrd__mdb_err(rc, "opening the sub-databases");
 	}
-	int err = fresh ? meta_create(s, t, o) : meta_check(s, t, path, o);
+	int err = fresh ? resolve_codec(s, o ? o->codec : NULL) : meta_check(s, t, path, o);
 	if (!err && fresh)
-		err = resolve_codec(o ? o->codec : NULL, &s->codec);
+		err = meta_create(s, t, o);
 	if (err) {
 		mdb_txn_abort(t);
 		return err;
@@ -362,8 +361,8 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 		rc = LRD__RESERVED_CHECK(&o.params, "lrd_store_options.params");
 	if (rc)
 		return rc;
-	if (o.chunk_size > STORE_MAX_CHUNK)
-		return lrd__err(LRD_EINVAL, "chunk size %zu exceeds 1 GiB", o.chunk_size);
+	if (o.chunk_size && (rc = lrd_chunk_size_check(o.chunk_size)))
+		return rc;
 	if (o.map_max && o.map_size && o.map_size > o.map_max)
 		return lrd__err(LRD_EINVAL, "map_size exceeds map_max");
 	rc = check_path(path, o.flags);

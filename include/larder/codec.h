@@ -45,12 +45,18 @@ extern "C" {
 
 /* Levels of the built-in stream codecs, [min_level, max_level] and default (joblib's):
  * zlib, gzip 0..9, 3 (0 stores); bz2 1..9, 9 (block size in 100 kB); xz, lzma 0..9, 6 (xz
- * presets); lz4 -65536..12, 0 (negative: faster, acceleration 1 - level; 3..12: LZ4HC). A level
- * 0 that is a codec's min_level is asked for with any negative params level, which clamps to it.
+ * presets); lz4 -65536..12, 0 (negative: faster, acceleration 1 - level; 3..12: LZ4HC);
+ * blosc 0..9, 5 (0 stores the bytes in blosc's frame). Level 0 itself is asked for with
+ * LRD_CODEC_LEVEL_ZERO, since 0 in lrd_codec_params.level means the default. A level outside
+ * a codec's range is refused (LRD_EINVAL, the message gives the range), never clamped.
  * Their streams are those of the standard tools: gzip members, zlib streams (RFC 1950), bzip2,
  * xz with a CRC64 check, lzma-alone with an end marker, LZ4 frames with a content checksum.
  * The xz and lzma decoders refuse streams that need more than 128 MiB of decoder memory
  * (LRD_ELIMIT), so a hostile header cannot choose an allocation size. */
+
+/** lrd_codec_params.level asking for level 0 itself (a plain 0 there means the codec's
+ * default): what the spec "NAME:0" gives (lrd_codec_parse). */
+#define LRD_CODEC_LEVEL_ZERO (-2147483647 - 1)
 
 /** Codec capability flags (lrd_codec.flags). */
 enum lrd_codec_flags {
@@ -73,7 +79,8 @@ typedef enum lrd_shuffle {
  * ABI: the size never changes within a major version; new fields are carved out of `reserved`,
  * which must stay zero (functions taking params refuse nonzero reserved words: LRD_EINVAL). */
 typedef struct lrd_codec_params {
-	int level; /**< 0: the codec's default_level; else clamped to [min_level, max_level] */
+	int level; /**< 0: the codec's default_level; LRD_CODEC_LEVEL_ZERO: level 0 itself; else
+	                a level in [min_level, max_level] (others: LRD_EINVAL) */
 	size_t typesize;      /**< element size in bytes for shuffling; 0: 1 */
 	int threads;          /**< threads a codec may use (blosc); 0: 1 */
 	lrd_shuffle shuffle;  /**< blosc shuffle; 0: byte shuffle */
@@ -188,16 +195,29 @@ LRD_API int lrd_codec_load_plugin(const char *path, size_t *count);
  * (static until exit). LRD_ENOTFOUND past the last. */
 LRD_API int lrd_codec_plugin_failure(size_t i, const char **path, int *code, const char **msg);
 
+/** Parse a codec spec, "NAME" or "NAME:LEVEL": the one syntax of every codec option (the CLI's
+ * --codec and --chunk-codec; lrd_dump_options.codec and .chunk_codec, lrd_store_options.codec,
+ * lrd_put_options.codec and lrd_memo_options.codec all take a spec). NAME is a registered
+ * codec, or "raw"/"none" for no compression (*codec = NULL; a level is refused). LEVEL is a
+ * decimal integer ([-]digits, nothing else) in the codec's [min_level, max_level]; "NAME:0" is
+ * level 0 itself (*level = LRD_CODEC_LEVEL_ZERO); without LEVEL *level is 0 (the default).
+ * need: lrd_codec_flags the codec must have (LRD_CODEC_STREAM for whole files,
+ * LRD_CODEC_CHUNK for chunks; 0: any). Errors: LRD_EINVAL (NULL or empty argument, a level
+ * that is not an integer, outside the range or given to raw), LRD_ECODEC (no codec of that
+ * name — a plugin not loaded? —, or one without the flags in need). */
+LRD_API int lrd_codec_parse(const char *spec, unsigned need, const lrd_codec **codec, int *level);
+
 /* ---- Using a codec ------------------------------------------------------------------------ */
 
-/** The level actually used: p->level (p NULL or level 0: default_level) clamped to the codec's
- * range. Not an error code: 0 for a NULL codec. */
+/** The level a call with p would use: p->level (p NULL or level 0: default_level;
+ * LRD_CODEC_LEVEL_ZERO: 0), clamped to the codec's range for display (the compressing
+ * functions refuse a level outside it). Not an error code: 0 for a NULL codec. */
 LRD_API int lrd_codec_level(const lrd_codec *codec, const lrd_codec_params *p);
 /** Worst-case compressed size of n bytes, for sizing the dst of lrd_codec_compress; 0 if n is
  * too large for the codec or codec is NULL. */
 LRD_API size_t lrd_codec_bound(const lrd_codec *codec, size_t n, const lrd_codec_params *p);
 /** One-shot compression into a caller-owned buffer. Errors: LRD_EINVAL (NULL codec or out, NULL
- * src or dst with a nonzero size), LRD_EBUFSIZE (output larger than cap), LRD_ECODEC. */
+ * src or dst with a nonzero size, a level outside the codec's range), LRD_EBUFSIZE (output larger than cap), LRD_ECODEC. */
 LRD_API int lrd_codec_compress(const lrd_codec *codec, const lrd_codec_params *p, const void *src,
                                size_t n, void *dst, size_t cap, size_t *out);
 /** One-shot decompression into a caller-owned buffer. Errors: LRD_EINVAL (as for compress),
@@ -218,7 +238,8 @@ LRD_API int lrd_codec_decompress_alloc(const lrd_codec *codec, const lrd_codec_p
  * members/frames, as the command-line tools do. */
 typedef struct lrd_codec_stream lrd_codec_stream;
 
-/** Create a stream. Errors: LRD_EUNSUPPORTED (no streaming form), LRD_ENOMEM, LRD_ECODEC.
+/** Create a stream. Errors: LRD_EINVAL (encoding at a level outside the codec's range),
+ * LRD_EUNSUPPORTED (no streaming form), LRD_ENOMEM, LRD_ECODEC.
  * On success *out is freed with lrd_codec_stream_free(). */
 LRD_API int lrd_codec_stream_new(const lrd_codec *codec, const lrd_codec_params *p,
                                  lrd_codec_mode mode, lrd_codec_stream **out);

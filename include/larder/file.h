@@ -31,10 +31,9 @@ extern "C" {
 /** The format version this library writes and the newest it reads (FORMAT.md §2.1). */
 #define LRD_FORMAT_MAJOR 1
 #define LRD_FORMAT_MINOR 0
-/** Default and limits of the chunk size (bytes of an array per chunk). */
+/** Default chunk size of a file (bytes of an array per chunk); the limits LRD_CHUNK_SIZE_MIN
+ * and LRD_CHUNK_SIZE_MAX are in common.h, shared with the store. */
 #define LRD_CHUNK_SIZE_DEFAULT ((size_t)4 << 20)
-#define LRD_CHUNK_SIZE_MIN     ((size_t)4096)
-#define LRD_CHUNK_SIZE_MAX     ((size_t)1 << 30)
 
 /* Options structs (CONVENTIONS.md): zero in a field means its default, `= {0}` or NULL means
  * all defaults. Each ends with `reserved`, which must stay zero (LRD_EINVAL otherwise): a later
@@ -42,13 +41,16 @@ extern "C" {
 
 /** Options of dump and of lrd_array_writer. */
 typedef struct lrd_dump_options {
-	/** Whole-file codec by name ("gzip", "xz", …; it must have a streaming form). NULL: the
+	/** Whole-file codec, a spec (lrd_codec_parse): "gzip", "xz:9", … (it must have a streaming
+	 * form; a level in the spec wins over `level`). NULL: the
 	 * codec named by the path's last suffix for path functions ("x.lrd.gz" → gzip), none for
 	 * other streams. "none" or "raw": no whole-file codec even if the suffix names one. */
 	const char *codec;
-	/** Whole-file codec level; 0: the codec's default. */
+	/** Whole-file codec level; 0: the codec's default, LRD_CODEC_LEVEL_ZERO: 0 itself; outside
+	 * the codec's range: LRD_EINVAL. */
 	int level;
-	/** Per-chunk codec by name ("blosc", "lz4", "zstd", …). NULL or "none": chunks are stored
+	/** Per-chunk codec, a spec ("blosc", "lz4:9", "zstd", …; its level wins over
+	 * chunk_params.level). NULL or "none": chunks are stored
 	 * raw and each array's bytes lie contiguous (mappable). */
 	const char *chunk_codec;
 	/** Per-chunk codec parameters; zero fields are defaults, typesize 0 means the dtype's
@@ -112,8 +114,9 @@ typedef struct lrd_load_options {
 /** Write v (read, never kept) to a new file at path (created or truncated). Whole-file codec:
  * opts->codec, else the path's last suffix, else none. On failure the file may hold a partial
  * dump.
- * Errors: LRD_EINVAL (NULL value or path; bad option: unknown codec or one without a streaming
- * form, chunk size out of range, nonzero reserved words), LRD_EIO (opening, with the path and
+ * Errors: LRD_EINVAL (NULL value or path; bad option: a codec level that is not an integer or
+ * outside the codec's range, chunk size out of range, nonzero reserved words), LRD_ECODEC
+ * (unknown codec, or one without a streaming form for `codec`), LRD_EIO (opening, with the path and
  * errno's text — a missing directory included — or writing), LRD_ENOSPC (the device is full),
  * LRD_ECODEC (codec failure), LRD_EDTYPE (an array of invalid dtype), LRD_ENOMEM. */
 LRD_API int lrd_dump(const lrd_value *v, const char *path, const lrd_dump_options *opts);

@@ -88,7 +88,8 @@ typedef struct lrd_memo_options {
 	                             [A-Za-z0-9_.-]; NULL: "default" */
 	lrd_memo_limits limits; /**< enforced after every store (bounded cost) and by
 	                             lrd_memo_reduce(NULL); all zero: no limits */
-	const char *codec;     /**< codec of the results' array chunks; NULL: the store's default */
+	const char *codec;     /**< codec spec of the results' array chunks ("lz4", "blosc:9"; see
+	                            lrd_codec_parse); NULL: the store's default */
 	int verbose;           /**< 0: silent; 1: a line per miss on stderr
 	                            ("[Memory] Calling f(3)", "[Memory] f: miss, 12.0ms, 8.0KB
 	                            stored"), versions invalidated, damaged entries, results not

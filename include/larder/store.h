@@ -140,14 +140,18 @@ typedef struct lrd_store_options {
 	unsigned max_readers;    /**< concurrent read transactions, all processes; 0: 126 (LMDB's
 	                              default). Only honoured by the first process to open. */
 	unsigned mode;           /**< permission bits of created files; 0: 0644 */
-	const char *codec;       /**< default array chunk codec name ("blosc", "lz4", "zstd", …);
-	                              NULL: the store's recorded default, "raw" for a new store.
-	                              "raw" or "none": no compression. */
+	const char *codec;       /**< default array chunk codec, a spec (lrd_codec_parse): "blosc",
+	                              "lz4:9", "zstd", …; NULL: the store's recorded default, "raw"
+	                              for a new store. "raw" or "none": no compression. A new store
+	                              records the name; a level in the spec is this handle's
+	                              default level (it wins over params.level). */
 	lrd_codec_params params; /**< default codec parameters (typesize 0 means: the array's item
 	                              size); all zero: codec defaults. The store keeps a copy,
 	                              params.inner included: the caller's string may go. */
 	size_t chunk_size;       /**< default raw bytes per array chunk; 0: the store's recorded
-	                              default, 4 MiB for a new store. At most 1 GiB. */
+	                              default, 4 MiB for a new store. Else within
+	                              [LRD_CHUNK_SIZE_MIN, LRD_CHUNK_SIZE_MAX] (4 KiB..1 GiB;
+	                              lrd_chunk_size_check). */
 	int threads;             /**< array chunks compressed (puts, writers) and verified and
 	                              decompressed (gets) at once on larder's chunk pool (shared
 	                              worker threads; LMDB is only touched by the calling thread;
@@ -234,12 +238,16 @@ enum lrd_put_flags {
 /** How lrd_store_put() and lrd_store_writer_new() store arrays. Zero fields: the store's
  * defaults (lrd_store_options). NULL or `= {0}`: all store defaults. Read during the call only. */
 typedef struct lrd_put_options {
-	const char *codec; /**< chunk codec name, "raw"/"none"; NULL: the store's default */
+	const char *codec; /**< chunk codec spec (lrd_codec_parse): "lz4", "blosc:9", "raw"/"none";
+	                        NULL: the store's default. A level in the spec wins over
+	                        params.level; another codec than the store's does not take the
+	                        store's default level. */
 	/** Codec parameters; each zero field takes the store's default for that field
 	 * (lrd_store_options.params), then the codec's. typesize 0 with no store default: the
 	 * array's item size. */
 	lrd_codec_params params;
-	size_t chunk_size;    /**< raw bytes per chunk; 0: the store's default; at most 1 GiB */
+	size_t chunk_size;    /**< raw bytes per chunk; 0: the store's default; else within
+	                           [LRD_CHUNK_SIZE_MIN, LRD_CHUNK_SIZE_MAX] (4 KiB..1 GiB) */
 	unsigned flags;       /**< lrd_put_flags; 0: replace an existing object */
 	int threads;          /**< chunks compressed at once (see lrd_store_options.threads);
 	                           0: the store's setting */
