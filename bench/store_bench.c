@@ -7,6 +7,17 @@
  *   store_bench stream-out DIR        stream it back chunk by chunk, GB/s
  *   store_bench memcpy-in DIR         raw LMDB: the same 1 GiB as 4 MiB MDB_RESERVE + memcpy
  *   store_bench view DIR N            reader + zero-copy view of a raw one-chunk array, N times
+ *   store_bench snap DIR WHICH N      one read on a reused snapshot, ns per read (best of 3
+ *                                     passes of N after a warm-up): WHICH is raw-kv (LMDB:
+ *                                     mdb_txn_renew + mdb_get of an 11-byte value in "kv" +
+ *                                     mdb_txn_reset), kv (lrd_txn_renew + lrd_store_kv_get +
+ *                                     lrd_txn_reset of that value), raw-get (LMDB: renew + get
+ *                                     of the record of a scalar object, copied into a malloc'd
+ *                                     buffer that is freed, + reset), get (implicit
+ *                                     lrd_store_get of that scalar, txn NULL, + lrd_value_free),
+ *                                     get-txn (lrd_txn_renew + lrd_store_get + lrd_txn_reset +
+ *                                     lrd_value_free). bench/store_bench.sh also runs each
+ *                                     under callgrind for instructions per read.
  *
  * Every mode prints one line "RESULT <name> <value> <unit>"; bench/store_bench.sh runs each in a
  * process of its own under /usr/bin/time -v for the peak RSS. Stores are opened NOSYNC
@@ -324,6 +335,126 @@ static void view(const char *dir, long n)
 	lrd_store_close(s);
 }
 
+/* ---- one read on a reused snapshot ---------------------------------------------------------- */
+
+#define SNAP_WARM 1000
+
+static void snap_setup(const char *dir)
+{
+	lrd_store *s = open_store(dir);
+	lrd_value *v;
+	int rc = lrd_store_kv_put(s, NULL, "ns", "key", 3, "value-bytes", 11, 0);
+	if (!rc && !(rc = lrd_value_new_int(42, &v))) {
+		rc = lrd_store_put(s, NULL, "scalar", v, NULL);
+		lrd_value_free(v);
+	}
+	if (rc)
+		die(rc, "snap setup");
+	lrd_store_close(s);
+}
+
+static double snap_raw(const char *dir, bool kv, long n)
+{
+	MDB_env *env;
+	MDB_txn *t;
+	MDB_dbi dbi;
+	int rc;
+	if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 8)) ||
+	    (rc = mdb_env_set_mapsize(env, (size_t)4 << 30)) ||
+	    (rc = mdb_env_open(env, dir, MDB_NOTLS | MDB_RDONLY, 0644)))
+		mdie(rc, dir);
+	/* a dbi opened in a read txn lives on only if that txn commits */
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &t)) ||
+	    (rc = mdb_dbi_open(t, kv ? "kv" : "objects", 0, &dbi)) || (rc = mdb_txn_commit(t)) ||
+	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &t)))
+		mdie(rc, "opening the sub-database");
+	mdb_txn_reset(t);
+	char kb[16];
+	MDB_val k = kv ? (MDB_val){6, memcpy(kb, "ns\0key", 6)} : (MDB_val){6, "scalar"}, v;
+	size_t total = 0;
+	double best = 1e9;
+	for (int pass = -1; pass < 3; pass++) {
+		long m = pass < 0 ? SNAP_WARM : n;
+		double t0 = now();
+		for (long i = 0; i < m; i++) {
+			if ((rc = mdb_txn_renew(t)) || (rc = mdb_get(t, dbi, &k, &v)))
+				mdie(rc, "renew + get");
+			if (!kv) { /* the caller gets a value of its own, as lrd_store_get gives */
+				void *copy = malloc(v.mv_size);
+				memcpy(copy, v.mv_data, v.mv_size);
+				release(copy);
+			}
+			total += v.mv_size;
+			mdb_txn_reset(t);
+		}
+		if (pass >= 0 && now() - t0 < best)
+			best = now() - t0;
+	}
+	mdb_txn_abort(t);
+	mdb_env_close(env);
+	(void)total;
+	return best / (double)n;
+}
+
+static double snap_larder(const char *dir, const char *which, long n)
+{
+	lrd_store *s = open_store(dir);
+	lrd_txn *t;
+	int rc = lrd_txn_begin(s, LRD_TXN_READ, &t);
+	if (rc || (rc = lrd_txn_reset(t)))
+		die(rc, "begin + reset");
+	bool kv = !strcmp(which, "kv"), implicit = !strcmp(which, "get");
+	size_t total = 0;
+	double best = 1e9;
+	for (int pass = -1; pass < 3; pass++) {
+		long m = pass < 0 ? SNAP_WARM : n;
+		double t0 = now();
+		for (long i = 0; i < m; i++) {
+			if (!implicit && (rc = lrd_txn_renew(t)))
+				die(rc, "renew");
+			if (kv) {
+				lrd_buf b;
+				if ((rc = lrd_store_kv_get(t, "ns", "key", 3, &b)))
+					die(rc, "kv get");
+				total += b.size;
+			} else {
+				lrd_value *v;
+				if ((rc = lrd_store_get(s, implicit ? NULL : t, "scalar", &v)))
+					die(rc, "get");
+				total += (size_t)lrd_value_kind(v);
+				lrd_value_free(v);
+			}
+			if (!implicit)
+				lrd_txn_reset(t);
+		}
+		if (pass >= 0 && now() - t0 < best)
+			best = now() - t0;
+	}
+	lrd_txn_abort(t);
+	lrd_store_close(s);
+	(void)total;
+	return best / (double)n;
+}
+
+static void snap(const char *dir, const char *which, long n)
+{
+	char data[4096];
+	struct stat st;
+	snprintf(data, sizeof data, "%s/data.mdb", dir);
+	if (stat(data, &st) != 0)
+		snap_setup(dir);
+	double ns;
+	if (!strcmp(which, "raw-kv") || !strcmp(which, "raw-get"))
+		ns = snap_raw(dir, !strcmp(which, "raw-kv"), n);
+	else if (!strcmp(which, "kv") || !strcmp(which, "get") || !strcmp(which, "get-txn"))
+		ns = snap_larder(dir, which, n);
+	else {
+		fprintf(stderr, "store_bench snap: WHICH is raw-kv, kv, raw-get, get or get-txn\n");
+		exit(2);
+	}
+	printf("RESULT snap_%s %.1f ns per read (best of 3 passes of %ld)\n", which, ns * 1e9, n);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "kv")) {
@@ -342,9 +473,12 @@ int main(int argc, char **argv)
 		memcpy_in(argv[2]);
 	} else if (argc >= 4 && !strcmp(argv[1], "view")) {
 		view(argv[2], atol(argv[3]));
+	} else if (argc >= 5 && !strcmp(argv[1], "snap")) {
+		snap(argv[2], argv[3], atol(argv[4]));
 	} else {
 		fprintf(stderr, "usage: store_bench kv DIR N | stream-in DIR raw|blosc-lz4 | "
-		                "stream-out DIR raw|blosc-lz4 | memcpy-in DIR | view DIR N\n");
+		                "stream-out DIR raw|blosc-lz4 | memcpy-in DIR | view DIR N | "
+		                "snap DIR raw-kv|kv|raw-get|get|get-txn N\n");
 		return 2;
 	}
 	return 0;

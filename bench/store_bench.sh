@@ -40,6 +40,23 @@ run() { # run NAME CMD...: prints the RESULT lines, then "RSS NAME <MiB>"
 		stream-out "$work/wm" raw
 	rm -rf "$work/wm"
 	run view ./libtool --mode=execute $bench view "$work/view" "$VIEWS"
+	# one read on a reused snapshot, larder against raw LMDB on the same store: wall clock,
+	# and instructions per read from callgrind as the difference of two iteration counts
+	for w in raw-kv kv raw-get get get-txn; do
+		./libtool --mode=execute $bench snap "$work/snap" $w "$N" | grep '^RESULT'
+		if command -v valgrind >/dev/null; then
+			ir() {
+				./libtool --mode=execute valgrind --tool=callgrind \
+					--callgrind-out-file=/dev/null $bench snap "$work/snap" $w "$1" 2>&1 |
+					sed -n 's/.*Collected : //p'
+			}
+			# 3 passes of n after a fixed warm-up: the difference is 3 x 2000 reads
+			a=$(ir 2000)
+			b=$(ir 4000)
+			echo "RESULT snap_${w}_instructions $(((b - a) / 6000)) per read (callgrind)"
+		fi
+	done
+	rm -rf "$work/snap"
 	for c in none lz4; do
 		run "joblib_dump_$c" /usr/bin/python3 -c "
 import time, numpy as np, joblib

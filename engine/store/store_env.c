@@ -274,9 +274,9 @@ static uint64_t round_map(uint64_t n)
 static void store_free(lrd_store *s)
 {
 	lrd__store_files_unguard(s->files);
+	lrd__txn_pool_free(s);
 	if (s->env)
 		mdb_env_close(s->env);
-	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	lrd__codec_params_release(&s->params);
 	lrd__free(s);
@@ -379,7 +379,6 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 	if (!s)
 		return LRD_ENOMEM;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
 	s->flags = o.flags;
 	s->map_max = o.map_max;
 	s->fork_gen = lrd__fork_gen;
@@ -415,6 +414,7 @@ void lrd_store_close(lrd_store *s)
 		return;
 	if (s->fork_gen != lrd__fork_gen) {
 		/* The parent's environment: leave its handles, locks and map alone. */
+		lrd__txn_pool_free(s); /* memory only: the txns are the parent's */
 		lrd__codec_params_release(&s->params);
 		lrd__store_files_unguard(s->files);
 		lrd__free(s);

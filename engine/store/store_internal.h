@@ -31,6 +31,8 @@
 #define STORE_DEFAULT_CHUNK ((size_t)4 << 20)
 #define STORE_MAX_CHUNK     ((size_t)1 << 30)
 #define STORE_MAP_ROUND     (1ull << 20)
+/* Reset read txns a store keeps for implicit reads (about one per thread reading at once). */
+#define STORE_SNAP_POOL 16
 /* A writer owning its txn commits its chunks every this many stored bytes. */
 #define STORE_WRITER_BATCH ((uint64_t)32 << 20)
 /* Chunks at least this large are dropped from the resident set once written or passed. */
@@ -50,14 +52,19 @@ struct lrd_store {
 	bool writemap_recorded; /* the store was created with LRD_STORE_WRITEMAP */
 	uint64_t map_max;       /* 0: no cap */
 	unsigned fork_gen;      /* lrd__fork_gen at open */
-	/* Map resizing needs no open transaction in this process: `active` counts them, `resizing`
-	 * holds new ones back during one resize; nothing ever waits for `active` to drop. */
+	/* Map resizing needs no open transaction in this process: `active` counts them (LMDB
+	 * snapshots, whether a txn handle or only mapped values hold them), `resizing` holds new
+	 * ones back during one resize; nothing ever waits for `active` to drop. Entering and
+	 * leaving are two atomic operations; `mu` is taken only to resize (store_txn.c, enter and
+	 * leave, and store_map.c describe the protocol). */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned active;
-	bool resizing;
+	atomic_uint active;
+	atomic_bool resizing;
 	atomic_bool grow_pending; /* the map must grow: done when no transaction is open */
 	uint64_t grow_need;       /* bytes the pending growth must fit (under mu) */
+	/* Reset read txns kept for implicit reads (txn NULL): taken and given back with one
+	 * atomic exchange each, a thread starting at a slot of its own (store_txn.c). */
+	_Atomic(lrd_txn *) snap_pool[STORE_SNAP_POOL];
 	/* defaults for arrays */
 	const lrd_codec *codec; /* NULL: raw */
 	lrd_codec_params params;
@@ -66,9 +73,27 @@ struct lrd_store {
 	int threads;                 /* lrd_store_options.threads */
 };
 
-struct lrd_txn {
+/* One LMDB read snapshot, shared by the read txn handle that took it and by every value read
+ * zero-copy from it (LRD_BUF_MAPPED arrays point into its pages): the MDB txn ends, and stops
+ * counting in s->active, when the last of them lets go. */
+struct lrd__snap {
 	lrd_store *s;
 	MDB_txn *t;
+	atomic_uint refs;  /* the handle while it uses this snapshot, plus one per mapped value */
+	bool live;         /* holds a snapshot (counted in s->active); false: MDB txn reset */
+	unsigned fork_gen; /* lrd__fork_gen when taken: LMDB is left alone in a child */
+};
+
+/* Take one more reference for a value that points into the snapshot; drop one (the last ends
+ * the MDB txn; in a child after fork() only memory is freed). lrd__snap_unref's argument is
+ * a void * to serve as an array's release callback. */
+static inline void lrd__snap_ref(struct lrd__snap *p) { atomic_fetch_add(&p->refs, 1); }
+void lrd__snap_unref(void *snap);
+
+struct lrd_txn {
+	lrd_store *s;
+	MDB_txn *t;             /* the LMDB txn in use: snap->t for a read txn, NULL while reset */
+	struct lrd__snap *snap; /* a read txn's snapshot; NULL for a write txn, or reset */
 	bool write;
 	int poisoned;      /* first fatal error inside a write txn (LRD_EMAPFULL, LRD_EIO), or 0 */
 	bool partial;      /* the running call has modified the txn: a failure now must poison it */
@@ -102,11 +127,15 @@ int lrd__store_check(const lrd_store *s);
 /* Transaction bookkeeping (store_txn.c). */
 int lrd__txn_begin(lrd_store *s, bool write, lrd_txn **out);
 /* Resolve the txn argument of an API call: the caller's txn (checked: same store, write if
- * needed, not poisoned) or a new implicit one (*own = true). */
+ * needed, not poisoned) or an implicit one (*own = true): a new write txn, or for a read a
+ * renewed txn from the store's pool. End an implicit one with lrd__txn_done (a read goes back
+ * to the pool) or lrd_txn_abort. */
 int lrd__txn_use(lrd_store *s, lrd_txn *txn, bool write, lrd_txn **use, bool *own);
 /* End an implicit txn: commit if rc == 0, else abort; returns the final code. With an explicit
  * txn, records a MAP_FULL/IO error that poisons it. */
 int lrd__txn_done(lrd_txn *use, bool own, int rc);
+/* Free the store's pooled read txns (lrd_store_close). */
+void lrd__txn_pool_free(lrd_store *s);
 /* Commit what a write txn holds so far and go on in a new LMDB txn under the same handle (a
  * batch of a writer that owns its txn). On failure the handle is poisoned and holds no LMDB
  * txn; only lrd_txn_abort() may follow. */

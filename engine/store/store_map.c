@@ -8,12 +8,15 @@
  * caller asked for a small map.
  *
  * Growth: mdb_env_set_mapsize() may only run while this process has no open transaction.
- * Nothing waits for that moment: a resize runs only when `active` is zero, either at once (a
- * grow after MDB_MAP_FULL or ahead of a known write, when nothing is open) or later, in the
- * thread whose transaction is the last to end (lrd__map_quiet_locked, called from store_txn.c
- * with s->mu held) while `grow_pending` is set. A write that finds the map full while other
- * transactions of this process are open fails at once with LRD_EMAPFULL. The `resizing` flag
- * holds new transactions back only for the duration of one mdb_env_set_mapsize call.
+ * Nothing waits for that moment: a resize runs only when `active` is zero (and, having set
+ * `resizing`, still finds it zero: store_txn.c's enter counts first and looks second), either
+ * at once (a grow after MDB_MAP_FULL or ahead of a known write, when nothing is open) or
+ * later, in the thread whose transaction is the last to end (lrd__map_quiet_locked, called
+ * from store_txn.c with s->mu held) while `grow_pending` is set. A write that finds the map
+ * full while other transactions of this process are open fails at once with LRD_EMAPFULL.
+ * The `resizing` flag holds new transactions back (on s->mu) only for the duration of one
+ * mdb_env_set_mapsize call. A value read zero-copy holds its snapshot, and so counts as an
+ * open transaction, until it is freed.
  *
  * Policy: double the map, or more if a known write needs it, rounded to 1 MiB, never past the
  * cap. A map grown by another process is adopted with mdb_env_set_mapsize(env, 0) when
@@ -70,9 +73,23 @@ static void map_usage(lrd_store *s, uint64_t *size, uint64_t *used)
 	*used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 }
 
+/* With s->mu held: stop new transactions for a resize, if none is open (see enter in
+ * store_txn.c: `resizing` is set before `active` is read, and enter() does the opposite). */
+static bool quiesce(lrd_store *s)
+{
+	if (atomic_load(&s->active) != 0)
+		return false;
+	atomic_store(&s->resizing, true);
+	if (atomic_load(&s->active) == 0)
+		return true;
+	atomic_store(&s->resizing, false); /* one began meanwhile: it runs the growth later */
+	return false;
+}
+
 /* With s->mu held and no transaction of this process open: set a size that fits need more
  * bytes. Sets no message (it also runs inside another call's error path): returns 0,
- * LRD_EMAPFULL at the cap, or LMDB's code. */
+ * LRD_EMAPFULL at the cap, LRD_EBUSY if a transaction began meanwhile (the growth stays
+ * pending), or LMDB's code. */
 static int resize(lrd_store *s, uint64_t need)
 {
 	uint64_t size, used;
@@ -82,46 +99,62 @@ static int resize(lrd_store *s, uint64_t need)
 	target = (target + STORE_MAP_ROUND - 1) / STORE_MAP_ROUND * STORE_MAP_ROUND;
 	if (s->map_max && target > s->map_max)
 		target = s->map_max;
+	if (target <= size) {
+		s->grow_pending = false;
+		s->grow_need = 0;
+		return LRD_EMAPFULL;
+	}
+	if (!quiesce(s)) {
+		s->grow_pending = true;
+		if (need > s->grow_need)
+			s->grow_need = need;
+		return LRD_EBUSY;
+	}
 	s->grow_pending = false;
 	s->grow_need = 0;
-	if (target <= size)
-		return LRD_EMAPFULL;
-	s->resizing = true;
 	int rc = mdb_env_set_mapsize(s->env, target);
-	s->resizing = false;
-	pthread_cond_broadcast(&s->cv);
+	atomic_store(&s->resizing, false);
 	return rc;
 }
 
 void lrd__map_quiet_locked(lrd_store *s)
 {
-	if (s->active == 0 && s->grow_pending && !s->resizing)
+	if (atomic_load(&s->active) == 0 && s->grow_pending && !s->resizing)
 		resize(s, s->grow_need);
+}
+
+static int busy_err(lrd_store *s)
+{
+	return lrd__err(LRD_EMAPFULL,
+	                "store map is full and cannot grow while %u other transaction(s) of "
+	                "this process are open (it grows when they end; retry then, or open "
+	                "the store with a larger lrd_store_options.map_size)",
+	                atomic_load(&s->active));
 }
 
 int lrd__map_grow(lrd_store *s, uint64_t need)
 {
 	pthread_mutex_lock(&s->mu);
+	/* marked pending first: if the last open transaction ends after the check below, it
+	 * sees the mark and grows the map itself (store_txn.c's leave) */
+	s->grow_pending = true;
+	if (need > s->grow_need)
+		s->grow_need = need;
 	int rc;
-	if (s->active == 0 && !s->resizing) {
+	if (atomic_load(&s->active) == 0 && !s->resizing) {
 		uint64_t size, used;
 		map_usage(s, &size, &used);
-		rc = resize(s, need);
+		rc = resize(s, s->grow_need);
 		if (rc == LRD_EMAPFULL)
 			rc = lrd__err(LRD_EMAPFULL, "store map is full: %llu bytes, its cap",
 			              (unsigned long long)size);
+		else if (rc == LRD_EBUSY)
+			rc = busy_err(s);
 		else if (rc)
 			rc = lrd__mdb_err(rc, "growing the store map");
 	} else {
 		/* the last transaction to end grows it; this write fails now rather than wait */
-		s->grow_pending = true;
-		if (need > s->grow_need)
-			s->grow_need = need;
-		rc = lrd__err(LRD_EMAPFULL,
-		              "store map is full and cannot grow while %u other transaction(s) of "
-		              "this process are open (it grows when they end; retry then, or open "
-		              "the store with a larger lrd_store_options.map_size)",
-		              s->active);
+		rc = busy_err(s);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;
@@ -147,18 +180,16 @@ int lrd__map_follow(lrd_store *s)
 {
 	pthread_mutex_lock(&s->mu);
 	int rc = LRD_OK;
-	if (s->active == 0 && !s->resizing) {
-		s->resizing = true;
+	if (!s->resizing && quiesce(s)) {
 		int mrc = mdb_env_set_mapsize(s->env, 0);
-		s->resizing = false;
-		pthread_cond_broadcast(&s->cv);
+		atomic_store(&s->resizing, false);
 		if (mrc)
 			rc = lrd__mdb_err(mrc, "adopting the store map size of another process");
 	} else {
 		rc = lrd__err(LRD_EMAPFULL,
 		              "another process grew the store map past this process's; it is "
 		              "adopted once the %u open transaction(s) of this process end",
-		              s->active);
+		              atomic_load(&s->active));
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;

@@ -1,10 +1,18 @@
 /* UTF-8 validation for strings and map keys (RFC 3629: shortest form only, no surrogates, no
  * code point above U+10FFFF). Stateless. */
+#include <string.h>
+
 #include "engine/value/value_internal.h"
 
 bool lrd__utf8_valid(const void *buf, size_t n)
 {
 	const unsigned char *p = buf, *end = p + n;
+	/* an ASCII prefix, eight bytes at a time (keys and most strings are ASCII) */
+	uint64_t w;
+	while (end - p >= 8 && (memcpy(&w, p, 8), !(w & 0x8080808080808080ull)))
+		p += 8;
+	while (p < end && *p < 0x80)
+		p++;
 	while (p < end) {
 		unsigned c = *p;
 		if (c < 0x80) {

@@ -18,9 +18,11 @@ lrd_value *lrd__value_alloc(lrd_kind kind, size_t extra)
 		lrd__err(LRD_ENOMEM, "value too large");
 		return NULL;
 	}
-	lrd_value *v = lrd__calloc(1, n);
-	if (v)
+	lrd_value *v = lrd__malloc(n); /* malloc + memset: half the cost of calloc when small */
+	if (v) {
+		memset(v, 0, n);
 		v->kind = kind;
+	}
 	return v;
 }
 

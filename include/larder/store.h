@@ -12,7 +12,12 @@
  *     chunk size recorded when the store was created.
  *
  * Transactions. Every call takes an optional transaction. NULL runs the call in an implicit
- * transaction of its own (a write call commits before returning). An explicit transaction groups
+ * transaction of its own (a write call commits before returning). An implicit read does not
+ * begin one: it renews a read transaction the store keeps reset for it (a pool, about one per
+ * thread reading at the same moment) and resets it after, so a single get costs about what
+ * LMDB's renew + get + reset cost (figures in BENCHMARKS.md). Idle pooled transactions keep
+ * their LMDB reader slots (counted in lrd_store_stat.readers); a transaction that finds every
+ * slot taken frees them first. An explicit transaction groups
  * calls: all the puts of one write transaction become visible together at lrd_txn_commit(), or
  * not at all. LMDB's rules apply, and larder states them here:
  *   - one write transaction at a time per store across all threads and processes: a second
