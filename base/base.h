@@ -22,6 +22,14 @@ int lrd__errctx(int code, const char *fmt, ...) LRD_PRINTF(2, 3);
 int lrd__quiet(int code);
 /* Clear the thread's message. */
 void lrd__errclear(void);
+/* The thread's error outcome, kept across clean-up that reports errors of its own (deleting
+ * what may be absent, closing): save before, restore after, and the caller sees the first. */
+typedef struct lrd__errsaved {
+	int quiet_code;
+	char msg[512];
+} lrd__errsaved;
+void lrd__errsave(lrd__errsaved *s);
+void lrd__errrestore(const lrd__errsaved *s);
 
 /* Allocation goes through these so tests can fail the Nth allocation (see lrd__alloc_failafter).
  * lrd__malloc/calloc/realloc set an LRD_ENOMEM message on failure. */

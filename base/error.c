@@ -9,7 +9,7 @@
 
 #include "base/base.h"
 
-#define MSG_MAX 512
+#define MSG_MAX sizeof(((lrd__errsaved *)0)->msg)
 static _Thread_local char errmsg[MSG_MAX];
 /* Nonzero: the last outcome was this code without detail (lrd__quiet); errmsg is stale. */
 static _Thread_local int quiet_code;
@@ -44,6 +44,18 @@ void lrd__errclear(void)
 {
 	quiet_code = 0;
 	errmsg[0] = '\0';
+}
+
+void lrd__errsave(lrd__errsaved *s)
+{
+	s->quiet_code = quiet_code;
+	memcpy(s->msg, errmsg, sizeof s->msg);
+}
+
+void lrd__errrestore(const lrd__errsaved *s)
+{
+	quiet_code = s->quiet_code;
+	memcpy(errmsg, s->msg, sizeof errmsg);
 }
 
 int lrd__quiet(int code)

@@ -510,7 +510,8 @@ static void take_reply(proc_pool *pp, int i, buf *in)
 		char key[128];
 		rc = get_entry(&p, e, pp->store, &fds, 0, &v, key, sizeof key);
 		if (rc)
-			lrd_parallel_batch_fail(b, k, rc, lrd_errmsg());
+			lrd_parallel_batch_fail(b, k, lrd__errctx(rc, "bringing its result back"),
+			                        lrd_errmsg());
 		else
 			lrd_parallel_batch_set_output(b, k, v);
 	}

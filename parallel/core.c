@@ -235,8 +235,12 @@ static int step(lrd_parallel_iter *it)
 	return rc;
 }
 
+/* Stop and release everything; the thread's error stays the map's (a backend deleting its
+ * temporary payloads reports absent keys of its own). */
 static void teardown(lrd_parallel_iter *it)
 {
+	lrd__errsaved err;
+	lrd__errsave(&err);
 	if (it->pool) {
 		if (it->inflight) {
 			atomic_store(&it->job.stop, 1);
@@ -254,6 +258,7 @@ static void teardown(lrd_parallel_iter *it)
 		lrd__free(b);
 	}
 	pthread_mutex_destroy(&it->job.mu);
+	lrd__errrestore(&err);
 }
 
 int lrd_parallel_map(const lrd_parallel_options *opts, const char *task, void *ctx,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -576,6 +577,46 @@ Test(parallel, more_large_results_in_a_batch_than_descriptors_in_a_message)
 	free_all(in, n);
 	free_all(out, n);
 	no_children();
+}
+
+static long vm_data_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmData: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* Results that together exceed the memory the caller may allocate come back through the
+ * store, mapped: the parent holds 8 x 16 MiB of results under a 64 MiB RLIMIT_DATA. */
+/* The map's error survives its clean-up (deleting temporary payloads that may be absent). */
+Test(parallel, a_task_error_keeps_its_message_through_the_clean_up)
+{
+	char *dir = tc_tmpdir();
+	char *store = tc_path(dir, "s");
+	const char *names[32];
+	size_t nb = backends(names);
+	size_t n = 64;
+	lrd_value **in = ints(n), **out = calloc(n, sizeof *out);
+	for (size_t k = 0; k < nb; k++) {
+		lrd_parallel_options o = {
+		    .backend = names[k], .n_jobs = 2, .batch_size = 4, .store = store};
+		int rc =
+		    lrd_parallel_map(&o, "t.fail37", NULL, (const lrd_value *const *)in, n, out);
+		cr_expect_eq(rc, LRD_ETASK, "%s: %s", names[k], lrd_strerror(rc));
+		cr_expect(strstr(lrd_errmsg(), "input 37 is bad"), "%s: %s", names[k],
+		          lrd_errmsg());
+	}
+	free_all(in, n);
+	free(out);
+	tc_rmtree(dir);
+	free(store);
+	free(dir);
 }
 
 Test(parallel, n_jobs_follows_joblib)
