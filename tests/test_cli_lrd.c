@@ -86,6 +86,10 @@ Test(cli_lrd, verify_names_the_first_bad_chunk_and_exits_3)
 	    SH("printf '\\001' | dd of=a.lrd bs=1 seek=100000 conv=notrunc 2>/dev/null", dir), 0);
 	cr_assert_eq(SH("'%s' verify a.lrd 2>err.txt", dir, LARDER_EXE), 3);
 	cr_assert_eq(SH("grep -q 'chunk 6 of' err.txt && grep -q checksum err.txt", dir), 0);
+	/* info reads nodes as it goes but prints the tree only for a sound file */
+	cr_assert_eq(SH("'%s' info a.lrd >out.txt 2>err.txt", dir, LARDER_EXE), 1);
+	cr_assert_eq(SH("test ! -s out.txt && grep -q 'chunk 6 of' err.txt", dir), 0,
+	             "info of a damaged file printed a tree");
 	cr_assert_eq(SH("'%s' load a.lrd out.npy 2>/dev/null", dir, LARDER_EXE), 1);
 	teardown();
 }

@@ -727,3 +727,92 @@ Test(format, a_small_file_of_many_zeros_in_zstd_chunks_loads_by_path_and_pipe)
 	free(path);
 	free(dir);
 }
+
+/* ---- memory of trees with many nodes (issue 8.9) -------------------------------------------- */
+
+#define NILS ((size_t)20 << 20)
+
+/* A file holding a list of NILS nils (20 MiB and a few bytes). */
+static char *nil_list_file(char **dir)
+{
+	*dir = tc_tmpdir();
+	char *path = tc_path(*dir, "nils.lrd");
+	struct fb b = fb_begin(1);
+	u8(&b, 0x07);
+	varint(&b, NILS);
+	uint8_t *zeros = calloc(1, NILS);
+	cr_assert_not_null(zeros);
+	meta(&b, zeros, NILS);
+	free(zeros);
+	fb_end(&b);
+	cr_assert_eq(tc_write_file(path, b.p, b.n), 0);
+	free(b.p);
+	return path;
+}
+
+struct node_count {
+	uint64_t nodes, nils;
+	bool paths_ok;
+};
+
+static int count_node(void *ctx, const lrd_node *n)
+{
+	struct node_count *c = ctx;
+	if (n->kind == LRD_KIND_NIL) {
+		char want[24];
+		snprintf(want, sizeof want, "%llu", (unsigned long long)c->nils);
+		c->paths_ok &= n->depth == 1 && strcmp(n->path, want) == 0 && n->value;
+		c->nils++;
+	}
+	c->nodes++;
+	return 0;
+}
+
+Test(format, scan_and_verify_of_a_list_of_20m_nils_take_constant_memory)
+{
+	char *dir, *path = nil_list_file(&dir);
+	long before = tc_maxrss_kib();
+	struct node_count c = {.paths_ok = true};
+	lrd_stream *s;
+	lrd_file_info fi;
+	OK(lrd_stream_open_path(path, "r", &s));
+	OK(lrd_scan(s, NULL, &fi, count_node, &c));
+	lrd_stream_close(s);
+	OK(lrd_verify(path));
+	cr_assert_eq(c.nodes, NILS + 1);
+	cr_assert_eq(c.nils, NILS);
+	cr_assert(c.paths_ok, "a nil's path or value is wrong");
+	cr_assert_eq(fi.size, NILS + 53, "%llu", (unsigned long long)fi.size);
+	if (tc_rss_bounds_apply("format::scan of 20M nils"))
+		cr_expect_lt(tc_maxrss_kib() - before, 8 * 1024,
+		             "scan of a %zu-byte file grew the peak RSS by %ld KiB", NILS + 53,
+		             tc_maxrss_kib() - before);
+	tc_rmtree(dir);
+	free(path);
+	free(dir);
+}
+
+static int stop_at_first_node(void *ctx, const lrd_node *n)
+{
+	(void)ctx;
+	(void)n;
+	return 42;
+}
+
+Test(format, scan_reports_nodes_as_read_and_still_finds_later_damage)
+{
+	size_t n;
+	void *file = small_file(&n, NULL);
+	lrd_stream *s;
+	struct node_count c = {.paths_ok = true};
+	OK(lrd_stream_open_memory(file, n, &s));
+	cr_assert_eq(lrd_scan(s, NULL, NULL, stop_at_first_node, NULL), 42);
+	lrd_stream_close(s);
+	((uint8_t *)file)[n - 20] ^= 1; /* the last byte of the tree: the meta checksum fails */
+	OK(lrd_stream_open_memory(file, n, &s));
+	int rc = lrd_scan(s, NULL, NULL, count_node, &c);
+	lrd_stream_close(s);
+	cr_assert(rc == LRD_ECHECKSUM || rc == LRD_ECORRUPT, "%s", lrd_errname(rc));
+	cr_assert_gt(c.nodes, 0, "nodes are reported before the end is checked");
+	free(file);
+}

@@ -1,7 +1,9 @@
 /* `larder info FILE|-`: the whole-file codec found by magic, the format version, and the value
  * tree with each array's dtype, shape, chunks and compression ratio; `--json` for scripts.
- * The file is read once, sequentially (so `-` reads a pipe), and fully verified first: the
- * tree is printed only for a sound file. */
+ * The file is read once, sequentially (so `-` reads a pipe), in constant memory: lrd_scan
+ * reports nodes as it reads them, which go to a temporary file, printed after the header only
+ * once the whole file has been verified, so the tree is printed only for a sound file. */
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -9,7 +11,8 @@
 
 struct info_ctx {
 	bool json;
-	unsigned count;
+	FILE *out; /* the nodes, until the file is known sound */
+	uint64_t count;
 	lrd_file_info *fi;
 	const char *name;
 };
@@ -52,7 +55,7 @@ static void codec_list(FILE *f, unsigned ids, const char *sep)
 	}
 }
 
-static void scalar_text(const lrd_node *n, bool json)
+static void scalar_text(FILE *f, const lrd_node *n, bool json)
 {
 	const lrd_value *v = n->value;
 	bool b;
@@ -61,34 +64,34 @@ static void scalar_text(const lrd_node *n, bool json)
 	size_t len;
 	switch (n->kind) {
 	case LRD_KIND_NIL:
-		printf(json ? "null" : "nil");
+		fprintf(f, json ? "null" : "nil");
 		break;
 	case LRD_KIND_BOOL:
 		lrd_value_get_bool(v, &b);
-		printf("%s", b ? "true" : "false");
+		fprintf(f, "%s", b ? "true" : "false");
 		break;
 	case LRD_KIND_INT:
 		lrd_value_get_int(v, &i);
-		printf("%" PRId64, i);
+		fprintf(f, "%" PRId64, i);
 		break;
 	case LRD_KIND_FLOAT:
 		lrd_value_get_float(v, &d);
 		if (json && d != d)
-			printf("\"nan\"");
+			fprintf(f, "\"nan\"");
 		else
-			printf("%.17g", d);
+			fprintf(f, "%.17g", d);
 		break;
 	case LRD_KIND_STR: {
 		const char *s = lrd_value_str(v, &len);
 		if (json)
-			cli_json_str(stdout, s);
+			cli_json_str(f, s);
 		else
-			printf("\"%.60s%s\"", s, len > 60 ? "…" : "");
+			fprintf(f, "\"%.60s%s\"", s, len > 60 ? "…" : "");
 		break;
 	}
 	case LRD_KIND_BYTES:
 		lrd_value_bytes(v, &len);
-		printf(json ? "%zu" : "%zu bytes", len);
+		fprintf(f, json ? "%zu" : "%zu bytes", len);
 		break;
 	default:
 		break;
@@ -98,67 +101,68 @@ static void scalar_text(const lrd_node *n, bool json)
 static int on_node(void *ctx, const lrd_node *n)
 {
 	struct info_ctx *c = ctx;
-	if (c->count++ == 0)
-		print_header(c);
+	FILE *f = c->out;
+	c->count++;
 	char dt[24] = "?";
 	if (n->kind == LRD_KIND_ARRAY)
 		lrd_dtype_format(n->dtype, dt, sizeof dt);
 	double ratio = n->stored_bytes ? (double)n->raw_bytes / (double)n->stored_bytes : 1.0;
 	if (c->json) {
-		printf("%s{\"path\": ", c->count > 1 ? ", " : "");
-		cli_json_str(stdout, n->path);
-		printf(", \"depth\": %u, \"kind\": \"%s\"", n->depth, lrd_kind_name(n->kind));
+		fprintf(f, "%s{\"path\": ", c->count > 1 ? ", " : "");
+		cli_json_str(f, n->path);
+		fprintf(f, ", \"depth\": %u, \"kind\": \"%s\"", n->depth, lrd_kind_name(n->kind));
 		if (n->kind == LRD_KIND_LIST || n->kind == LRD_KIND_MAP)
-			printf(", \"len\": %" PRIu64, n->len);
+			fprintf(f, ", \"len\": %" PRIu64, n->len);
 		else if (n->kind == LRD_KIND_ARRAY) {
-			printf(", \"dtype\": \"%s\", \"shape\": [", dt);
+			fprintf(f, ", \"dtype\": \"%s\", \"shape\": [", dt);
 			for (unsigned i = 0; i < n->ndim; i++)
-				printf("%s%" PRIu64, i ? ", " : "", n->shape[i]);
-			printf("], \"order\": \"%s\", \"layout\": \"%s\", \"chunk_size\": %" PRIu64
-			       ", \"chunks\": %" PRIu64 ", \"raw_bytes\": %" PRIu64
-			       ", \"stored_bytes\": %" PRIu64 ", \"ratio\": %.3f, \"codecs\": [",
-			       n->order == LRD_ORDER_F ? "F" : "C",
-			       n->layout ? "chunked" : "contiguous", n->chunk_size, n->nchunks,
-			       n->raw_bytes, n->stored_bytes, ratio);
+				fprintf(f, "%s%" PRIu64, i ? ", " : "", n->shape[i]);
+			fprintf(f,
+			        "], \"order\": \"%s\", \"layout\": \"%s\", \"chunk_size\": %" PRIu64
+			        ", \"chunks\": %" PRIu64 ", \"raw_bytes\": %" PRIu64
+			        ", \"stored_bytes\": %" PRIu64 ", \"ratio\": %.3f, \"codecs\": [",
+			        n->order == LRD_ORDER_F ? "F" : "C",
+			        n->layout ? "chunked" : "contiguous", n->chunk_size, n->nchunks,
+			        n->raw_bytes, n->stored_bytes, ratio);
 			for (unsigned i = 0; i < 32; i++)
 				if (n->codec_ids & (1u << i)) {
 					const lrd_codec *cd = lrd_codec_by_id(i);
-					printf("%s\"%s\"",
-					       (n->codec_ids & ((1u << i) - 1)) ? ", " : "",
-					       i == 0 ? "raw"
-					       : cd   ? cd->name
-					              : "?");
+					fprintf(f, "%s\"%s\"",
+					        (n->codec_ids & ((1u << i) - 1)) ? ", " : "",
+					        i == 0 ? "raw"
+					        : cd   ? cd->name
+					               : "?");
 				}
-			printf("]");
+			fprintf(f, "]");
 		} else {
-			printf(", \"value\": ");
-			scalar_text(n, true);
+			fprintf(f, ", \"value\": ");
+			scalar_text(f, n, true);
 		}
-		printf("}");
+		fprintf(f, "}");
 		return 0;
 	}
-	printf("%*s%s%s", 2 + 2 * (int)n->depth, "", n->depth ? n->path : "(root)", ": ");
+	fprintf(f, "%*s%s%s", 2 + 2 * (int)n->depth, "", n->depth ? n->path : "(root)", ": ");
 	switch (n->kind) {
 	case LRD_KIND_LIST:
 	case LRD_KIND_MAP:
-		printf("%s of %" PRIu64 "\n", lrd_kind_name(n->kind), n->len);
+		fprintf(f, "%s of %" PRIu64 "\n", lrd_kind_name(n->kind), n->len);
 		break;
 	case LRD_KIND_ARRAY:
-		printf("array %s (", dt);
+		fprintf(f, "array %s (", dt);
 		for (unsigned i = 0; i < n->ndim; i++)
-			printf("%s%" PRIu64, i ? ", " : "", n->shape[i]);
-		printf("%s) %s, %" PRIu64 " chunk%s of %" PRIu64 " B, %s, ",
-		       n->ndim == 1 ? "," : "", n->order == LRD_ORDER_F ? "F" : "C", n->nchunks,
-		       n->nchunks == 1 ? "" : "s", n->chunk_size,
-		       n->layout ? "chunked" : "contiguous");
-		codec_list(stdout, n->codec_ids, "+");
-		printf(", %" PRIu64 " -> %" PRIu64 " B, ratio %.2f\n", n->raw_bytes,
-		       n->stored_bytes, ratio);
+			fprintf(f, "%s%" PRIu64, i ? ", " : "", n->shape[i]);
+		fprintf(f, "%s) %s, %" PRIu64 " chunk%s of %" PRIu64 " B, %s, ",
+		        n->ndim == 1 ? "," : "", n->order == LRD_ORDER_F ? "F" : "C", n->nchunks,
+		        n->nchunks == 1 ? "" : "s", n->chunk_size,
+		        n->layout ? "chunked" : "contiguous");
+		codec_list(f, n->codec_ids, "+");
+		fprintf(f, ", %" PRIu64 " -> %" PRIu64 " B, ratio %.2f\n", n->raw_bytes,
+		        n->stored_bytes, ratio);
 		break;
 	default:
-		printf("%s ", lrd_kind_name(n->kind));
-		scalar_text(n, false);
-		printf("\n");
+		fprintf(f, "%s ", lrd_kind_name(n->kind));
+		scalar_text(f, n, false);
+		fprintf(f, "\n");
 	}
 	return 0;
 }
@@ -196,11 +200,30 @@ int cmd_info(int argc, char **argv)
 	int rc = cli_open_input(file, &s);
 	if (rc)
 		return cli_fail(rc, file);
+	if (!(c.out = tmpfile())) {
+		lrd_stream_close(s);
+		return fprintf(stderr, "larder info: cannot create a temporary file: %s\n",
+		               strerror(errno)),
+		       CLI_FAIL;
+	}
 	rc = lrd_scan(s, NULL, &fi, on_node, &c);
 	lrd_stream_close(s);
-	if (rc)
-		return cli_fail(rc, file);
-	if (json)
-		printf("]}\n");
-	return CLI_OK;
+	if (!rc && (fflush(c.out) || ferror(c.out))) {
+		fprintf(stderr, "larder info: writing a temporary file: %s\n", strerror(errno));
+		rc = CLI_FAIL;
+	} else if (rc) {
+		rc = cli_fail(rc, file);
+	}
+	if (!rc) {
+		print_header(&c);
+		rewind(c.out);
+		char buf[65536];
+		size_t n;
+		while ((n = fread(buf, 1, sizeof buf, c.out)) > 0)
+			fwrite(buf, 1, n, stdout);
+		if (json)
+			printf("]}\n");
+	}
+	fclose(c.out);
+	return rc;
 }

@@ -1,28 +1,32 @@
 /* Scan and verify (file.h): read a whole file once, sequentially, verifying every chunk and
- * the meta checksum, and report its tree.
+ * the meta checksum, and report its tree as it is read.
  *
- * The tree is decoded with an array hook that streams each payload through one chunk buffer
- * (checking it) and leaves a nil placeholder in the tree, recording the array's description
- * beside it; the tree is then walked depth first and each placeholder reported as its array.
- * Memory: the tree's scalars and one chunk. */
+ * The tree is walked by lrd__tree_visit, which builds no container: each node is reported
+ * when it is read, with its key path, and leaves are decoded one at a time and freed after the
+ * callback. The array hook streams each payload through one chunk buffer (checking it) and
+ * leaves a nil placeholder, the array's description and payload facts beside it for the node
+ * callback. Memory: one chunk, the largest leaf, and the path (a few bytes per level): a file
+ * of a million nils costs no more than a file of one. */
 #include <stdio.h>
+#include <string.h>
 
 #include "engine/file/load_internal.h"
-
-struct arrinfo {
-	const lrd_value *placeholder;
-	lrd__array_desc d;
-	unsigned layout, codec_ids;
-	uint64_t chunk_size, nchunks, stored, offset;
-};
 
 struct scanner {
 	lrd__file_input *fr;
 	const lrd_load_options *o;
-	struct arrinfo *arr;
-	size_t narr, cap;
+	lrd_node_fn fn;
+	void *ctx;
+	lrd_file_info *info;
+	/* the array just read, for the node callback */
+	lrd__array_desc d;
+	lrd__payload_reader last;
 	uint8_t *buf;
 	size_t bufcap;
+	/* the key path: path[0..plen[depth]) is the path of the node last seen at depth */
+	char path[1024];
+	size_t *plen;
+	size_t nplen;
 	char what[64];
 };
 
@@ -46,90 +50,101 @@ static int scan_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_v
 		rc = lrd__payload_reader_chunk(&p, S->buf);
 	if (!rc)
 		rc = lrd__payload_reader_end(&p, NULL, false);
-	if (!rc && out && S->narr == S->cap) {
-		size_t ncap = S->cap ? S->cap * 2 : 8;
-		struct arrinfo *na = lrd__realloc(S->arr, ncap * sizeof *na);
-		if (!na)
-			rc = LRD_ENOMEM;
-		else
-			S->arr = na, S->cap = ncap;
-	}
-	if (!rc && out && !(rc = lrd_value_new_nil(out)))
-		S->arr[S->narr++] = (struct arrinfo){.placeholder = *out,
-		                                     .d = *d,
-		                                     .layout = p.layout,
-		                                     .codec_ids = p.codec_ids,
-		                                     .chunk_size = p.chunk_size,
-		                                     .nchunks = p.nchunks,
-		                                     .stored = p.stored_bytes,
-		                                     .offset = p.start};
 	lrd__payload_reader_destroy(&p);
-	return rc;
+	if (!rc && S->info) {
+		S->info->raw_bytes += d->nbytes;
+		S->info->stored_bytes += p.stored_bytes;
+	}
+	S->d = *d;
+	S->last = p;
+	return rc || !out ? rc : lrd_value_new_nil(out);
 }
 
-struct walker {
-	lrd_node_fn fn;
-	void *ctx;
-	struct scanner *S;
-	size_t next;
-	char path[1024];
-	lrd_file_info *info;
-};
-
-static int walk(struct walker *W, const lrd_value *v, unsigned depth, const char *key, size_t plen)
+/* Set the path of a node at depth n->depth (its parent's path, then its key or index). */
+static int set_path(struct scanner *S, const lrd__tree_node *n)
 {
-	lrd_node n = {.depth = depth, .path = W->path, .key = key, .kind = lrd_value_kind(v)};
-	struct arrinfo *a = NULL;
-	if (W->next < W->S->narr && W->S->arr[W->next].placeholder == v)
-		a = &W->S->arr[W->next++];
-	if (a) {
-		n.kind = LRD_KIND_ARRAY;
-		n.dtype = a->d.dtype;
-		n.ndim = a->d.ndim;
-		n.shape = a->d.shape;
-		n.order = a->d.order;
-		n.layout = a->layout;
-		n.chunk_size = a->chunk_size;
-		n.nchunks = a->nchunks;
-		n.raw_bytes = a->d.nbytes;
-		n.stored_bytes = a->stored;
-		n.offset = a->offset;
-		n.codec_ids = a->codec_ids;
-		if (W->info) {
-			W->info->raw_bytes += a->d.nbytes;
-			W->info->stored_bytes += a->stored;
-		}
-	} else if (n.kind == LRD_KIND_LIST || n.kind == LRD_KIND_MAP) {
-		n.len = lrd_value_len(v);
-	} else {
-		n.value = v;
+	if (n->depth >= S->nplen) {
+		size_t cap = S->nplen ? S->nplen * 2 : 16;
+		size_t *np = lrd__realloc(S->plen, cap * sizeof *np);
+		if (!np)
+			return LRD_ENOMEM;
+		S->plen = np;
+		S->nplen = cap;
 	}
-	int rc = W->fn ? W->fn(W->ctx, &n) : 0;
-	if (rc || a || (n.kind != LRD_KIND_LIST && n.kind != LRD_KIND_MAP))
+	if (n->depth == 0) {
+		S->path[0] = '\0';
+		S->plen[0] = 0;
+		return LRD_OK;
+	}
+	size_t base = S->plen[n->depth - 1], room = sizeof S->path - 1 - base;
+	char idx[24], *at = S->path + base;
+	const char *comp = n->key;
+	size_t len;
+	if (comp) {
+		len = strlen(comp);
+	} else { /* an index, written by hand: snprintf would cost more than the rest per node */
+		char *e = idx + sizeof idx, *d = e;
+		uint64_t v = n->index;
+		do
+			*--d = (char)('0' + v % 10);
+		while (v /= 10);
+		comp = d;
+		len = (size_t)(e - d);
+	}
+	if (base && room) {
+		*at++ = '/';
+		room--;
+	}
+	if (len > room)
+		len = room;
+	memcpy(at, comp, len);
+	at[len] = '\0';
+	S->plen[n->depth] = (size_t)(at + len - S->path);
+	return LRD_OK;
+}
+
+static int on_node(void *ctx, const lrd__tree_node *t)
+{
+	struct scanner *S = ctx;
+	if (!S->fn)
+		return LRD_OK;
+	int rc = set_path(S, t);
+	if (rc)
 		return rc;
-	for (size_t i = 0; i < n.len && !rc; i++) {
-		char idx[24];
-		const char *k = n.kind == LRD_KIND_MAP ? lrd_map_key_at(v, i) : NULL;
-		if (!k)
-			snprintf(idx, sizeof idx, "%zu", i);
-		int m = snprintf(W->path + plen, sizeof W->path - plen, "%s%s", plen ? "/" : "",
-		                 k ? k : idx);
-		size_t nlen = m < 0 ? plen : plen + (size_t)m;
-		if (nlen >= sizeof W->path)
-			nlen = sizeof W->path - 1;
-		rc = walk(W, n.kind == LRD_KIND_MAP ? lrd_map_value_at(v, i) : lrd_list_at(v, i),
-		          depth + 1, k, nlen);
-		W->path[plen] = '\0';
+	lrd_node n = {.depth = t->depth, .path = S->path, .key = t->key};
+	switch (t->tag) {
+	case LRD__TAG_LIST:
+	case LRD__TAG_MAP:
+		n.kind = t->tag == LRD__TAG_LIST ? LRD_KIND_LIST : LRD_KIND_MAP;
+		n.len = t->len;
+		break;
+	case LRD__TAG_ARRAY:
+		n.kind = LRD_KIND_ARRAY;
+		n.dtype = S->d.dtype;
+		n.ndim = S->d.ndim;
+		n.shape = S->d.shape;
+		n.order = S->d.order;
+		n.layout = S->last.layout;
+		n.chunk_size = S->last.chunk_size;
+		n.nchunks = S->last.nchunks;
+		n.raw_bytes = S->d.nbytes;
+		n.stored_bytes = S->last.stored_bytes;
+		n.offset = S->last.start;
+		n.codec_ids = S->last.codec_ids;
+		break;
+	default:
+		n.kind = lrd_value_kind(t->value);
+		n.value = t->value;
 	}
-	return rc;
+	return S->fn(S->ctx, &n);
 }
 
 int lrd_scan(lrd_stream *s, const lrd_load_options *opts, lrd_file_info *info, lrd_node_fn fn,
              void *ctx)
 {
 	lrd__file_input fr;
-	lrd_value *root = NULL;
-	struct scanner S = {.fr = &fr, .o = opts};
+	lrd_file_info fi = {0};
+	struct scanner S = {.fr = &fr, .o = opts, .fn = fn, .ctx = ctx, .info = &fi};
 	int rc = lrd__load_options_check(opts);
 	if (rc)
 		return rc;
@@ -137,20 +152,17 @@ int lrd_scan(lrd_stream *s, const lrd_load_options *opts, lrd_file_info *info, l
 	if (!rc) {
 		lrd__tree_hooks h = {
 		    .array_in = scan_array, .ctx = &S, .max_depth = opts ? opts->max_depth : 0};
-		rc = lrd__tree_decode(&fr.f.channel, &h, &root);
+		rc = lrd__tree_visit(&fr.f.channel, &h, on_node, &S);
 		if (!rc)
 			rc = lrd__file_input_finish(&fr);
 	}
-	if (!rc) {
-		if (info) {
-			*info = fr.info;
-			info->size = fr.f.channel.pos;
-		}
-		struct walker W = {.fn = fn, .ctx = ctx, .S = &S, .info = info};
-		rc = walk(&W, root, 0, NULL, 0);
+	if (!rc && info) {
+		*info = fr.info;
+		info->size = fr.f.channel.pos;
+		info->raw_bytes = fi.raw_bytes;
+		info->stored_bytes = fi.stored_bytes;
 	}
-	lrd_value_free(root);
-	lrd__free(S.arr);
+	lrd__free(S.plen);
 	lrd__free(S.buf);
 	lrd__file_input_close(&fr);
 	return rc;

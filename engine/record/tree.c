@@ -352,6 +352,63 @@ int lrd__tree_decode(lrd__reader *r, const lrd__tree_hooks *h, lrd_value **out)
 
 int lrd__tree_skip(lrd__reader *r, const lrd__tree_hooks *h) { return walk(r, h, 0, NULL); }
 
+static int visit(lrd__reader *r, const lrd__tree_hooks *h, lrd__tree_node *n, lrd__tree_visit_fn fn,
+                 void *ctx)
+{
+	int rc = lrd__reader_u8(r, &n->tag);
+	if (rc)
+		return rc;
+	if (n->tag != LRD__TAG_LIST && n->tag != LRD__TAG_MAP) {
+		lrd_value *v = NULL;
+		if (!(rc = walk_body(r, h, n->tag, n->depth, &v))) {
+			n->value = v;
+			rc = fn(ctx, n);
+		}
+		lrd_value_free(v);
+		return rc;
+	}
+	if (n->depth >= depth_limit(h))
+		return lrd__err(LRD_ECORRUPT, "values nested deeper than %u", depth_limit(h));
+	if ((rc = lrd__reader_varint(r, &n->len)) || (rc = fn(ctx, n)))
+		return rc;
+	for (uint64_t i = 0; i < n->len && !rc; i++) {
+		lrd__tree_node item = {.depth = n->depth + 1, .index = i};
+		char *key = NULL;
+		if (n->tag == LRD__TAG_MAP) {
+			const char *k;
+			size_t klen;
+			char *owned = NULL;
+			if ((rc = read_key(r, h, false, &k, &klen, &owned)))
+				return rc;
+			if (!lrd__utf8_valid(k, klen)) {
+				int kl = klen > 40 ? 40 : (int)klen;
+				rc = lrd__err(LRD_ECORRUPT, "map key '%.*s' is not valid UTF-8", kl,
+				              k);
+			} else if (!owned && !(key = lrd__malloc(klen + 1))) {
+				rc = LRD_ENOMEM;
+			} else if (!owned) {
+				memcpy(key, k, klen);
+				key[klen] = '\0';
+			} else {
+				key = owned; /* lrd__reader_alloc left a NUL after it */
+				owned = NULL;
+			}
+			lrd__free(owned);
+			item.key = key;
+		}
+		if (!rc)
+			rc = visit(r, h, &item, fn, ctx);
+		lrd__free(key);
+	}
+	return rc;
+}
+
+int lrd__tree_visit(lrd__reader *r, const lrd__tree_hooks *h, lrd__tree_visit_fn fn, void *ctx)
+{
+	lrd__tree_node root = {0};
+	return visit(r, h, &root, fn, ctx);
+}
+
 int lrd__keypath_index(const char *s, uint64_t *idx)
 {
 	char *end;

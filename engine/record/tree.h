@@ -102,6 +102,25 @@ int lrd__tree_skip(lrd__reader *r, const lrd__tree_hooks *h);
 int lrd__keypath_index(const char *s, uint64_t *idx);
 int lrd__tree_decode_path(lrd__reader *r, const lrd__tree_hooks *h, const char *const *path,
                           size_t npath, lrd_value **out);
+/* One node as lrd__tree_visit reports it; pointers are valid during the callback only. */
+typedef struct lrd__tree_node {
+	unsigned depth;  /* 0 for the root */
+	const char *key; /* map key of this node (NUL-terminated, valid UTF-8), or NULL */
+	uint64_t index;  /* position in its list or map */
+	uint8_t tag;     /* LRD__TAG_* */
+	uint64_t len;    /* items of a list or map */
+	/* Anything else: the value as decoding builds it (for an array, what array_in built). */
+	const lrd_value *value;
+} lrd__tree_node;
+typedef int (*lrd__tree_visit_fn)(void *ctx, const lrd__tree_node *n);
+
+/* Walk one value in file order, calling fn for each node (depth first, a container before its
+ * items) without building the tree: containers are only counted, each other node is decoded
+ * alone (as lrd__tree_decode would, with the same checks) and freed after fn. Memory: the
+ * largest single leaf and one key per open map level. A nonzero return of fn stops the walk
+ * and is returned. */
+int lrd__tree_visit(lrd__reader *r, const lrd__tree_hooks *h, lrd__tree_visit_fn fn, void *ctx);
+
 /* Read an array header whose tag byte was already consumed. */
 int lrd__tree_read_array_desc(lrd__reader *r, lrd__array_desc *d);
 

@@ -269,9 +269,14 @@ typedef struct lrd_node {
 typedef int (*lrd_node_fn)(void *ctx, const lrd_node *node);
 
 /** Read a whole file sequentially (no seek: pipes work), verify every chunk checksum and the
- * meta checksum, and report the file (info, may be NULL) and every node (fn, may be NULL).
- * Nodes are reported only once the whole file has been verified. The tree's scalars are held
- * in memory; array payloads are read a chunk at a time.
+ * meta checksum, and report the file (info, may be NULL; filled on success) and every node
+ * (fn, may be NULL). Nodes are reported as they are read, before the rest of the file is
+ * checked: the result says whether the file is sound, so a caller that must show only a sound
+ * file holds its output until lrd_scan returns LRD_OK (`larder info` does). The tree is never
+ * built: memory is one chunk, the largest single string or bytes value and the key path,
+ * whatever the number of nodes. opts: max_depth, threads and max_array_bytes apply
+ * (max_total_bytes does not: nothing is built). A map key that appears twice is not detected
+ * here (lrd_load refuses it).
  * Errors: as lrd_load; a checksum failure names the chunk and the array's key path
  * ("chunk 3 of 'layers/0/weights': checksum mismatch …"). */
 LRD_API int lrd_scan(lrd_stream *s, const lrd_load_options *opts, lrd_file_info *info,
