@@ -540,6 +540,107 @@ Test(dump, threaded_load_of_a_damaged_chunk_names_it)
 	lrd_value_free(a);
 }
 
+/* lrd_load_options.threads in lrd_array_reader_next: chunks decoded ahead on the chunk pool
+ * still come out one by one, in order, each whole and equal to what was written. */
+Test(dump, array_reader_with_1_2_8_threads_hands_out_every_chunk_in_order)
+{
+	const char *codecs[] = {"lz4", "zstd", "blosc", "zlib"};
+	size_t count = 150000, nbytes = count * 8, cs = 16384;
+	lrd_value *a = ramp_array(count);
+	const char *src = lrd_array_cdata(a);
+	for (size_t k = 0; k < sizeof codecs / sizeof codecs[0]; k++) {
+		if (!lrd_codec_by_name(codecs[k]))
+			continue;
+		lrd_dump_options o = {.chunk_codec = codecs[k], .chunk_size = cs};
+		void *file;
+		size_t fsize;
+		OK(lrd_dump_memory(a, &file, &fsize, &o));
+		for (size_t t = 0; t < NTHREADS; t++) {
+			lrd_load_options lo = {.threads = thread_counts[t]};
+			lrd_stream *s;
+			lrd_array_reader *r;
+			OK(lrd_stream_open_memory(file, fsize, &s));
+			OK(lrd_array_reader_new(s, &lo, &r));
+			size_t at = 0, chunks = 0;
+			const void *chunk;
+			size_t n;
+			for (;;) {
+				OK(lrd_array_reader_next(r, &chunk, &n));
+				if (n == 0)
+					break;
+				cr_assert_eq(n, nbytes - at < cs ? nbytes - at : cs,
+				             "%s, %d threads: chunk %zu has %zu bytes", codecs[k],
+				             thread_counts[t], chunks, n);
+				cr_assert(memcmp(chunk, src + at, n) == 0,
+				          "%s, %d threads: chunk %zu differs", codecs[k],
+				          thread_counts[t], chunks);
+				if (chunks == 3) { /* a range read in between leaves next() alone */
+					unsigned char sample[5000];
+					OK(lrd_array_reader_read_range(r, 70001, sample,
+					                               sizeof sample));
+					cr_assert(memcmp(sample, src + 70001, sizeof sample) == 0);
+				}
+				at += n;
+				chunks++;
+			}
+			cr_expect_eq(at, nbytes);
+			cr_expect_eq(chunks, (nbytes + cs - 1) / cs);
+			OK(lrd_array_reader_next(r, &chunk, &n)); /* and it stays at the end */
+			cr_expect_eq(n, 0);
+			lrd_array_reader_free(r);
+			lrd_stream_close(s);
+		}
+		lrd_free(file);
+	}
+	lrd_value_free(a);
+}
+
+/* A damaged chunk in the middle: every chunk before it is handed out first, then its error,
+ * naming it, on this call and every later one — whatever was decoded ahead of it. */
+Test(dump, array_reader_with_threads_reports_a_damaged_middle_chunk_at_its_turn)
+{
+	size_t count = 100000, cs = 16384;
+	lrd_value *a = ramp_array(count);
+	const char *src = lrd_array_cdata(a);
+	lrd_dump_options o = {.chunk_codec = "lz4", .chunk_size = cs};
+	void *buf;
+	size_t n;
+	OK(lrd_dump_memory(a, &buf, &n, &o));
+	((unsigned char *)buf)[n / 2] ^= 0x40; /* inside some chunk's stored bytes */
+	for (size_t t = 0; t < NTHREADS; t++) {
+		lrd_load_options lo = {.threads = thread_counts[t]};
+		lrd_stream *s;
+		lrd_array_reader *r;
+		OK(lrd_stream_open_memory(buf, n, &s));
+		OK(lrd_array_reader_new(s, &lo, &r));
+		size_t good = 0;
+		const void *chunk;
+		size_t len;
+		int rc;
+		while ((rc = lrd_array_reader_next(r, &chunk, &len)) == LRD_OK && len) {
+			cr_assert(memcmp(chunk, src + good * cs, len) == 0,
+			          "%d threads: chunk %zu differs", thread_counts[t], good);
+			good++;
+		}
+		cr_expect(rc == LRD_ECHECKSUM || rc == LRD_ECORRUPT, "%d threads: %s",
+		          thread_counts[t], lrd_errname(rc));
+		cr_expect(good > 0 && good < count * 8 / cs, "%d threads: %zu good chunks",
+		          thread_counts[t], good);
+		char want[64], first[512];
+		snprintf(want, sizeof want, "chunk %zu of the root", good);
+		snprintf(first, sizeof first, "%s", lrd_errmsg());
+		cr_expect(strstr(first, want), "%d threads: '%s' does not name %s",
+		          thread_counts[t], first, want);
+		cr_expect_eq(lrd_array_reader_next(r, &chunk, &len), rc);
+		cr_expect_str_eq(lrd_errmsg(), first);
+		cr_expect_null(chunk);
+		lrd_array_reader_free(r);
+		lrd_stream_close(s);
+	}
+	lrd_free(buf);
+	lrd_value_free(a);
+}
+
 Test(dump, a_forked_child_dumps_with_threads_of_its_own)
 {
 	lrd_value *a = ramp_array(100000);

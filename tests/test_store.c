@@ -868,6 +868,120 @@ Test(store, altered_chunk_bytes_give_echecksum_naming_key_and_chunk)
 	free(data);
 }
 
+/* n int64 of a ramp: compressible, so lz4 and zstd chunks really are compressed. */
+static lrd_value *fx_ramp(size_t n)
+{
+	lrd_dtype dt;
+	lrd_value *a = NULL;
+	lrd_dtype_parse("<i8", &dt);
+	if (lrd_array_new(dt, 1, (uint64_t[]){n}, LRD_ORDER_C, &a) == LRD_OK)
+		tc_fill_ramp(lrd_array_data(a), n);
+	return a;
+}
+
+/* lrd_store_reader_next with 1, 2 and 8 chunk threads: raw and compressed chunks, decoded
+ * ahead, come out in order and whole; a damaged chunk in the middle comes after every chunk
+ * before it, naming key and chunk, and again on every later call. */
+Test(store, reader_with_1_2_8_threads_streams_in_order_and_names_a_damaged_chunk)
+{
+	static const int counts[] = {1, 2, 8};
+	const char *codecs[] = {"raw", "lz4", "zstd"};
+	size_t count = 8192, cs = 8192, nbytes = count * 8;
+	uint64_t *data = malloc(nbytes);
+	for (size_t i = 0; i < count; i++) /* found once in the file, to damage it */
+		data[i] = 0x1122334455667788ull ^ (i * 0x9e3779b97f4a7c15ull);
+	lrd_value *v, *ramp = fx_ramp(count);
+	lrd_dtype dt;
+	lrd_dtype_parse("<u8", &dt);
+	lrd_array_wrap(dt, 1, (uint64_t[]){count}, LRD_ORDER_C, data, nbytes, &v);
+	for (size_t c = 0; c < 3; c++) {
+		lrd_put_options po = {.codec = codecs[c], .chunk_size = cs};
+		cr_assert_eq(lrd_store_put(st, NULL, codecs[c], ramp, &po), LRD_OK, "%s",
+		             lrd_errmsg());
+	}
+	cr_assert_eq(lrd_store_put(st, NULL, "weights", v, &(lrd_put_options){.chunk_size = cs}),
+	             LRD_OK);
+	lrd_store_close(st);
+	st = NULL;
+	char *file = tc_path(dir, "data.mdb");
+	cr_assert_eq(fx_corrupt_file(file, data + 2 * cs / 8 + 3 * cs / 8 + 100, 64), 0);
+	free(file);
+	for (size_t t = 0; t < 3; t++) {
+		lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .threads = counts[t]};
+		cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK, "%s", lrd_errmsg());
+		for (size_t c = 0; c < 3; c++) {
+			const uint8_t *want = lrd_array_cdata(ramp);
+			lrd_store_reader *rd;
+			cr_assert_eq(lrd_store_reader_new(st, NULL, codecs[c], &rd), LRD_OK);
+			const void *p;
+			size_t n, at = 0, chunks = 0;
+			while (lrd_store_reader_next(rd, &p, &n) == LRD_OK && n) {
+				cr_assert_eq(n, cs);
+				cr_assert(memcmp(p, want + at, n) == 0, "%s, %d threads: chunk %zu",
+				          codecs[c], counts[t], chunks);
+				at += n;
+				chunks++;
+			}
+			cr_expect_eq(at, nbytes, "%s, %d threads: %s", codecs[c], counts[t],
+			             lrd_errmsg());
+			lrd_store_reader_free(rd);
+		}
+		/* chunk 5 of 8 is damaged */
+		lrd_store_reader *rd;
+		cr_assert_eq(lrd_store_reader_new(st, NULL, "weights", &rd), LRD_OK);
+		const void *p;
+		size_t n, good = 0;
+		int rc;
+		while ((rc = lrd_store_reader_next(rd, &p, &n)) == LRD_OK && n) {
+			cr_assert(memcmp(p, (uint8_t *)data + good * cs, n) == 0);
+			good++;
+		}
+		cr_expect_eq(rc, LRD_ECHECKSUM, "%d threads: %s", counts[t], lrd_errmsg());
+		cr_expect_eq(good, 5, "%d threads", counts[t]);
+		cr_expect(strstr(lrd_errmsg(), "chunk 5 of 'weights'"), "%s", lrd_errmsg());
+		cr_expect_eq(lrd_store_reader_next(rd, &p, &n), LRD_ECHECKSUM);
+		cr_expect(strstr(lrd_errmsg(), "chunk 5 of 'weights'"), "%s", lrd_errmsg());
+		lrd_store_reader_free(rd);
+		lrd_store_close(st);
+		st = NULL;
+	}
+	cr_assert_eq(lrd_store_open(dir, NULL, &st), LRD_OK);
+	lrd_value_free(v);
+	lrd_value_free(ramp);
+	free(data);
+}
+
+/* A reader on the caller's read txn decodes ahead; ending the txn first waits for those jobs
+ * (they read the map), and the reader is freed after. */
+Test(store, a_reader_reading_ahead_survives_its_callers_txn_ending_first)
+{
+	lrd_store_close(st);
+	lrd_store_options o = {.flags = LRD_STORE_NOSYNC, .threads = 4};
+	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK);
+	lrd_value *v = fx_ramp(200000);
+	cr_assert_eq(lrd_store_put(st, NULL, "a", v,
+	                           &(lrd_put_options){.codec = "lz4", .chunk_size = 16384}),
+	             LRD_OK);
+	for (int reset = 0; reset < 2; reset++) {
+		lrd_txn *t;
+		lrd_store_reader *r1, *r2;
+		cr_assert_eq(lrd_txn_begin(st, 0, &t), LRD_OK);
+		cr_assert_eq(lrd_store_reader_new(st, t, "a", &r1), LRD_OK);
+		cr_assert_eq(lrd_store_reader_new(st, t, "a", &r2), LRD_OK);
+		const void *p;
+		size_t n;
+		cr_assert_eq(lrd_store_reader_next(r1, &p, &n), LRD_OK);
+		cr_assert_eq(lrd_store_reader_next(r2, &p, &n), LRD_OK);
+		cr_assert(memcmp(p, lrd_array_cdata(v), n) == 0);
+		lrd_store_reader_free(r1); /* one freed before the txn ends, one after */
+		if (reset)
+			cr_assert_eq(lrd_txn_reset(t), LRD_OK);
+		lrd_txn_abort(t);
+		lrd_store_reader_free(r2);
+	}
+	lrd_value_free(v);
+}
+
 Test(store, a_file_that_is_not_lmdb_is_refused_clearly)
 {
 	lrd_store_close(st);

@@ -280,7 +280,7 @@ struct lrd_array_reader {
 	lrd__file_input fr;
 	lrd__payload_reader p;
 	ranger g;
-	uint8_t *buf;
+	int threads; /* lrd_load_options.threads */
 	bool ended;
 	char what[16];
 };
@@ -314,6 +314,7 @@ int lrd_array_reader_new(lrd_stream *s, const lrd_load_options *opts, lrd_array_
 		return rc;
 	}
 	r->g = (ranger){.p = &r->p, .s = s};
+	r->threads = opts ? opts->threads : 0;
 	*out = r;
 	return LRD_OK;
 }
@@ -341,21 +342,13 @@ int lrd_array_reader_next(lrd_array_reader *r, const void **data, size_t *n)
 	*n = 0;
 	if (r->ended)
 		return LRD_OK;
-	int rc;
-	if (r->p.next == r->p.nchunks) {
-		if (!(rc = lrd__payload_reader_end(&r->p, NULL, false)))
-			rc = lrd__file_input_finish(&r->fr);
-		r->ended = rc == LRD_OK;
+	int rc = lrd__payload_reader_next(&r->p, r->threads, data, n);
+	if (rc || *data)
 		return rc;
-	}
-	if (!r->buf && !(r->buf = lrd__malloc((size_t)r->p.chunk_size)))
-		return LRD_ENOMEM;
-	size_t raw = (size_t)lrd__payload_reader_chunk_raw(&r->p, r->p.next);
-	if ((rc = lrd__payload_reader_chunk(&r->p, r->buf)))
-		return rc;
-	*data = r->buf;
-	*n = raw;
-	return LRD_OK;
+	if (!(rc = lrd__payload_reader_end(&r->p, NULL, false)))
+		rc = lrd__file_input_finish(&r->fr);
+	r->ended = rc == LRD_OK;
+	return rc;
 }
 
 int lrd_array_reader_read_range(lrd_array_reader *r, uint64_t offset, void *dst, size_t n)
@@ -379,6 +372,5 @@ void lrd_array_reader_free(lrd_array_reader *r)
 	ranger_free(&r->g);
 	lrd__payload_reader_destroy(&r->p);
 	lrd__file_input_close(&r->fr);
-	lrd__free(r->buf);
 	lrd__free(r);
 }

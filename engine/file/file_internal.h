@@ -126,7 +126,11 @@ typedef struct lrd__payload_reader {
 	size_t scratch_cap;
 	uint64_t stored_bytes; /* chunk data bytes seen */
 	unsigned codec_ids;
-	const char *what; /* "'path'" for messages */
+	const char *what;             /* "'path'" for messages */
+	lrd__dpipe pipe;              /* layout 1, threaded or chunk by chunk: the chunk decoder */
+	struct lrd__pdest *pipe_dest; /* read_array: where chunks go (payload.c); NULL: next */
+	bool piped;                   /* pipe started */
+	uint8_t *buf;                 /* layout 0, next: one chunk */
 } lrd__payload_reader;
 
 /* Read the payload prefix and validate sizes against the input and the options' limits. */
@@ -145,6 +149,13 @@ int lrd__payload_reader_chunk(lrd__payload_reader *p, void *dst);
  * (lrd_load_options.threads): chunks are verified and decompressed on the chunk pool, at most
  * 2 x threads in flight. */
 int lrd__payload_reader_read_array(lrd__payload_reader *p, int threads, lrd_value **out);
+/* The next chunk, verified and decompressed: *data (valid until the next call) and *n; *data
+ * NULL and *n 0 after the last. Layout 0: read into one buffer and checksummed here. Layout 1:
+ * through the chunk decoder (lrd__dpipe) on `threads` threads, which reads ahead — up to 2 x
+ * threads chunks (with their stored bytes) are fetched before the current one is handed out; a
+ * damaged chunk's error still comes at its turn, naming it. Not to be mixed with _chunk or
+ * _read_array. */
+int lrd__payload_reader_next(lrd__payload_reader *p, int threads, const void **data, size_t *n);
 /* After the last chunk: layout 0 reads the chunk table and checks it against the chunks
  * read (mapped: against `mapped` bytes if verify, else sizes only). */
 int lrd__payload_reader_end(lrd__payload_reader *p, const uint8_t *mapped, bool verify);

@@ -99,7 +99,7 @@ static int read_chunk_header(lrd__payload_reader *p, lrd__chunk *c)
  * (chunk i at data + i x chunk_size), or a buffer grown as chunks arrive (`grow`; block NULL
  * at first), so that a declared size that lies costs at most about twice the bytes really
  * decoded plus one chunk. */
-struct dest {
+struct lrd__pdest {
 	uint8_t *data;
 	bool single, grow;
 	uint8_t *block;
@@ -107,7 +107,7 @@ struct dest {
 };
 
 /* Whether chunk i does not fit in a grown buffer yet. */
-static bool dest_full(const lrd__payload_reader *p, const struct dest *d, uint64_t i)
+static bool dest_full(const lrd__payload_reader *p, const struct lrd__pdest *d, uint64_t i)
 {
 	uint64_t end = i * p->chunk_size + lrd__payload_reader_chunk_raw(p, i);
 	return d->grow && (!d->block || end + d->off > d->cap);
@@ -115,7 +115,7 @@ static bool dest_full(const lrd__payload_reader *p, const struct dest *d, uint64
 
 /* Where chunk i goes, growing the buffer if needed: it may then move, so no chunk may be in
  * flight. Called once chunk i's header has been checked, right before its bytes are needed. */
-static int dest_at(lrd__payload_reader *p, struct dest *d, uint64_t i, uint8_t **out)
+static int dest_at(lrd__payload_reader *p, struct lrd__pdest *d, uint64_t i, uint8_t **out)
 {
 	if (d->single) {
 		*out = d->data;
@@ -151,7 +151,7 @@ static int keep_sum(lrd__payload_reader *p, uint64_t i, uint64_t sum)
 	return LRD_OK;
 }
 
-static int chunk_into(lrd__payload_reader *p, struct dest *d)
+static int chunk_into(lrd__payload_reader *p, struct lrd__pdest *d)
 {
 	uint64_t i = p->next;
 	size_t raw = (size_t)lrd__payload_reader_chunk_raw(p, i);
@@ -194,111 +194,98 @@ int lrd__payload_reader_chunk(lrd__payload_reader *p, void *dst)
 		p->codec_ids |= 1u;
 		return lrd__file_reader_skipdata(p->f, raw);
 	}
-	struct dest d = {.data = dst, .single = true};
+	struct lrd__pdest d = {.data = dst, .single = true};
 	return chunk_into(p, &d);
 }
 
-/* One window slot of a threaded read. */
-struct rslot {
-	lrd__chunk c;
-	uint64_t index;
-	uint8_t *buf; /* stored bytes of a compressed chunk */
-	size_t cap;
-	uint8_t *dst;
-	size_t raw;
-};
-
-static int decode_job(void *arg)
+/* The decoder's fetch (chunk_pool.h): chunk p->next's header and stored bytes, read on this
+ * thread. Raw bytes go straight to their place in p->pipe_dest (read_array) or, chunk by chunk
+ * (next), to the slot's own buffer; a compressed chunk's stored bytes to the slot's buffer. */
+static int payload_fetch(void *ctx, lrd__dpipe_slot *s)
 {
-	struct rslot *s = arg;
-	return s->c.codec == LRD_CODEC_ID_RAW
-	           ? lrd__chunk_verify(&s->c, s->dst)
-	           : lrd__chunk_decompress(&s->c, s->buf, s->dst, s->raw);
-}
-
-static int retire_read(lrd__payload_reader *p, lrd__chunk_queue *q)
-{
-	void *arg;
-	int rc = lrd__chunk_queue_retire(q, &arg);
-	const struct rslot *s = arg;
-	return rc ? lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)s->index, p->what)
-	          : LRD_OK;
-}
-
-static int drain(lrd__payload_reader *p, lrd__chunk_queue *q)
-{
-	int rc = LRD_OK;
-	while (lrd__chunk_queue_pending(q)) {
-		int r = retire_read(p, q);
-		rc = rc ? rc : r;
-	}
-	return rc;
-}
-
-/* Read the next chunk's header and stored bytes into slot s; a grown d grows only once every
- * chunk in flight on q is done. */
-static int read_into_slot(lrd__payload_reader *p, struct dest *d, lrd__chunk_queue *q,
-                          struct rslot *s)
-{
+	lrd__payload_reader *p = ctx;
 	uint64_t i = p->next;
-	int rc = read_chunk_header(p, &s->c);
+	uint8_t *dst, *into;
+	int rc = read_chunk_header(p, &s->hdr);
 	if (rc)
 		return rc;
 	p->next++;
-	s->index = i;
 	s->raw = (size_t)lrd__payload_reader_chunk_raw(p, i);
-	if (dest_full(p, d, i) && (rc = drain(p, q)))
-		return rc;
-	if ((rc = dest_at(p, d, i, &s->dst)))
-		return rc;
-	uint8_t *into = s->dst;
-	if (s->c.codec != LRD_CODEC_ID_RAW) {
-		if (s->c.stored_size > s->cap) {
-			lrd__free(s->buf);
-			s->cap = 0;
-			if (!(s->buf = lrd__malloc((size_t)s->c.stored_size)))
-				return LRD_ENOMEM;
-			s->cap = (size_t)s->c.stored_size;
-		}
-		into = s->buf;
+	if (p->pipe_dest) {
+		/* a grown buffer may move: first every chunk in flight must be done (their
+		 * results wait in their slots) */
+		if (dest_full(p, p->pipe_dest, i))
+			lrd__dpipe_quiesce(&p->pipe);
+		rc = dest_at(p, p->pipe_dest, i, &dst);
+	} else {
+		rc = lrd__dpipe_slot_own(&p->pipe, s, &dst);
 	}
-	rc = lrd__file_reader_data(p->f, into, (size_t)s->c.stored_size);
-	return rc ? lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what) : LRD_OK;
+	into = dst;
+	if (!rc && s->hdr.codec != LRD_CODEC_ID_RAW)
+		rc = lrd__dpipe_slot_stored(s, (size_t)s->hdr.stored_size, &into);
+	if (!rc)
+		rc = lrd__file_reader_data(p->f, into, (size_t)s->hdr.stored_size);
+	if (rc)
+		return lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)i, p->what);
+	s->dst = dst;
+	s->stored = into;
+	return LRD_OK;
+}
+
+/* Start the decoder over the remaining chunks (layout 1). */
+static int pipe_start(lrd__payload_reader *p, int threads)
+{
+	p->piped = true;
+	return lrd__dpipe_init(&p->pipe, threads, p->next, p->nchunks, (size_t)p->chunk_size,
+	                       payload_fetch, p, p->what);
 }
 
 /* Read every remaining chunk into d. Layout 1 with threads != 1: chunks are read in order on
- * this thread and verified and decompressed on the chunk pool, at most 2 x threads in flight,
- * each with a buffer of its stored size. Otherwise one after another. */
-static int read_chunks(lrd__payload_reader *p, struct dest *d, int threads)
+ * this thread and verified and decompressed on the chunk pool (lrd__dpipe), at most 2 x
+ * threads in flight, each with a buffer of its stored size. Otherwise one after another. */
+static int read_chunks(lrd__payload_reader *p, struct lrd__pdest *d, int threads)
 {
 	int rc = LRD_OK;
-	uint64_t left = p->nchunks - p->next;
-	threads = lrd__pool_threads(threads);
-	if (p->layout == LRD__LAYOUT_CONTIGUOUS || threads == 1 || left < 2) {
+	if (p->layout == LRD__LAYOUT_CONTIGUOUS || lrd__pool_threads(threads) == 1 ||
+	    p->nchunks - p->next < 2) {
 		while (!rc && p->next < p->nchunks)
 			rc = chunk_into(p, d);
 		return rc;
 	}
-	lrd__chunk_queue *q;
-	if ((rc = lrd__chunk_queue_new((uint64_t)threads > left ? (int)left : threads, &q)))
-		return rc;
-	size_t w = lrd__chunk_queue_window(q);
-	struct rslot *slots = lrd__calloc(w, sizeof *slots);
-	rc = slots ? LRD_OK : LRD_ENOMEM;
-	while (!rc && p->next < p->nchunks) {
-		if (lrd__chunk_queue_pending(q) == w && (rc = retire_read(p, q)))
-			break;
-		struct rslot *s = &slots[lrd__chunk_queue_next_slot(q)];
-		if (!(rc = read_into_slot(p, d, q, s)))
-			lrd__chunk_queue_submit(q, decode_job, s);
-	}
-	int r = drain(p, q);
-	rc = rc ? rc : r;
-	lrd__chunk_queue_free(q);
-	for (size_t i = 0; slots && i < w; i++)
-		lrd__free(slots[i].buf);
-	lrd__free(slots);
+	p->pipe_dest = d;
+	if (!(rc = pipe_start(p, threads)))
+		rc = lrd__dpipe_run(&p->pipe);
+	lrd__dpipe_destroy(&p->pipe);
+	p->piped = false;
+	p->pipe_dest = NULL;
 	return rc;
+}
+
+int lrd__payload_reader_next(lrd__payload_reader *p, int threads, const void **data, size_t *n)
+{
+	int rc;
+	*data = NULL;
+	*n = 0;
+	if (p->layout == LRD__LAYOUT_CONTIGUOUS) {
+		if (p->next == p->nchunks)
+			return LRD_OK;
+		if (!p->buf && !(p->buf = lrd__malloc((size_t)p->chunk_size)))
+			return LRD_ENOMEM;
+		size_t raw = (size_t)lrd__payload_reader_chunk_raw(p, p->next);
+		if ((rc = lrd__payload_reader_chunk(p, p->buf)))
+			return rc;
+		*data = p->buf;
+		*n = raw;
+		return LRD_OK;
+	}
+	if (!p->piped && (rc = pipe_start(p, threads)))
+		return rc;
+	lrd__dpipe_slot *s;
+	if ((rc = lrd__dpipe_next(&p->pipe, &s)) || !s)
+		return rc;
+	*data = s->data;
+	*n = s->raw;
+	return LRD_OK;
 }
 
 int lrd__payload_reader_read_array(lrd__payload_reader *p, int threads, lrd_value **out)
@@ -312,10 +299,10 @@ int lrd__payload_reader_read_array(lrd__payload_reader *p, int threads, lrd_valu
 	if (p->layout == LRD__LAYOUT_CONTIGUOUS && p->f->channel.avail != LRD__AVAIL_UNKNOWN) {
 		if ((rc = lrd__array_new_uninit(a->dtype, a->ndim, a->shape, a->order, &v)))
 			return rc;
-		struct dest d = {.data = lrd_array_data(v)};
+		struct lrd__pdest d = {.data = lrd_array_data(v)};
 		rc = read_chunks(p, &d, threads);
 	} else {
-		struct dest d = {.grow = true};
+		struct lrd__pdest d = {.grow = true};
 		rc = read_chunks(p, &d, threads);
 		if (!rc) /* no chunk (an empty array): block and data NULL */
 			rc = lrd__array_new_adopt(a->dtype, a->ndim, a->shape, a->order, d.block,
@@ -396,9 +383,13 @@ int lrd__payload_reader_scratch(lrd__payload_reader *p, uint64_t n, uint8_t **ou
 
 void lrd__payload_reader_destroy(lrd__payload_reader *p)
 {
+	lrd__dpipe_destroy(&p->pipe);
 	lrd__free(p->sums);
 	lrd__free(p->scratch);
+	lrd__free(p->buf);
 	p->sums = NULL;
 	p->sums_cap = 0;
 	p->scratch = NULL;
+	p->buf = NULL;
+	p->piped = false;
 }

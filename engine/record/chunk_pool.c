@@ -186,6 +186,16 @@ int lrd__chunk_queue_retire(lrd__chunk_queue *q, void **arg)
 	return j->rc;
 }
 
+void lrd__chunk_queue_wait(lrd__chunk_queue *q)
+{
+	if (q->threads == 1)
+		return;
+	pthread_mutex_lock(&pool.mu);
+	while (q->active || q->dispatched < q->tail)
+		pthread_cond_wait(&q->done, &pool.mu);
+	pthread_mutex_unlock(&pool.mu);
+}
+
 void lrd__chunk_queue_free(lrd__chunk_queue *q)
 {
 	if (!q)
@@ -340,4 +350,136 @@ void lrd__cpipe_destroy(lrd__cpipe *p)
 	}
 	lrd__free(p->slots);
 	*p = (lrd__cpipe){0};
+}
+
+/* ---- the chunk decoder --------------------------------------------------------------------- */
+
+int lrd__dpipe_init(lrd__dpipe *p, int threads, uint64_t first, uint64_t end, size_t own_size,
+                    lrd__dpipe_fetch fetch, void *ctx, const char *what)
+{
+	uint64_t nchunks = end > first ? end - first : 0;
+	*p = (lrd__dpipe){.end = end,
+	                  .fetched = first,
+	                  .own_size = own_size,
+	                  .fetch = fetch,
+	                  .ctx = ctx,
+	                  .what = what ? what : "the array"};
+	threads = lrd__pool_threads(threads);
+	if ((uint64_t)threads > nchunks)
+		threads = nchunks ? (int)nchunks : 1;
+	int rc = lrd__chunk_queue_new(threads, &p->q);
+	if (rc)
+		return rc;
+	p->slots = lrd__calloc(lrd__chunk_queue_window(p->q), sizeof *p->slots);
+	return p->slots ? LRD_OK : LRD_ENOMEM;
+}
+
+int lrd__dpipe_slot_stored(lrd__dpipe_slot *s, size_t n, uint8_t **out)
+{
+	if (n > s->scap) {
+		lrd__free(s->sbuf);
+		s->scap = 0;
+		if (!(s->sbuf = lrd__malloc(n ? n : 1)))
+			return LRD_ENOMEM;
+		s->scap = n;
+	}
+	*out = s->sbuf;
+	return LRD_OK;
+}
+
+int lrd__dpipe_slot_own(const lrd__dpipe *p, lrd__dpipe_slot *s, uint8_t **out)
+{
+	if (!s->own && !(s->own = lrd__malloc(p->own_size ? p->own_size : 1)))
+		return LRD_ENOMEM;
+	*out = s->own;
+	return LRD_OK;
+}
+
+static int dpipe_job(void *arg)
+{
+	lrd__dpipe_slot *s = arg;
+	if (s->hdr.codec == LRD_CODEC_ID_RAW && (!s->dst || s->dst == s->stored)) {
+		s->data = s->stored;
+		return lrd__chunk_verify(&s->hdr, s->stored);
+	}
+	s->data = s->dst ? s->dst : s->own;
+	return lrd__chunk_decompress(&s->hdr, s->stored, (void *)s->data, s->raw);
+}
+
+/* Remember the error rc (its message is this thread's), wait for every job still running (the
+ * caller may free what they write to once we return) and return it. */
+static int dpipe_fail(lrd__dpipe *p, int rc)
+{
+	snprintf(p->msg, sizeof p->msg, "%s", lrd_errmsg());
+	while (lrd__chunk_queue_pending(p->q))
+		lrd__chunk_queue_retire(p->q, NULL);
+	p->failed = rc;
+	return lrd__err(rc, "%s", p->msg);
+}
+
+int lrd__dpipe_next(lrd__dpipe *p, lrd__dpipe_slot **out)
+{
+	*out = NULL;
+	if (p->failed)
+		return lrd__err(p->failed, "%s", p->msg);
+	size_t w = lrd__chunk_queue_window(p->q);
+	while (!p->fetch_rc && p->fetched < p->end && lrd__chunk_queue_pending(p->q) < w) {
+		lrd__dpipe_slot *s = &p->slots[lrd__chunk_queue_next_slot(p->q)];
+		s->index = p->fetched;
+		s->stored = s->data = NULL;
+		s->dst = NULL;
+		s->raw = 0;
+		int rc = p->fetch(p->ctx, s);
+		if (rc) {
+			p->fetch_rc = rc;
+			snprintf(p->msg, sizeof p->msg, "%s", lrd_errmsg());
+			break;
+		}
+		p->fetched++;
+		lrd__chunk_queue_submit(p->q, dpipe_job, s);
+	}
+	if (!lrd__chunk_queue_pending(p->q)) {
+		if (!p->fetch_rc)
+			return LRD_OK; /* the end */
+		p->failed = p->fetch_rc;
+		return lrd__err(p->failed, "%s", p->msg);
+	}
+	void *arg;
+	int rc = lrd__chunk_queue_retire(p->q, &arg);
+	lrd__dpipe_slot *s = arg;
+	if (rc)
+		return dpipe_fail(
+		    p, lrd__errctx(rc, "chunk %llu of %s", (unsigned long long)s->index, p->what));
+	*out = s;
+	return LRD_OK;
+}
+
+void lrd__dpipe_quiesce(lrd__dpipe *p)
+{
+	if (p->q)
+		lrd__chunk_queue_wait(p->q);
+}
+
+int lrd__dpipe_run(lrd__dpipe *p)
+{
+	lrd__dpipe_slot *s;
+	int rc;
+	do
+		rc = lrd__dpipe_next(p, &s);
+	while (!rc && s);
+	return rc;
+}
+
+void lrd__dpipe_destroy(lrd__dpipe *p)
+{
+	if (p->q) {
+		size_t w = lrd__chunk_queue_window(p->q);
+		lrd__chunk_queue_free(p->q);
+		for (size_t i = 0; p->slots && i < w; i++) {
+			lrd__free(p->slots[i].sbuf);
+			lrd__free(p->slots[i].own);
+		}
+	}
+	lrd__free(p->slots);
+	*p = (lrd__dpipe){0};
 }

@@ -43,6 +43,8 @@ void lrd__chunk_queue_submit(lrd__chunk_queue *q, lrd__chunk_queue_fn fn, void *
 /* Wait for the oldest pending job (there must be one); returns fn's result, with its error
  * message set on this thread, and its arg in *arg (may be NULL). */
 int lrd__chunk_queue_retire(lrd__chunk_queue *q, void **arg);
+/* Wait until every submitted job has run, keeping their results for retire. */
+void lrd__chunk_queue_wait(lrd__chunk_queue *q);
 /* Wait for every pending job, discarding results; then free. NULL is accepted. */
 void lrd__chunk_queue_free(lrd__chunk_queue *q);
 
@@ -94,5 +96,65 @@ int lrd__cpipe_push(lrd__cpipe *p, const void *src, size_t n);
 int lrd__cpipe_finish(lrd__cpipe *p);
 /* Waits for running jobs; frees the buffers. Safe after a failed or missing init (zeroed p). */
 void lrd__cpipe_destroy(lrd__cpipe *p);
+
+/* ---- the chunk decoder: chunks fetched in order on the calling thread (read from a file into a
+ * slot's buffer, or found in a map), verified and decompressed on a queue, handed back in order
+ * by lrd__dpipe_next — the reading counterpart of lrd__cpipe, for whole loads and gets (each
+ * chunk decoded into its place in the array) and for chunk-by-chunk readers (each into its
+ * slot's own buffer) alike ------------------------------------------------------------------- */
+
+typedef struct lrd__dpipe_slot {
+	uint64_t index; /* the chunk's index (set before fetch) */
+	lrd__chunk hdr; /* fetch: the validated header */
+	const void
+	    *stored;      /* fetch: its stored bytes (in a map, in dst, or in the slot's buffer) */
+	uint8_t *dst;     /* fetch: where its raw bytes go; NULL: a raw chunk is only verified
+	                     where it is (data = stored), a compressed one decoded into own */
+	size_t raw;       /* fetch: its raw size */
+	const void *data; /* after decoding: the chunk's raw bytes */
+	uint8_t *sbuf;    /* lrd__dpipe_slot_stored: a buffer for stored bytes */
+	size_t scap;
+	uint8_t *own; /* lrd__dpipe_slot_own: one chunk's raw bytes */
+} lrd__dpipe_slot;
+
+/* Fill slot s for chunk s->index, on the calling thread. Its errors are passed on as they are,
+ * so it names the chunk itself. */
+typedef int (*lrd__dpipe_fetch)(void *ctx, lrd__dpipe_slot *s);
+
+typedef struct lrd__dpipe {
+	lrd__chunk_queue *q;
+	lrd__dpipe_slot *slots; /* lrd__chunk_queue_window(q) of them */
+	uint64_t end, fetched;  /* chunks [0, end); the next to fetch */
+	size_t own_size;        /* bytes of a slot's own buffer: the largest chunk */
+	lrd__dpipe_fetch fetch;
+	void *ctx;
+	const char *what; /* "'key'", "the root": decode errors say "chunk N of <what>" */
+	int fetch_rc;     /* a failed fetch, reported once the chunks before it are out */
+	int failed;       /* sticky: every later call repeats msg */
+	char msg[512];
+} lrd__dpipe;
+
+/* A decoder of chunks [first, end) (own_size: the largest chunk's raw size) on
+ * lrd__pool_threads(threads) threads, no more than chunks. Memory: per window slot (2 x
+ * threads; 1 single-threaded) the buffers fetch asks for. Errors: LRD_ENOMEM. */
+int lrd__dpipe_init(lrd__dpipe *p, int threads, uint64_t first, uint64_t end, size_t own_size,
+                    lrd__dpipe_fetch fetch, void *ctx, const char *what);
+/* For fetch: a buffer of at least n bytes in the slot (grown; earlier contents lost). */
+int lrd__dpipe_slot_stored(lrd__dpipe_slot *s, size_t n, uint8_t **out);
+/* For fetch: the slot's own raw buffer (own_size bytes). */
+int lrd__dpipe_slot_own(const lrd__dpipe *p, lrd__dpipe_slot *s, uint8_t **out);
+/* The next chunk, decoded: first fetches (and submits) chunks until the window is full, then
+ * waits for the oldest. *out is valid until the next call (its slot is then refetched); NULL
+ * after the last chunk. A chunk's error is returned when its turn comes, so every chunk before
+ * it is handed out first; after an error every call returns it again, and no job is left
+ * running. Errors: fetch's, and the decoding's with "chunk N of <what>". */
+int lrd__dpipe_next(lrd__dpipe *p, lrd__dpipe_slot **out);
+/* Wait until no job runs (the chunks fetched stay for later calls): before what fetch pointed
+ * into goes away. A zeroed p is accepted. */
+void lrd__dpipe_quiesce(lrd__dpipe *p);
+/* Every remaining chunk (for decoders whose fetch places each chunk in its final place). */
+int lrd__dpipe_run(lrd__dpipe *p);
+/* Waits for running jobs; frees the buffers. Safe after a failed or missing init (zeroed p). */
+void lrd__dpipe_destroy(lrd__dpipe *p);
 
 #endif

@@ -100,7 +100,14 @@ struct lrd_txn {
 	bool reset;        /* a read txn between lrd_txn_reset and lrd_txn_renew: no snapshot */
 	bool ended;        /* a failed lrd__txn_checkpoint left no LMDB txn: not counted active */
 	unsigned fork_gen; /* lrd__fork_gen when begun: the creating process (see lrd__inherited) */
+	lrd_store_reader
+	    *readers; /* readers of the caller's reading ahead in it (store_reader.c) */
 };
+
+/* store_reader.c: a reader on a caller's txn that reads ahead (chunk jobs reading the map) is
+ * linked to the txn; before the txn ends, is reset or commits a checkpoint, this waits for
+ * their jobs — unlinking them too when `ending` (the txn is then gone for them). */
+void lrd__txn_readers_quiesce(lrd_txn *t, bool ending);
 
 /* store_file.c: the data and lock file paths of a store at path (LRD_STORE_NOSUBDIR: the
  * file and "<file>-lock"); checks run before mdb_env_open (file types, an empty data file, a

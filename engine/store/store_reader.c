@@ -1,10 +1,13 @@
 /* lrd_store_reader: a stored array read chunk by chunk, by byte range, or viewed whole.
  * Raw chunks are handed out as pointers into the map (valid while the reader's transaction
- * lives); compressed chunks are decompressed into one buffer of one chunk's size, reused for
- * every chunk, so memory stays bounded whatever the array's size. The reader remembers which
- * chunk that buffer holds, so read_range over neighbouring ranges decompresses each chunk
- * once. Every chunk's checksum is verified before its bytes are used. Raw chunks that next()
- * has moved past are dropped from the process's page tables (lrd__map_unresident). */
+ * lives). next() runs the chunk decoder (chunk_pool.h) on lrd_store_options.threads threads:
+ * chunks are found in LMDB on this thread, verified and (compressed ones) decompressed ahead on
+ * the chunk pool into one buffer of one chunk's size per window slot (2 x threads), so memory
+ * stays bounded whatever the array's size. read_range decompresses into one buffer of its own
+ * and remembers which chunk it holds, so neighbouring ranges decompress each chunk once. Every
+ * chunk's checksum is verified before its bytes are used. Raw chunks that next() has moved past
+ * are dropped from the process's page tables (lrd__map_unresident). */
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/store/store_internal.h"
@@ -14,12 +17,16 @@ struct lrd_store_reader {
 	bool own;
 	lrd__array_desc d;
 	lrd__array_ref a;
-	uint64_t next;    /* chunk index next() returns */
-	uint8_t *buf;     /* decompression buffer, one chunk */
-	int64_t in_buf;   /* chunk index held by buf, -1: none */
-	const void *prev; /* the raw chunk next() returned last, in the map */
+	lrd__dpipe pipe; /* next(): the chunk decoder, started on the first call */
+	bool piped;
+	bool linked;                   /* in t->readers (a caller's txn) */
+	lrd_store_reader *next_reader; /* in t->readers */
+	uint8_t *buf;                  /* read_range's decompression buffer, one chunk */
+	int64_t in_buf;                /* chunk index held by buf, -1: none */
+	const void *prev;              /* the raw chunk next() returned last, in the map */
 	size_t prev_len;
 	char key[LRD_STORE_MAX_KEY + 1];
+	char what[LRD_STORE_MAX_KEY + 3]; /* "'key'" */
 };
 
 static int open_array(lrd_store_reader *r, size_t klen)
@@ -115,6 +122,20 @@ static int chunk_bytes(lrd_store_reader *r, uint64_t i, const void **p, size_t *
 	return rc ? lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i, r->key) : LRD_OK;
 }
 
+/* The decoder's fetch: chunk s->index as found in the map; a compressed one gets the slot's own
+ * buffer to be decompressed into, a raw one is verified in place. */
+static int reader_fetch(void *ctx, lrd__dpipe_slot *s)
+{
+	lrd_store_reader *r = ctx;
+	uint64_t i = s->index;
+	s->raw = (size_t)lrd__array_ref_chunk_raw(&r->a, r->d.nbytes, i);
+	uint8_t *own;
+	int rc = lrd__chunk_get(r->t, r->a.id, i, s->raw, &s->hdr, &s->stored);
+	if (!rc && s->hdr.codec != LRD_CODEC_ID_RAW)
+		rc = lrd__dpipe_slot_own(&r->pipe, s, &own);
+	return rc ? lrd__errctx(rc, "chunk %llu of '%s'", (unsigned long long)i, r->key) : LRD_OK;
+}
+
 int lrd_store_reader_next(lrd_store_reader *r, const void **p, size_t *n)
 {
 	if (!r || !p || !n)
@@ -122,20 +143,34 @@ int lrd_store_reader_next(lrd_store_reader *r, const void **p, size_t *n)
 	if (r->prev) /* passed: keep the resident set bounded */
 		lrd__map_unresident(r->prev, r->prev_len);
 	r->prev = NULL;
-	if (r->next >= r->a.nchunks) { /* the end: like lrd_array_reader_next */
-		*p = NULL;
-		*n = 0;
-		return LRD_OK;
-	}
-	int rc = chunk_bytes(r, r->next, p, n);
-	if (!rc) {
-		r->next++;
-		if (*p != r->buf && *n >= STORE_RELEASE_MIN) {
-			r->prev = *p;
-			r->prev_len = *n;
+	*p = NULL;
+	*n = 0;
+	int rc;
+	if (!r->piped) {
+		snprintf(r->what, sizeof r->what, "'%s'", r->key);
+		/* in a write txn a put may change the pages a job would still read: no read-ahead
+		 */
+		int threads = r->t->write ? 1 : r->t->s->threads;
+		if ((rc = lrd__dpipe_init(&r->pipe, threads, 0, r->a.nchunks,
+		                          (size_t)r->a.chunk_size, reader_fetch, r, r->what)))
+			return rc;
+		r->piped = true;
+		if (!r->own) { /* the caller may end its txn before freeing r */
+			r->next_reader = r->t->readers;
+			r->t->readers = r;
+			r->linked = true;
 		}
 	}
-	return rc;
+	lrd__dpipe_slot *s;
+	if ((rc = lrd__dpipe_next(&r->pipe, &s)) || !s)
+		return rc; /* the end: *n = 0, like lrd_array_reader_next */
+	*p = s->data;
+	*n = s->raw;
+	if (s->data == s->stored && *n >= STORE_RELEASE_MIN) {
+		r->prev = *p;
+		r->prev_len = *n;
+	}
+	return LRD_OK;
 }
 
 int lrd_store_reader_read_range(lrd_store_reader *r, uint64_t off, void *dst, size_t len)
@@ -149,8 +184,8 @@ int lrd_store_reader_read_range(lrd_store_reader *r, uint64_t off, void *dst, si
 	uint8_t *out = dst;
 	while (len > 0) {
 		uint64_t i = off / r->a.chunk_size, in = off % r->a.chunk_size;
-		const void *p;
-		size_t n;
+		const void *p = NULL;
+		size_t n = 0;
 		int rc = chunk_bytes(r, i, &p, &n);
 		if (rc)
 			return rc;
@@ -187,10 +222,32 @@ int lrd_store_reader_view(lrd_store_reader *r, bool trust, const void **p, size_
 	return LRD_OK;
 }
 
+void lrd__txn_readers_quiesce(lrd_txn *t, bool ending)
+{
+	for (lrd_store_reader *r = t->readers, *next; r; r = next) {
+		next = r->next_reader;
+		lrd__dpipe_quiesce(&r->pipe);
+		if (ending) {
+			r->linked = false;
+			r->next_reader = NULL;
+		}
+	}
+	if (ending)
+		t->readers = NULL;
+}
+
 void lrd_store_reader_free(lrd_store_reader *r)
 {
 	if (!r)
 		return;
+	if (r->linked) {
+		lrd_store_reader **at = &r->t->readers;
+		while (*at && *at != r)
+			at = &(*at)->next_reader;
+		if (*at)
+			*at = r->next_reader;
+	}
+	lrd__dpipe_destroy(&r->pipe); /* no job may read the map once the txn ends */
 	if (r->own && r->t)
 		lrd_txn_abort(r->t);
 	lrd__free(r->buf);

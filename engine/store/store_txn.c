@@ -260,6 +260,7 @@ static void txn_end(lrd_txn *t)
 {
 	lrd_store *s = t->s;
 	bool write = t->write;
+	lrd__txn_readers_quiesce(t, true);
 	if (write && tl_writer == s)
 		tl_writer = NULL;
 	if (write && !t->ended)
@@ -299,6 +300,7 @@ static int commit_err(lrd_store *s, int mrc)
 int lrd__txn_checkpoint(lrd_txn *t)
 {
 	lrd_store *s = t->s;
+	lrd__txn_readers_quiesce(t, false);
 	int mrc = mdb_txn_commit(t->t);
 	t->t = NULL;
 	leave(s); /* between the two, a pending growth may run (if nothing else is open) */
@@ -373,6 +375,7 @@ int lrd_txn_reset(lrd_txn *t)
 	int rc = check_resettable(t, "lrd_txn_reset");
 	if (rc || t->reset)
 		return rc;
+	lrd__txn_readers_quiesce(t, false);
 	snap_release(t);
 	return LRD_OK;
 }

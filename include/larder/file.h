@@ -87,10 +87,11 @@ typedef struct lrd_load_options {
 	uint64_t max_array_bytes;
 	/** Nesting limit of lists and maps; 0: 64. */
 	unsigned max_depth;
-	/** Compressed chunks verified and decompressed at once, on larder's chunk pool (shared
-	 * worker threads; at most 2 x threads chunks in memory besides the array). 0 (default):
-	 * the number of online cores; 1: one after another on the calling thread. Raw chunks
-	 * are read straight into the array either way. */
+	/** Chunks verified and decompressed at once, on larder's chunk pool (shared worker
+	 * threads; at most 2 x threads chunks in memory besides the array), by loads and by
+	 * lrd_array_reader_next. 0 (default): the number of online cores; 1: one after another
+	 * on the calling thread. A load reads raw chunks of contiguous (uncompressed) arrays
+	 * straight into the array either way. */
 	int threads;
 	/** Bound on what a load may build, counted over every kind of value: the bytes of each
 	 * string, bytes value and map key, the byte size of each array (mapped ones too) and 8
@@ -221,8 +222,11 @@ LRD_API int lrd_array_reader_new(lrd_stream *s, const lrd_load_options *opts,
 LRD_API void lrd_array_reader_describe(const lrd_array_reader *r, lrd_dtype *dt, unsigned *ndim,
                                        const uint64_t **shape, lrd_order *order, uint64_t *nbytes);
 /** The next chunk, verified and decompressed: *data points into the reader's buffer, valid
- * until the next call on r, *n its size; *n = 0 after the last chunk. Errors: LRD_ECHECKSUM,
- * LRD_ECORRUPT, LRD_ECODEC, read errors. */
+ * until the next call on r, *n its size; *n = 0 after the last chunk. Chunks of a chunked
+ * (compressed) array are read ahead and decoded on opts->threads threads: up to 2 x threads
+ * chunks, each with its stored bytes, are held by the reader. A damaged chunk's error comes at
+ * its turn, after every chunk before it, naming it ("chunk 7 of the root: ..."); every later
+ * call returns it again. Errors: LRD_ECHECKSUM, LRD_ECORRUPT, LRD_ECODEC, read errors. */
 LRD_API int lrd_array_reader_next(lrd_array_reader *r, const void **data, size_t *n);
 /** Read bytes [offset, offset + n) into dst; needs a seekable, not whole-file compressed
  * stream (LRD_EUNSUPPORTED). May be mixed freely with _next calls.

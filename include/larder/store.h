@@ -438,9 +438,14 @@ LRD_API int lrd_store_reader_describe(const lrd_store_reader *r, lrd_dtype *dt, 
 
 /** The next chunk of data, in order: *p and *n. A raw chunk is returned without copying, a
  * pointer into the map valid until the reader's transaction ends; a compressed chunk is
- * decompressed into the reader's one buffer, valid until the next call. Every chunk's checksum
- * is verified. After the last chunk it returns LRD_OK with *n = 0 (*p NULL), on every further
- * call too, as lrd_array_reader_next does.
+ * decompressed into a buffer of the reader's, valid until the next call. Every chunk's checksum
+ * is verified. In a read transaction the chunks are verified and decompressed ahead on
+ * lrd_store_options.threads threads of larder's chunk pool (up to 2 x threads chunks, one
+ * chunk-sized buffer each); ending, resetting or committing the transaction first waits for
+ * them, so a reader may still be freed after its caller's transaction ended. A damaged chunk's
+ * error comes at its turn, after every chunk before it, and again on every later call. After
+ * the last chunk it returns LRD_OK with *n = 0 (*p NULL), on every further call too, as
+ * lrd_array_reader_next does.
  * Errors: LRD_EINVAL (NULL argument), LRD_ECHECKSUM / LRD_ECORRUPT (naming key and chunk),
  * LRD_ECODEC, LRD_ENOMEM, LRD_EIO. */
 LRD_API int lrd_store_reader_next(lrd_store_reader *r, const void **p, size_t *n);
