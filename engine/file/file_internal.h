@@ -93,15 +93,24 @@ void lrd__dump_config_destroy(lrd__dump_config *cfg);
 
 /* ---- the array payload writer (emit.c) ------------------------------------------------------ */
 
+/* Layout 0: one whole chunk's checksum, computed on the chunk pool. */
+typedef struct lrd__sum_job {
+	const void *p;
+	size_t n;
+	uint64_t index, sum;
+} lrd__sum_job;
+
 typedef struct lrd__payload_writer {
 	lrd__file_writer *f;
 	const lrd_codec *codec; /* NULL: layout 0 */
 	lrd_codec_params params;
 	uint64_t nbytes, chunk_size, done, nchunks;
-	uint64_t chunk_index; /* layout 0: chunks checksummed */
-	uint8_t *table;       /* layout 0: the chunk table, filled as chunks complete */
-	XXH3_state_t *h;      /* layout 0: checksum of the current chunk */
-	lrd__cpipe pipe;      /* layout 1: chunks compressed on the chunk pool, written in order */
+	uint64_t chunk_index;   /* layout 0: chunks checksummed */
+	uint8_t *table;         /* layout 0: the chunk table, filled as chunks complete */
+	XXH3_state_t *h;        /* layout 0: checksum of the current chunk */
+	lrd__chunk_queue *sumq; /* layout 0, threads > 1: checksums of whole chunks */
+	lrd__sum_job *sums;     /* one per window slot of sumq */
+	lrd__cpipe pipe; /* layout 1: chunks compressed on the chunk pool, written in order */
 } lrd__payload_writer;
 
 /* Write the payload prefix (layout, chunk size, padding) of an array of nbytes. */

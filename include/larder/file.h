@@ -62,9 +62,10 @@ typedef struct lrd_dump_options {
 	/** Chunks compressed at once, on larder's chunk pool (worker threads started on first
 	 * use and shared by the process; chunks are still written in order, at most 2 x threads
 	 * of them in memory). 0 (default): the number of online cores; 1: one after another on
-	 * the calling thread. Only per-chunk codecs use it. With blosc, chunk threads and
-	 * chunk_params.threads (blosc's own) multiply; which to prefer has not been measured on
-	 * a quiet machine yet (BENCHMARKS.md, "Fast I/O"). */
+	 * the calling thread. Per-chunk codecs compress on it; raw (contiguous) arrays have
+	 * each whole chunk's checksum computed on it while this thread writes the chunk. With
+	 * blosc, chunk threads and chunk_params.threads (blosc's own) multiply; which to prefer
+	 * has not been measured on a quiet machine yet (BENCHMARKS.md, "Fast I/O"). */
 	int threads;
 	uint64_t reserved[8]; /**< must be zero */
 } lrd_dump_options;
