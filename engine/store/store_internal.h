@@ -100,8 +100,7 @@ struct lrd_txn {
 	bool reset;        /* a read txn between lrd_txn_reset and lrd_txn_renew: no snapshot */
 	bool ended;        /* a failed lrd__txn_checkpoint left no LMDB txn: not counted active */
 	unsigned fork_gen; /* lrd__fork_gen when begun: the creating process (see lrd__inherited) */
-	lrd_store_reader
-	    *readers; /* readers of the caller's reading ahead in it (store_reader.c) */
+	lrd_store_reader *readers; /* readers reading ahead in a caller's txn (store_reader.c) */
 };
 
 /* store_reader.c: a reader on a caller's txn that reads ahead (chunk jobs reading the map) is
