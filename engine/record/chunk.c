@@ -118,13 +118,18 @@ int lrd__chunk_verify(const lrd__chunk *hdr, const void *stored)
 
 int lrd__chunk_decompress(const lrd__chunk *hdr, const void *stored, void *dst, size_t dst_size)
 {
+	int rc = lrd__chunk_verify(hdr, stored);
+	return rc ? rc : lrd__chunk_decompress_trusted(hdr, stored, dst, dst_size);
+}
+
+int lrd__chunk_decompress_trusted(const lrd__chunk *hdr, const void *stored, void *dst,
+                                  size_t dst_size)
+{
 	if (dst_size != hdr->raw_size)
 		return lrd__err(LRD_EINVAL,
 		                "chunk decompress: buffer of %zu bytes for a %llu-byte chunk",
 		                dst_size, (unsigned long long)hdr->raw_size);
-	int rc = lrd__chunk_verify(hdr, stored);
-	if (rc)
-		return rc;
+	int rc;
 	if (hdr->codec == LRD_CODEC_ID_RAW) {
 		if (dst_size)
 			memcpy(dst, stored, dst_size);

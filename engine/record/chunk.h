@@ -73,5 +73,9 @@ int lrd__chunk_verify(const lrd__chunk *hdr, const void *stored);
  * found the data corrupt), LRD_ENOMEM and other codec errors passed through. Callers add their
  * context ("chunk 17 of 'weights'") with lrd__errctx. */
 int lrd__chunk_decompress(const lrd__chunk *hdr, const void *stored, void *dst, size_t dst_size);
+/* The same without checking the checksum, for callers that trust where the bytes come from
+ * (lrd_get_options.trust): sizes and the codec's own checks still apply. */
+int lrd__chunk_decompress_trusted(const lrd__chunk *hdr, const void *stored, void *dst,
+                                  size_t dst_size);
 
 #endif

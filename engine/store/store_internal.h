@@ -276,9 +276,11 @@ typedef struct lrd__object_header {
  * naming the key. */
 int lrd__object_fetch(lrd_txn *t, const char *key, size_t klen, lrd__object_header *h,
                       const uint8_t **tree, size_t *tlen);
-/* Decode the tree of an object record into *out; arrays mapped when mapped_ok and possible. */
+/* Decode the tree of an object record into *out; arrays mapped (holding a reference on t's
+ * snapshot) when mapped_ok, t is a read txn and it is possible; chunk checksums unchecked with
+ * trust. */
 int lrd__object_decode(lrd_txn *t, const char *key, const uint8_t *tree, size_t tlen,
-                       bool mapped_ok, lrd_value **out);
+                       bool mapped_ok, bool trust, lrd_value **out);
 /* Decode a record's header from the bytes of the value (n of them). */
 int lrd__object_header_decode(const uint8_t *p, size_t n, lrd__object_header *h);
 /* Write the record of key: header from h (checksum computed) and tree bytes. */

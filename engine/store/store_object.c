@@ -4,9 +4,11 @@
  * deleting an object deletes its old chunks in that same transaction: readers, who see whole
  * snapshots, find either the old object or the new one.
  *
- * Reading builds arrays either as LRD_BUF_MAPPED views into the map (explicit transaction, one
- * raw chunk, aligned) or as owned copies, allocated only after every chunk header has been
- * found and checked to add up to the array's size. */
+ * Reading builds arrays either as LRD_BUF_MAPPED views into the map (a read transaction —
+ * explicit, or implicit with lrd_get_options.mmap —, one raw chunk, aligned), each holding a
+ * reference on the read snapshot (struct lrd__snap) until it is freed, or as owned copies,
+ * allocated only after every chunk header has been found and checked to add up to the array's
+ * size. */
 #include <stdint.h>
 #include <string.h>
 
@@ -219,7 +221,8 @@ int lrd_store_put(lrd_store *s, lrd_txn *txn, const char *key, const lrd_value *
 struct get_ctx {
 	lrd_txn *t;
 	const char *key;
-	bool mapped_ok;
+	bool mapped_ok; /* a read txn: raw one-chunk arrays may point into its snapshot */
+	bool trust;     /* lrd_get_options.trust: chunk checksums are not checked */
 	uint64_t array; /* index of the array being read, for messages */
 };
 
@@ -241,12 +244,14 @@ struct gslot {
 	uint8_t *dst;
 	size_t raw;
 	uint64_t index;
+	bool trust;
 };
 
 static int get_job(void *arg)
 {
 	struct gslot *g = arg;
-	return lrd__chunk_decompress(&g->hdr, g->stored, g->dst, g->raw);
+	return g->trust ? lrd__chunk_decompress_trusted(&g->hdr, g->stored, g->dst, g->raw)
+	                : lrd__chunk_decompress(&g->hdr, g->stored, g->dst, g->raw);
 }
 
 static int get_retire(const struct get_ctx *gc, lrd__chunk_queue *q)
@@ -278,6 +283,7 @@ static int get_chunks(const struct get_ctx *gc, const lrd__array_ref *a, uint64_
 			break;
 		struct gslot *g = &slots[lrd__chunk_queue_next_slot(q)];
 		g->index = i;
+		g->trust = gc->trust;
 		g->raw = (size_t)lrd__array_ref_chunk_raw(a, nbytes, i);
 		g->dst = dst + i * a->chunk_size;
 		rc = lrd__chunk_get(gc->t, a->id, i, g->raw, &g->hdr, &g->stored);
@@ -313,10 +319,16 @@ static int get_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_va
 			                   gc->key);
 		if (a.nchunks == 1 && gc->mapped_ok && hdr.codec == LRD_CODEC_ID_RAW &&
 		    (uintptr_t)stored % align_of(d->dtype) == 0) {
-			if ((rc = lrd__chunk_verify(&hdr, stored)) != LRD_OK)
+			if (!gc->trust && (rc = lrd__chunk_verify(&hdr, stored)) != LRD_OK)
 				return lrd__errctx(rc, "chunk 0 of '%s'", gc->key);
-			return lrd__array_new_mapped(d->dtype, d->ndim, d->shape, d->order, stored,
-			                             (size_t)d->nbytes, NULL, NULL, out);
+			/* the value keeps the snapshot its bytes live in until it is freed */
+			struct lrd__snap *snap = gc->t->snap;
+			lrd__snap_ref(snap);
+			rc = lrd__array_new_mapped(d->dtype, d->ndim, d->shape, d->order, stored,
+			                           (size_t)d->nbytes, lrd__snap_unref, snap, out);
+			if (rc)
+				lrd__snap_unref(snap);
+			return rc;
 		}
 	}
 	lrd_value *arr;
@@ -332,9 +344,9 @@ static int get_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_va
 }
 
 int lrd__object_decode(lrd_txn *t, const char *key, const uint8_t *tree, size_t tlen,
-                       bool mapped_ok, lrd_value **out)
+                       bool mapped_ok, bool trust, lrd_value **out)
 {
-	struct get_ctx gc = {.t = t, .key = key, .mapped_ok = mapped_ok};
+	struct get_ctx gc = {.t = t, .key = key, .mapped_ok = mapped_ok && t->snap, .trust = trust};
 	lrd__memsrc m;
 	lrd__reader r = lrd__memsrc_reader(&m, tree, tlen);
 	lrd__tree_hooks hk = {.array_in = get_array, .ctx = &gc};
@@ -348,7 +360,8 @@ int lrd__object_decode(lrd_txn *t, const char *key, const uint8_t *tree, size_t 
 	return rc;
 }
 
-int lrd_store_get(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out)
+int lrd_store_get_opts(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out,
+                       const lrd_get_options *opts)
 {
 	size_t klen;
 	if (out)
@@ -356,6 +369,9 @@ int lrd_store_get(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out)
 	int rc = lrd__store_key_check(key, &klen);
 	if (rc || !out)
 		return rc ? rc : lrd__err(LRD_EINVAL, "lrd_store_get: out is NULL");
+	if (opts && (rc = LRD__RESERVED_CHECK(opts, "lrd_get_options")) != LRD_OK)
+		return rc;
+	bool mmap = opts && opts->mmap, trust = opts && opts->trust;
 	lrd_txn *t;
 	bool own;
 	if ((rc = lrd__txn_use(s, txn, false, &t, &own)) != LRD_OK)
@@ -365,10 +381,16 @@ int lrd_store_get(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out)
 	size_t tlen;
 	rc = lrd__object_fetch(t, key, klen, &h, &tree, &tlen);
 	if (!rc)
-		rc = lrd__object_decode(t, key, tree, tlen, !own && !t->write, out);
+		rc =
+		    lrd__object_decode(t, key, tree, tlen, !t->write && (!own || mmap), trust, out);
 	if (rc && rc != LRD_ENOTFOUND && !strstr(lrd_errmsg(), key))
 		lrd__errctx(rc, "object '%s'", key);
 	return lrd__txn_done(t, own, rc);
+}
+
+int lrd_store_get(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out)
+{
+	return lrd_store_get_opts(s, txn, key, out, NULL);
 }
 
 /* ---- del, exists, info ---------------------------------------------------------------------- */

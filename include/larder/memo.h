@@ -45,8 +45,8 @@
  * is refused with LRD_EVERSION; so is a namespace whose memo format is newer (at open).
  *
  * Hits are copies: a result comes back in buffers owned by the value (LRD_BUF_OWNED) — the
- * zero-copy return of raw arrays (LRD_BUF_MAPPED, valid while the value lives) waits for
- * values that keep their snapshot alive, which the store does not offer yet.
+ * zero-copy return of raw arrays (LRD_BUF_MAPPED, valid while the value lives) is not used
+ * yet, although the store now offers it (lrd_get_options.mmap: values keep their snapshot).
  *
  * Threads and processes. A lrd_memo may be used by any number of threads at once (each thread
  * keeps its own descriptor of the lock file, as OFD locks need). Processes open the store and

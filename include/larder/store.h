@@ -31,9 +31,19 @@
  *     began.
  *   - long-lived read transactions keep old pages alive and make the file grow: end them.
  * Every pointer that larder returns into the map (lrd_buf from lrd_store_kv_get, chunks of an
- * array reader, LRD_BUF_MAPPED arrays from lrd_store_get) is, like mdb_get's: valid only until
- * the transaction it was read in ends, or until the next write in that transaction if it is a
- * write transaction. It must not be written to.
+ * array reader) is, like mdb_get's: valid only until the transaction it was read in ends (or
+ * is reset), or until the next write in that transaction if it is a write transaction. It must
+ * not be written to. Values are different: an array that lrd_store_get returns zero-copy
+ * (LRD_BUF_MAPPED, read-only) holds a reference on the read snapshot it points into, and
+ * stays valid and unchanged until the value is freed — whatever becomes of the transaction
+ * (reset, renewed, committed, aborted) and whatever is written meanwhile. The snapshot itself
+ * ends when the transaction and every such value are done with it.
+ * What a long-held zero-copy value costs: as long as it lives, its snapshot is open. LMDB then
+ * cannot reuse the pages freed by later writes (the data file grows under rewrites instead of
+ * recycling space), the snapshot keeps one reader slot (max_readers), and it counts as an open
+ * transaction of this process, so the map cannot grow meanwhile (see "Map size and growth": a
+ * write that needs more map fails with LRD_EMAPFULL until the value is freed). Copy what you
+ * keep for long (lrd_value_clone gives owned buffers), or free the value.
  *
  * Map size and growth. No write ever waits on an unrelated reader. LMDB maps a fixed amount of
  * address space but grows data.mdb only as pages are used, so by default (map_size 0) a store
@@ -176,8 +186,8 @@ typedef struct lrd_store_options {
  * name), LRD_EIO (file system errors, with errno's text), LRD_ENOMEM. */
 LRD_API int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **out);
 
-/** Close a store. Every transaction, reader, writer and iterator on it must have ended.
- * NULL is ignored. */
+/** Close a store. Every transaction, reader, writer and iterator on it must have ended, and
+ * every value it returned zero-copy (LRD_BUF_MAPPED) must have been freed. NULL is ignored. */
 LRD_API void lrd_store_close(lrd_store *s);
 
 /** The path the store was opened with (a directory, or the data file with
@@ -221,7 +231,9 @@ LRD_API void lrd_txn_abort(lrd_txn *txn);
  * mdb_txn_reset): cheaper than abort + begin when a thread reads again and again. While reset
  * the txn holds no snapshot and no place in the map-resize count; every call given it fails
  * with LRD_EINVAL, except lrd_txn_renew() and lrd_txn_abort() (which frees it). Values returned
- * zero-copy (LRD_BUF_MAPPED) from it must not be touched after the reset. Resetting a reset txn
+ * zero-copy (LRD_BUF_MAPPED) from it stay valid: they keep the old snapshot, and the renewed
+ * txn takes a new one (a begin's cost instead of a renew's, once). Pointers from
+ * lrd_store_kv_get and readers must not be touched after the reset. Resetting a reset txn
  * does nothing. Errors: LRD_EINVAL (NULL, a write transaction, or one begun before fork()). */
 LRD_API int lrd_txn_reset(lrd_txn *txn);
 
@@ -271,17 +283,37 @@ typedef struct lrd_put_options {
 LRD_API int lrd_store_put(lrd_store *s, lrd_txn *txn, const char *key, const lrd_value *v,
                           const lrd_put_options *opts);
 
-/** Load the value under key into *out (the caller's; free with lrd_value_free()).
+/** Load the value under key into *out (the caller's; free with lrd_value_free()), with the
+ * default lrd_get_options: lrd_store_get_opts(s, txn, key, out, NULL).
  * With an explicit read transaction, an array stored raw in one chunk whose data is suitably
- * aligned in the map is returned as LRD_BUF_MAPPED: zero-copy, read-only, valid until txn ends
- * (as with mdb_get) — free the value before or after, but don't touch its data after. Its
- * checksum is still verified, which reads every byte once; lrd_store_reader_view() with
- * `trust` skips that for constant-time access. Other arrays, arrays read in a write
- * transaction, and every array when txn is NULL, are copied into owned buffers.
+ * aligned in the map is returned as LRD_BUF_MAPPED: zero-copy, read-only, valid until the
+ * value is freed (it keeps its snapshot: see the top of this header for what that costs). Its
+ * checksum is still verified, which reads every byte once (lrd_get_options.trust skips that).
+ * Other arrays, arrays read in a write transaction, and every array when txn is NULL (unless
+ * lrd_get_options.mmap), are copied into owned buffers.
  * Errors: LRD_ENOTFOUND (no such key; lrd_errmsg() says "not found"), LRD_EINVAL, LRD_ECHECKSUM
  * (naming key and chunk), LRD_ECORRUPT, LRD_ECODEC (codec missing: e.g. the zstd plugin not found),
  * LRD_ENOMEM, LRD_EIO. */
 LRD_API int lrd_store_get(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out);
+
+/** How lrd_store_get_opts() reads. NULL or `= {0}`: as lrd_store_get(). */
+typedef struct lrd_get_options {
+	bool mmap;            /**< zero-copy (LRD_BUF_MAPPED) arrays where possible also when txn
+	                           is NULL: the value then holds the implicit read's snapshot until
+	                           it is freed. With an explicit read transaction arrays are
+	                           zero-copy where possible anyway; never in a write transaction */
+	bool trust;           /**< don't re-verify the checksums of the arrays' chunks, for every
+	                           array of the value (zero-copy ones included): for callers that
+	                           trust the store (see "Trust"), saving a read of every byte. The
+	                           record's own small checksum is still checked, and sizes and the
+	                           codecs' own checks still apply. false: verify every chunk */
+	uint64_t reserved[8]; /**< must be zero */
+} lrd_get_options;
+
+/** lrd_store_get() with options (opts may be NULL). Errors: those of lrd_store_get(), and
+ * LRD_EINVAL for nonzero opts->reserved. */
+LRD_API int lrd_store_get_opts(lrd_store *s, lrd_txn *txn, const char *key, lrd_value **out,
+                               const lrd_get_options *opts);
 
 /** Delete the object under key and its chunks. txn: write or NULL. A damaged record (see
  * lrd_store_exists) is deleted too; its chunks are then left as orphans.
