@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <larder.h>
@@ -608,5 +610,80 @@ Test(hostile, codec_specs_are_parsed_strictly_by_one_parser)
 	lrd_value_free(a);
 	free(p);
 	free(sp);
+	teardown();
+}
+
+/* ---- item 12: a second writer says it waits, and --wait bounds the wait --------------------- */
+
+/* A child process holding the write lock of dir/S for `secs` seconds (then aborting its
+ * transaction and exiting); returns once the lock is held. */
+static pid_t hold_write_lock(unsigned secs)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		char *sp = tc_path(dir, "S");
+		lrd_store *s;
+		lrd_txn *t;
+		if (lrd_store_open(sp, NULL, &s) || lrd_txn_begin(s, LRD_TXN_WRITE, &t))
+			_exit(1);
+		if (write(fds[1], "h", 1) != 1)
+			_exit(1);
+		sleep(secs);
+		lrd_txn_abort(t);
+		lrd_store_close(s);
+		_exit(0);
+	}
+	close(fds[1]);
+	char c;
+	cr_assert_eq(read(fds[0], &c, 1), 1, "the holder could not take the write lock");
+	close(fds[0]);
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	int st;
+	waitpid(pid, &st, 0);
+}
+
+Test(hostile, a_second_writer_says_it_waits_and_wait_bounds_it)
+{
+	setup();
+	static const char *cmds[] = {"put --wait 1 S k2 a.lrd", "put --wait 1 S n in.npy",
+	                             "rm --wait 1 S k", "memo clear --wait 1 S"};
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+		pid_t h = hold_write_lock(60);
+		/* timeout 20: a command that ignored --wait would be killed (124), not hang */
+		int rc = SH(L " %s >/dev/null 2>err.txt", dir, cmds[i]);
+		reap(h);
+		cr_expect_eq(rc, 1, "%s: exit %d", cmds[i], rc);
+		cr_expect_eq(SH("grep -q \"waiting for the write lock on 'S'\" err.txt && grep -q "
+		                "'gave up waiting' err.txt",
+		                dir),
+		             0, "%s says why", cmds[i]);
+	}
+	cr_expect_eq(SH(L " get S k o.npy && cmp -s in.npy o.npy", dir), 0,
+	             "the store is untouched: k still there");
+	/* without --wait: it says it waits, then proceeds when the holder ends */
+	pid_t h = hold_write_lock(4);
+	int rc = SH(L " put S k3 a.lrd 2>err.txt", dir);
+	int st;
+	waitpid(h, &st, 0);
+	cr_expect_eq(rc, 0);
+	cr_expect_eq(SH("grep -q 'waiting for the write lock' err.txt", dir), 0);
+	cr_expect_eq(SH(L " ls S | grep -qx k3", dir), 0);
+	/* a reader never waits and never says so */
+	h = hold_write_lock(60);
+	rc = SH(L " ls S >/dev/null 2>err.txt && test ! -s err.txt", dir);
+	reap(h);
+	cr_expect_eq(rc, 0);
+	cr_expect_eq(SH(L " put --wait 0 S k a.lrd 2>/dev/null", dir), 2,
+	             "--wait 0 is a usage error");
 	teardown();
 }

@@ -109,4 +109,17 @@ int cli_output_check(const char *argv0, const char *in, const char *out);
 /* Open FILE, or standard input for "-", as a reading stream (tools/cmd_info.c). */
 int cli_open_input(const char *name, lrd_stream **s);
 
+/* ---- tools/cli_wait.c: the write-lock watchdog ---- */
+/* The subcommand running (set by main), for messages. */
+extern const char *cli_command;
+/* The value of --wait SECONDS (a number > 0): the longest a write command waits for the
+ * store's write lock before failing (exit 1). 0 on success, -1 (message printed) otherwise. */
+int cli_wait_option(const char *argv0, const char *val);
+/* Around each step that takes the write lock of the store at path (a read-write open, a write
+ * transaction's begin, a store writer that owns its transaction): after a second armed,
+ * "larder CMD: waiting for the write lock on 'PATH' ..." on stderr; past the --wait limit,
+ * "gave up waiting ..." and exit status 1. The steps only wait: disarm right after. */
+void cli_wait_arm(const char *path);
+void cli_wait_disarm(void);
+
 #endif

@@ -10,9 +10,11 @@
 static const char MEMO_USAGE[] =
     "usage: larder memo stats  [--json] [--namespace NS] STORE\n"
     "       larder memo ls     [--json] [--namespace NS] STORE [FUNC]\n"
-    "       larder memo clear  [--json] [--namespace NS] [--func NAME] STORE\n"
+    "       larder memo clear  [--json] [--namespace NS] [--func NAME] [--wait SECONDS]\n"
+    "                          STORE\n"
     "       larder memo reduce [--json] [--namespace NS] [--bytes-limit SIZE]\n"
-    "                          [--items-limit N] [--age-limit DURATION] STORE\n\n"
+    "                          [--items-limit N] [--age-limit DURATION] [--wait SECONDS]\n"
+    "                          STORE\n\n"
     "The memoizer's cache in a store (larder/memo.h).\n"
     "  stats   hits, misses, entries, bytes, evictions, compute time and time saved\n"
     "  ls      entries (of FUNC): key, function, version, size, last access, compute time\n"
@@ -26,6 +28,8 @@ static const char MEMO_USAGE[] =
     "  --bytes-limit SIZE  reduce: stored bytes to keep at most (K, M, G suffixes)\n"
     "  --items-limit N   reduce: entries to keep at most\n"
     "  --age-limit DURATION  reduce: evict entries idle longer (s, m, h, d suffixes)\n"
+    "  --wait SECONDS    clear, reduce: fail (exit 1) if another process holds the\n"
+    "                    store's write lock longer; default: wait until it ends\n"
     "Exit status: 0 success, 1 failure, 2 bad command line.\n";
 
 struct margs {
@@ -87,6 +91,11 @@ static int parse_args(int argc, char **argv, struct margs *a)
 			if (r < 0)
 				return CLI_USAGE;
 			a->ns = v;
+			continue;
+		}
+		if ((is_clear || is_reduce) && (r = cli_opt(argc, argv, &i, "--wait", &v)) != 0) {
+			if (r < 0 || cli_wait_option(argv[0], v))
+				return CLI_USAGE;
 			continue;
 		}
 		if (is_clear && (r = cli_opt(argc, argv, &i, "--func", &v)) != 0) {
@@ -198,7 +207,10 @@ int cmd_memo(int argc, char **argv)
 		return CLI_FAIL;
 	lrd_memo *m;
 	lrd_memo_options mo = {.name_space = a.ns};
+	if (write)
+		cli_wait_arm(a.store);
 	rc = lrd_memo_open(s, &mo, &m);
+	cli_wait_disarm();
 	if (rc) {
 		lrd_store_close(s);
 		return cli_fail(rc, a.store);

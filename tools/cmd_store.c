@@ -48,26 +48,33 @@ int cli_store_open(const char *path, enum cli_store_mode mode, lrd_store **out)
 		return CLI_FAIL;
 	}
 	o.map_size = map;
+	if (mode != CLI_STORE_READ) /* opening read-write takes the write lock a moment */
+		cli_wait_arm(path);
 	int rc = lrd_store_open(path, &o, out);
 	if (rc == LRD_ENOTFOUND && mode == CLI_STORE_CREATE) {
-		/* only "no store there" is retried: a damaged or foreign file keeps its error */
+		/* only "no store at ..." is retried: a damaged or foreign file keeps its error */
 		o.flags &= ~(unsigned)LRD_STORE_NOCREATE;
 		rc = lrd_store_open(path, &o, out);
 		if (!rc)
 			fprintf(stderr, "larder: created store %s\n", path);
 	}
+	cli_wait_disarm();
 	return rc ? cli_fail(rc, path) : CLI_OK;
 }
 
-/* Parse "[--json] [--long] ARG..." into flags and positional arguments. */
+/* Parse "[--json] [--long] [--wait SECONDS] ARG..." into flags and positional arguments;
+ * --wait only where `writes` (a write command). */
 struct args {
 	bool json, lng;
 	int n;
 	char **pos; /* the operands, gathered at the front of argv + 1 */
 };
 
-static int parse(int argc, char **argv, struct args *a, int min, int max, const char *usage)
+static int parse(int argc, char **argv, struct args *a, int min, int max, bool writes,
+                 const char *usage)
 {
+	const char *val;
+	int m;
 	memset(a, 0, sizeof *a);
 	a->pos = argv + 1;
 	for (int i = 1; i < argc; i++) {
@@ -78,6 +85,9 @@ static int parse(int argc, char **argv, struct args *a, int min, int max, const 
 			a->json = true;
 		} else if (!strcmp(argv[i], "-l") || !strcmp(argv[i], "--long")) {
 			a->lng = true;
+		} else if (writes && (m = cli_opt(argc, argv, &i, "--wait", &val)) != 0) {
+			if (m < 0 || cli_wait_option(argv[0], val))
+				return -2;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "larder %s: unknown option '%s'\n", argv[0], argv[i]);
 			return -2;
@@ -93,14 +103,16 @@ static int parse(int argc, char **argv, struct args *a, int min, int max, const 
 	return 0;
 }
 
-#define PARSE(min, max, usage)                                                                     \
+#define PARSE_ARGS(min, max, writes, usage)                                                        \
 	struct args a;                                                                             \
-	switch (parse(argc, argv, &a, min, max, usage)) {                                          \
+	switch (parse(argc, argv, &a, min, max, writes, usage)) {                                  \
 	case -1:                                                                                   \
 		return CLI_OK;                                                                     \
 	case -2:                                                                                   \
 		return CLI_USAGE;                                                                  \
 	}
+#define PARSE(min, max, usage)       PARSE_ARGS(min, max, false, usage)
+#define PARSE_WRITE(min, max, usage) PARSE_ARGS(min, max, true, usage)
 
 int cmd_ls(int argc, char **argv)
 {
@@ -158,14 +170,18 @@ int cmd_ls(int argc, char **argv)
 
 int cmd_rm(int argc, char **argv)
 {
-	PARSE(2, INT32_MAX,
-	      "usage: larder rm STORE KEY...\n\n"
-	      "Delete objects (and their chunks) from a store, in one transaction.\n");
+	PARSE_WRITE(2, INT32_MAX,
+	            "usage: larder rm [--wait SECONDS] STORE KEY...\n\n"
+	            "Delete objects (and their chunks) from a store, in one transaction.\n"
+	            "  --wait SECONDS  fail (exit 1) if another process holds the store's\n"
+	            "                  write lock longer; default: wait until it ends\n");
 	lrd_store *s;
 	if (cli_store_open(a.pos[0], CLI_STORE_WRITE, &s))
 		return CLI_FAIL;
 	lrd_txn *t;
+	cli_wait_arm(a.pos[0]);
 	int rc = lrd_txn_begin(s, LRD_TXN_WRITE, &t);
+	cli_wait_disarm();
 	for (int i = 1; !rc && i < a.n; i++)
 		if ((rc = lrd_store_del(s, t, a.pos[i])) == LRD_ENOTFOUND)
 			lrd_error_set(rc, "no object '%s'", a.pos[i]);

@@ -28,15 +28,58 @@ static int is_npy(const char *path)
 	return n == sizeof head && !memcmp(head, magic, sizeof magic);
 }
 
-static int put_npy(lrd_store *s, const char *key, const char *path, const lrd_put_options *po)
+/* Where put writes: the store (its path for the write-lock watchdog), the key, the options. */
+struct put_to {
+	lrd_store *s;
+	const char *store, *key;
+	const lrd_put_options *po;
+};
+
+/* A store writer owning its transaction (chunks committed in batches, the object last): it
+ * takes the write lock as it is made, which the watchdog watches. */
+static int writer_new(const struct put_to *to, lrd_dtype dt, unsigned ndim, const uint64_t *shape,
+                      lrd_order order, lrd_store_writer **w)
+{
+	cli_wait_arm(to->store);
+	int rc = lrd_store_writer_new(to->s, NULL, to->key, dt, ndim, shape, order, to->po, w);
+	cli_wait_disarm();
+	return rc;
+}
+
+/* The mapped array of a .npy file, written through a store writer. */
+static int put_npy(const struct put_to *to, const char *path)
 {
 	lrd_value *v;
 	lrd_npy_load_options lo = {.mmap = true};
 	int rc = lrd_npy_load(path, &v, &lo);
+	lrd_store_writer *w = NULL;
 	if (!rc)
-		rc = lrd_store_put(s, NULL, key, v, po);
+		rc = writer_new(to, lrd_array_dtype(v), lrd_array_ndim(v), lrd_array_shape(v),
+		                lrd_array_order(v), &w);
+	if (!rc)
+		rc = lrd_store_writer_write(w, lrd_array_cdata(v), lrd_array_nbytes(v));
+	if (!rc)
+		rc = lrd_store_writer_finish(w);
+	lrd_store_writer_free(w);
 	lrd_value_free(v);
 	return rc;
+}
+
+/* Any other value, loaded whole: put in a write transaction begun under the watchdog. */
+static int put_value(const struct put_to *to, const lrd_value *v)
+{
+	lrd_txn *t;
+	cli_wait_arm(to->store);
+	int rc = lrd_txn_begin(to->s, LRD_TXN_WRITE, &t);
+	cli_wait_disarm();
+	if (rc)
+		return rc;
+	rc = lrd_store_put(to->s, t, to->key, v, to->po);
+	if (rc) {
+		lrd_txn_abort(t);
+		return rc;
+	}
+	return lrd_txn_commit(t);
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -68,7 +111,7 @@ static int get_npy(lrd_store *s, const char *key, const char *out)
 	return rc ? cli_fail(rc, "get") : CLI_OK;
 }
 
-static int put_array(lrd_store *s, const char *key, lrd_array_reader *ar, const lrd_put_options *po)
+static int put_array(const struct put_to *to, lrd_array_reader *ar)
 {
 	lrd_dtype dt;
 	unsigned ndim;
@@ -76,8 +119,8 @@ static int put_array(lrd_store *s, const char *key, lrd_array_reader *ar, const 
 	lrd_order order;
 	uint64_t nbytes;
 	lrd_array_reader_describe(ar, &dt, &ndim, &shape, &order, &nbytes);
-	lrd_store_writer *w;
-	int rc = lrd_store_writer_new(s, NULL, key, dt, ndim, shape, order, po, &w);
+	lrd_store_writer *w = NULL;
+	int rc = writer_new(to, dt, ndim, shape, order, &w);
 	const void *p;
 	size_t n = 1;
 	while (!rc && (rc = lrd_array_reader_next(ar, &p, &n)) == LRD_OK && n > 0)
@@ -90,7 +133,7 @@ static int put_array(lrd_store *s, const char *key, lrd_array_reader *ar, const 
 
 #define PUT_USAGE                                                                                  \
 	"usage: larder put [--codec NAME[:LEVEL]] [--chunk-size SIZE] [--no-create]\n"             \
-	"                  [--max-bytes SIZE] STORE KEY FILE\n"
+	"                  [--max-bytes SIZE] [--wait SECONDS] STORE KEY FILE\n"
 
 int cmd_put(int argc, char **argv)
 {
@@ -121,10 +164,16 @@ int cmd_put(int argc, char **argv)
 			    "                        creating a missing STORE\n"
 			    "  --max-bytes SIZE      bound on what loading a tree may build;\n"
 			    "                        default: 4G, or 16 x FILE's size if larger;\n"
-			    "                        'unlimited' for none\n");
+			    "                        'unlimited' for none\n"
+			    "  --wait SECONDS        fail (exit 1) if another process holds the\n"
+			    "                        store's write lock longer; default: wait\n"
+			    "                        until it ends (saying so after a second)\n");
 			return CLI_OK;
 		} else if (!strcmp(argv[i], "--no-create")) {
 			mode = CLI_STORE_WRITE;
+		} else if ((m = cli_opt(argc, argv, &i, "--wait", &val)) != 0) {
+			if (m < 0 || cli_wait_option(argv[0], val))
+				return CLI_USAGE;
 		} else if ((m = cli_max_bytes(argc, argv, &i, &lo)) != 0) {
 			if (m < 0)
 				return CLI_USAGE;
@@ -155,9 +204,10 @@ int cmd_put(int argc, char **argv)
 	lrd_store *s;
 	if (cli_store_open(pos[0], mode, &s))
 		return CLI_FAIL;
+	struct put_to to = {s, pos[0], pos[1], &po};
 	lrd_array_reader *ar = NULL;
 	if (is_npy(pos[2]) == 1) {
-		int rc = put_npy(s, pos[1], pos[2], &po);
+		int rc = put_npy(&to, pos[2]);
 		lrd_store_close(s);
 		return rc ? cli_fail(rc, "put") : CLI_OK;
 	}
@@ -165,7 +215,7 @@ int cmd_put(int argc, char **argv)
 	if (!rc) {
 		rc = lrd_array_reader_new(in, &lo, &ar);
 		if (!rc)
-			rc = put_array(s, pos[1], ar, &po);
+			rc = put_array(&to, ar);
 		lrd_array_reader_free(ar);
 		lrd_stream_close(in);
 	}
@@ -173,7 +223,7 @@ int cmd_put(int argc, char **argv)
 		lrd_value *v;
 		rc = lrd_load(pos[2], &v, &lo);
 		if (!rc)
-			rc = lrd_store_put(s, NULL, pos[1], v, &po);
+			rc = put_value(&to, v);
 		lrd_value_free(v);
 	}
 	lrd_store_close(s);

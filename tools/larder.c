@@ -34,6 +34,8 @@ static void usage(FILE *f)
 	        "exit status: 0 success, 1 failure, 2 usage error, 3 verification found damage\n");
 }
 
+const char *cli_command;
+
 int cli_fail(int rc, const char *what)
 {
 	const char *msg = lrd_errmsg();
@@ -71,8 +73,10 @@ int main(int argc, char **argv)
 		return CLI_OK;
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			cli_command = commands[i].name;
 			return finish(commands[i].name, commands[i].run(argc - 1, argv + 1));
+		}
 	fprintf(stderr, "larder: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return CLI_USAGE;

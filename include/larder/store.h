@@ -21,7 +21,12 @@
  * calls: all the puts of one write transaction become visible together at lrd_txn_commit(), or
  * not at all. LMDB's rules apply, and larder states them here:
  *   - one write transaction at a time per store across all threads and processes: a second
- *     lrd_txn_begin(LRD_TXN_WRITE) waits until the first ends. A thread that already holds a
+ *     lrd_txn_begin(LRD_TXN_WRITE) waits until the first ends, however long that takes (LMDB's
+ *     writer lock is a robust mutex in lock.mdb with no timed form: a writer that is stopped
+ *     holds every other writer; one that dies releases it). Opening a store read-write, a
+ *     write with a NULL txn and a store writer owning its transaction take the same lock, and
+ *     wait the same way; readers never do. (The CLI's write commands say that they wait and
+ *     take a --wait SECONDS limit.) A thread that already holds a
  *     write transaction on a store and asks for another write (explicit, or implicitly through
  *     a NULL txn) gets LRD_EBUSY instead of a deadlock.
  *   - a write transaction is used only by the thread that began it.
