@@ -816,3 +816,26 @@ Test(format, scan_reports_nodes_as_read_and_still_finds_later_damage)
 	cr_assert_gt(c.nodes, 0, "nodes are reported before the end is checked");
 	free(file);
 }
+
+Test(format, a_list_of_20m_nils_loads_in_about_8_bytes_per_element)
+{
+	char *dir, *path = nil_list_file(&dir);
+	long before = tc_maxrss_kib();
+	lrd_value *v;
+	OK(lrd_load(path, &v, NULL));
+	long grew = tc_maxrss_kib() - before;
+	cr_assert_eq(lrd_value_kind(v), LRD_KIND_LIST);
+	cr_assert_eq(lrd_value_len(v), NILS);
+	cr_assert_eq(lrd_value_kind(lrd_list_at(v, NILS - 1)), LRD_KIND_NIL);
+	/* one pointer per item (nil is a shared node) in a list sized from the input: 8 x the
+	 * file, where it was about 118 x */
+	if (tc_rss_bounds_apply("format::load of 20M nils"))
+		cr_expect_lt(grew, 9 * (long)(NILS / 1024),
+		             "peak RSS grew by %ld KiB for a %zu KiB file", grew, NILS / 1024);
+	cr_log_info("load of %zu nils: peak RSS +%ld KiB (%.1f bytes per nil)", NILS, grew,
+	            grew * 1024.0 / NILS);
+	lrd_value_free(v);
+	tc_rmtree(dir);
+	free(path);
+	free(dir);
+}

@@ -303,6 +303,18 @@ static int walk_body(lrd__reader *r, const lrd__tree_hooks *h, uint8_t tag, unsi
 	lrd_value *c = NULL;
 	if (out && (rc = tag == LRD__TAG_LIST ? lrd_value_new_list(&c) : lrd_value_new_map(&c)))
 		return rc;
+	/* Every item takes a byte at least: the input vouches for that many, and no more; nor
+	 * more than the budget left could pay for. */
+	if (c && tag == LRD__TAG_LIST && r->avail != LRD__AVAIL_UNKNOWN) {
+		uint64_t k = n < r->avail ? n : r->avail;
+		const lrd__budget *b = h ? h->budget : NULL;
+		if (b && b->limit && k > (b->limit - b->used) / LRD__TREE_NODE_COST)
+			k = (b->limit - b->used) / LRD__TREE_NODE_COST;
+		if ((rc = lrd__list_reserve(c, (size_t)k))) {
+			lrd_value_free(c);
+			return rc;
+		}
+	}
 	for (uint64_t i = 0; i < n && !rc; i++) {
 		const char *key = NULL;
 		char *owned = NULL;

@@ -17,9 +17,9 @@
  * varint = unsigned LEB128, at most 10 bytes. Decoding is strict: unknown tags, invalid UTF-8,
  * NUL in keys, repeated keys, trailing nonzero bits, element counts whose byte size overflows,
  * and nesting deeper than the depth limit are LRD_ECORRUPT (LRD_EDTYPE for a bad typestr);
- * every length is checked against the bytes left before anything is allocated, and no count is
- * used to preallocate. The meaning of these functions and of the hooks is fixed: the store
- * depends on them. */
+ * every length is checked against the bytes left before anything is allocated, and a count
+ * preallocates no more list items than the bytes left could hold (one byte each at least). The
+ * meaning of these functions and of the hooks is fixed: the store depends on them. */
 #ifndef LRD_ENGINE_TREE_H
 #define LRD_ENGINE_TREE_H
 

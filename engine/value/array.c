@@ -3,9 +3,9 @@
  *
  * Invariants: dt is valid (canonical), ndim <= LRD_MAX_NDIM, count and nbytes are the shape's
  * product and byte size and nbytes <= PTRDIFF_MAX, checked before anything is allocated; the
- * shape lives in the same allocation as the value; data is non-NULL whenever nbytes > 0. An
- * owned buffer is `block` rounded up to LRD__ALIGN; a mapped buffer's release callback runs
- * exactly once, from lrd_value_free. */
+ * description and the shape live in the same allocation as the value; data is non-NULL whenever
+ * nbytes > 0. An owned buffer is `block` rounded up to LRD__ALIGN; a mapped buffer's release
+ * callback runs exactly once, from lrd_value_free. */
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -57,17 +57,18 @@ static int array_alloc(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_o
 	int rc = lrd__array_size(dt, ndim, shape, &count, &nbytes);
 	if (rc != LRD_OK)
 		return rc;
-	lrd_value *v = lrd__value_alloc(LRD_KIND_ARRAY, ndim * sizeof(uint64_t));
+	lrd_value *v =
+	    lrd__value_alloc(LRD_KIND_ARRAY, sizeof(struct lrd__array) + ndim * sizeof(uint64_t));
 	if (!v)
 		return LRD_ENOMEM;
-	struct lrd__array *arr = &v->u.a;
+	struct lrd__array *arr = v->u.a = (struct lrd__array *)(v + 1);
 	arr->dt = dt;
 	arr->ndim = ndim;
 	arr->order = order;
 	arr->count = count;
 	arr->nbytes = nbytes;
 	if (ndim) {
-		arr->shape = (uint64_t *)(v + 1);
+		arr->shape = (uint64_t *)(arr + 1);
 		memcpy(arr->shape, shape, ndim * sizeof(uint64_t));
 	}
 	*a = v;
@@ -97,7 +98,7 @@ static int new_owned(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_ord
 	int rc = array_alloc(dt, ndim, shape, order, out, &v);
 	if (rc != LRD_OK)
 		return rc;
-	struct lrd__array *arr = &v->u.a;
+	struct lrd__array *arr = v->u.a;
 	/* nbytes <= PTRDIFF_MAX, so adding the alignment slack cannot wrap. */
 	size_t total = arr->nbytes + LRD__ALIGN;
 	arr->block = zero ? lrd__calloc(1, total) : lrd__malloc(total);
@@ -132,15 +133,15 @@ int lrd__array_new_adopt(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd
 	int rc = array_alloc(dt, ndim, shape, order, out, &v);
 	if (rc != LRD_OK)
 		return rc;
-	if (((uintptr_t)data & (LRD__ALIGN - 1)) || (!data && v->u.a.nbytes)) {
+	if (((uintptr_t)data & (LRD__ALIGN - 1)) || (!data && v->u.a->nbytes)) {
 		lrd__free(v);
 		return lrd__err(LRD_EINVAL,
 		                "internal: adopted array data %p is not %d-byte aligned", data,
 		                LRD__ALIGN);
 	}
-	v->u.a.block = block;
-	v->u.a.data = data;
-	v->u.a.bufkind = LRD_BUF_OWNED;
+	v->u.a->block = block;
+	v->u.a->data = data;
+	v->u.a->bufkind = LRD_BUF_OWNED;
 	*out = v;
 	return LRD_OK;
 }
@@ -152,14 +153,14 @@ static int new_over(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_orde
 	int rc = array_alloc(dt, ndim, shape, order, out, &v);
 	if (rc != LRD_OK)
 		return rc;
-	if (size != v->u.a.nbytes || (!data && size)) {
-		size_t want = v->u.a.nbytes;
+	if (size != v->u.a->nbytes || (!data && size)) {
+		size_t want = v->u.a->nbytes;
 		lrd__free(v);
 		return lrd__err(LRD_EINVAL, "array buffer of %zu bytes%s, shape needs %zu", size,
 		                data ? "" : " (NULL)", want);
 	}
-	v->u.a.data = (void *)data;
-	v->u.a.bufkind = kind;
+	v->u.a->data = (void *)data;
+	v->u.a->bufkind = kind;
 	*out = v;
 	return LRD_OK;
 }
@@ -176,23 +177,23 @@ int lrd__array_new_mapped(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lr
 {
 	int rc = new_over(dt, ndim, shape, order, data, size, LRD_BUF_MAPPED, out);
 	if (rc == LRD_OK) {
-		(*out)->u.a.release = release;
-		(*out)->u.a.ctx = ctx;
+		(*out)->u.a->release = release;
+		(*out)->u.a->ctx = ctx;
 	}
 	return rc;
 }
 
 void lrd__array_release(lrd_value *a)
 {
-	if (a->u.a.bufkind == LRD_BUF_OWNED)
-		lrd__free(a->u.a.block);
-	else if (a->u.a.bufkind == LRD_BUF_MAPPED && a->u.a.release)
-		a->u.a.release(a->u.a.ctx);
+	if (a->u.a->bufkind == LRD_BUF_OWNED)
+		lrd__free(a->u.a->block);
+	else if (a->u.a->bufkind == LRD_BUF_MAPPED && a->u.a->release)
+		a->u.a->release(a->u.a->ctx);
 }
 
 bool lrd__array_equal(const lrd_value *a, const lrd_value *b)
 {
-	const struct lrd__array *x = &a->u.a, *y = &b->u.a;
+	const struct lrd__array *x = a->u.a, *y = b->u.a;
 	if (!lrd_dtype_equal(x->dt, y->dt) || x->ndim != y->ndim || x->order != y->order)
 		return false;
 	if (x->ndim && memcmp(x->shape, y->shape, x->ndim * sizeof(uint64_t)) != 0)
@@ -202,10 +203,10 @@ bool lrd__array_equal(const lrd_value *a, const lrd_value *b)
 
 int lrd__array_clone(const lrd_value *a, lrd_value **out)
 {
-	const struct lrd__array *x = &a->u.a;
+	const struct lrd__array *x = a->u.a;
 	int rc = lrd__array_new_uninit(x->dt, x->ndim, x->shape, x->order, out);
 	if (rc == LRD_OK && x->nbytes)
-		memcpy((*out)->u.a.data, x->data, x->nbytes);
+		memcpy((*out)->u.a->data, x->data, x->nbytes);
 	return rc;
 }
 
@@ -213,7 +214,7 @@ int lrd__array_clone(const lrd_value *a, lrd_value **out)
 
 static const struct lrd__array *arr(const lrd_value *v)
 {
-	return v && v->kind == LRD_KIND_ARRAY ? &v->u.a : NULL;
+	return v && v->kind == LRD_KIND_ARRAY ? v->u.a : NULL;
 }
 
 lrd_dtype lrd_array_dtype(const lrd_value *a) { return arr(a) ? arr(a)->dt : (lrd_dtype){0, 0, 0}; }

@@ -178,7 +178,7 @@ static int put_value(XXH3_state_t *h, const lrd_value *v)
 		return rc;
 	}
 	case LRD_KIND_ARRAY:
-		return put_array(h, &v->u.a);
+		return put_array(h, v->u.a);
 	}
 	return lrd__err(LRD_EINVAL, "lrd_value_hash128: unknown kind %d", (int)v->kind);
 }

@@ -107,10 +107,12 @@ int lrd__map_set_n(lrd_value *map, const char *key, size_t keylen, lrd_value *it
 	size_t at = find(map, key, keylen, h);
 	if (at != SIZE_MAX) {
 		struct lrd__map_entry *e = &map->u.map.ent[at];
-		e->item->parent = NULL;
+		if (!lrd__value_shared(e->item))
+			e->item->parent = NULL;
 		lrd_value_free(e->item);
 		e->item = item;
-		item->parent = map;
+		if (!lrd__value_shared(item))
+			item->parent = map;
 		return LRD_OK;
 	}
 	char *copy = NULL;
@@ -124,7 +126,8 @@ int lrd__map_set_n(lrd_value *map, const char *key, size_t keylen, lrd_value *it
 	map->u.map.ent[i] = (struct lrd__map_entry){copy, keylen, h, item};
 	if (map->u.map.slots)
 		slot_insert(map->u.map.slots, map->u.map.nslots, h, i);
-	item->parent = map;
+	if (!lrd__value_shared(item))
+		item->parent = map;
 	return LRD_OK;
 }
 

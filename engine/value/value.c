@@ -6,7 +6,9 @@
  * one, so a failed append frees the item instead of leaking it; the only exceptions are items
  * it cannot own (NULL, already in a tree, the container or one of its ancestors), which are
  * refused untouched. Parent links make cycles impossible and let lrd_value_free walk any depth
- * without recursion. Values carry no locks (see value.h for the threading rule). */
+ * without recursion. nil, false and true are three shared read-only nodes (value_internal.h):
+ * a list of a million nils costs a million pointers. Values carry no locks (see value.h for the
+ * threading rule). */
 #include <string.h>
 
 #include "engine/value/value_internal.h"
@@ -35,14 +37,30 @@ static int start(lrd_kind kind, lrd_value **out)
 	return *out ? LRD_OK : LRD_ENOMEM;
 }
 
-int lrd_value_new_nil(lrd_value **out) { return start(LRD_KIND_NIL, out); }
+/* Read-only: a write through a missed check faults instead of racing between threads. */
+static const lrd_value shared_nil = {.kind = LRD_KIND_NIL};
+static const lrd_value shared_bool[2] = {{.kind = LRD_KIND_BOOL, .u.b = false},
+                                         {.kind = LRD_KIND_BOOL, .u.b = true}};
+
+bool lrd__value_shared(const lrd_value *v)
+{
+	return v == &shared_nil || v == &shared_bool[0] || v == &shared_bool[1];
+}
+
+int lrd_value_new_nil(lrd_value **out)
+{
+	if (!out)
+		return lrd__err(LRD_EINVAL, "lrd_value_new_nil: NULL output");
+	*out = (lrd_value *)&shared_nil;
+	return LRD_OK;
+}
 
 int lrd_value_new_bool(bool b, lrd_value **out)
 {
-	int rc = start(LRD_KIND_BOOL, out);
-	if (rc == LRD_OK)
-		(*out)->u.b = b;
-	return rc;
+	if (!out)
+		return lrd__err(LRD_EINVAL, "lrd_value_new_bool: NULL output");
+	*out = (lrd_value *)&shared_bool[b ? 1 : 0];
+	return LRD_OK;
 }
 
 int lrd_value_new_int(int64_t i, lrd_value **out)
@@ -134,6 +152,21 @@ int lrd__adopt_check(lrd_value *container, lrd_kind kind, lrd_value *item, const
 	return LRD_OK;
 }
 
+int lrd__list_reserve(lrd_value *list, size_t n)
+{
+	size_t bytes;
+	if (n <= list->u.list.cap)
+		return LRD_OK;
+	lrd_value **items = NULL;
+	if (lrd__mul_ok(n, sizeof *items, &bytes))
+		items = lrd__realloc(list->u.list.items, bytes);
+	if (!items)
+		return lrd__err(LRD_ENOMEM, "list of %zu items", n);
+	list->u.list.items = items;
+	list->u.list.cap = n;
+	return LRD_OK;
+}
+
 int lrd_list_append(lrd_value *list, lrd_value *item)
 {
 	int rc = lrd__adopt_check(list, LRD_KIND_LIST, item, "lrd_list_append");
@@ -152,7 +185,8 @@ int lrd_list_append(lrd_value *list, lrd_value *item)
 		list->u.list.cap = cap;
 	}
 	list->u.list.items[list->u.list.len++] = item;
-	item->parent = list;
+	if (!lrd__value_shared(item))
+		item->parent = list;
 	return LRD_OK;
 }
 
@@ -275,13 +309,14 @@ static void free_node(lrd_value *v)
 
 void lrd_value_free(lrd_value *v)
 {
-	if (!v || v->parent)
+	if (!v || v->parent || lrd__value_shared(v))
 		return;
 	lrd_value *cur = v;
 	for (;;) {
 		lrd_value *child = pop_child(cur);
 		if (child) {
-			cur = child;
+			if (!lrd__value_shared(child))
+				cur = child;
 			continue;
 		}
 		lrd_value *up = cur->parent;
@@ -344,7 +379,11 @@ int lrd_value_clone(const lrd_value *v, lrd_value **out)
 	lrd_value *c = NULL;
 	switch (v->kind) {
 	case LRD_KIND_NIL:
+		rc = lrd_value_new_nil(&c);
+		break;
 	case LRD_KIND_BOOL:
+		rc = lrd_value_new_bool(v->u.b, &c);
+		break;
 	case LRD_KIND_INT:
 	case LRD_KIND_FLOAT:
 		rc = start(v->kind, &c);

@@ -22,9 +22,9 @@ struct lrd__array {
 	lrd_bufkind bufkind;
 	uint64_t count;
 	size_t nbytes;
-	uint64_t *shape; /* ndim extents, stored in the same allocation as the value; NULL if 0-d */
-	void *data;      /* never NULL when nbytes > 0 */
-	void *block;     /* owned: the allocation data lies in */
+	uint64_t *shape;            /* ndim extents, stored after this struct; NULL if 0-d */
+	void *data;                 /* never NULL when nbytes > 0 */
+	void *block;                /* owned: the allocation data lies in */
 	void (*release)(void *ctx); /* mapped: called once by lrd_value_free */
 	void *ctx;
 };
@@ -58,9 +58,15 @@ struct lrd_value {
 			                  while small */
 			size_t nslots;
 		} map;
-		struct lrd__array a;
+		struct lrd__array *a; /* in the value's own allocation, after it: the union
+		                         stays small for the common scalar nodes */
 	} u;
 };
+
+/* nil, false and true are immutable and shared: lrd_value_new_nil/_bool return one static
+ * node each, which has no parent, is never written and never freed; a list or map may hold it
+ * any number of times. Code that writes a node's parent or frees it skips these. */
+bool lrd__value_shared(const lrd_value *v);
 
 /* Element count and byte size of a shape. Every extent counts at least 1 for the overflow
  * check (so strides fit too), and the byte size must not exceed PTRDIFF_MAX.
@@ -90,6 +96,10 @@ int lrd__array_new_mapped(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lr
 /* lrd_map_set with a key of explicit length (not NUL-terminated). LRD_EINVAL if the key holds
  * a NUL byte or is not valid UTF-8. Ownership of item as for lrd_map_set. */
 int lrd__map_set_n(lrd_value *map, const char *key, size_t keylen, lrd_value *item);
+
+/* Make room for n items in a list (a decoder that knows the input holds them: no count read
+ * from untrusted input may reach here unchecked). LRD_ENOMEM. */
+int lrd__list_reserve(lrd_value *list, size_t n);
 
 /* A str or bytes value of n bytes, left for the caller to fill (u.s.p[0..n)), NUL-terminated.
  * The caller validates UTF-8 for a str (engine/value.c). */

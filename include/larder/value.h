@@ -80,6 +80,10 @@ LRD_API bool lrd_dtype_equal(lrd_dtype a, lrd_dtype b);
 /* ---- construction: each returns LRD_ENOMEM or LRD_EINVAL (NULL out); on success *out is a
  * new root owned by the caller (free with lrd_value_free), on failure *out is set to NULL. -- */
 
+/** nil, false and true are immutable values shared by the whole process (they never fail
+ * with LRD_ENOMEM): each call returns the same pointer, which any number of lists and maps may
+ * hold at once (adding it never counts as "already in a list or map"), and lrd_value_free of
+ * it does nothing. A list of a million nils costs a million pointers. */
 LRD_API int lrd_value_new_nil(lrd_value **out);
 LRD_API int lrd_value_new_bool(bool b, lrd_value **out);
 LRD_API int lrd_value_new_int(int64_t v, lrd_value **out);
