@@ -450,3 +450,27 @@ Test(snap, a_child_freeing_an_inherited_mapped_value_leaves_the_parents_snapshot
 	lrd_value_free(m);
 	lrd_value_free(v);
 }
+
+/* A zero-copy value may outlive its store handle: the map stays until the value is freed
+ * (before: lrd_store_close unmapped it under the value). */
+Test(snap, a_mapped_value_outlives_lrd_store_close)
+{
+	lrd_value *v = fx_floats(5000), *m, *n;
+	cr_assert_eq(lrd_store_put(st, NULL, "k", v, NULL), LRD_OK);
+	cr_assert_eq(lrd_store_get_opts(st, NULL, "k", &m, &mmap_opts), LRD_OK);
+	lrd_txn *r;
+	cr_assert_eq(lrd_txn_begin(st, LRD_TXN_READ, &r), LRD_OK);
+	cr_assert_eq(lrd_store_get(st, r, "k", &n), LRD_OK);
+	lrd_txn_abort(r);
+	cr_assert_eq(lrd_array_bufkind(m), LRD_BUF_MAPPED);
+	cr_assert_eq(lrd_array_bufkind(n), LRD_BUF_MAPPED);
+	lrd_store_close(st);
+	st = NULL;
+	cr_expect(same_bytes(m, v), "the data went with the handle");
+	lrd_value_free(m);
+	cr_expect(same_bytes(n, v));
+	lrd_value_free(n); /* the last one: closes the environment */
+	open_at(0);
+	cr_expect_eq(lrd_store_exists(st, NULL, "k"), 1, "the store reopens");
+	lrd_value_free(v);
+}

@@ -382,6 +382,7 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 	s->flags = o.flags;
 	s->map_max = o.map_max;
 	s->fork_gen = lrd__fork_gen;
+	atomic_init(&s->refs, 1);
 	s->chunk_size = o.chunk_size ? o.chunk_size : STORE_DEFAULT_CHUNK;
 	s->threads = o.threads;
 	if (lrd__codec_params_copy(&s->params, &o.params)) { /* kept: own params.inner */
@@ -408,19 +409,28 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 	return LRD_OK;
 }
 
-void lrd_store_close(lrd_store *s)
+void lrd__store_unref(lrd_store *s)
 {
-	if (!s)
+	if (atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
 	if (s->fork_gen != lrd__fork_gen) {
 		/* The parent's environment: leave its handles, locks and map alone. */
-		lrd__txn_pool_free(s); /* memory only: the txns are the parent's */
 		lrd__codec_params_release(&s->params);
 		lrd__store_files_unguard(s->files);
 		lrd__free(s);
 		return;
 	}
 	store_free(s);
+}
+
+void lrd_store_close(lrd_store *s)
+{
+	if (!s)
+		return;
+	/* the pooled txns end now (in a child: memory only, they are the parent's); zero-copy
+	 * values still out keep the environment open until the last is freed */
+	lrd__txn_pool_free(s);
+	lrd__store_unref(s);
 }
 
 const char *lrd_store_path(const lrd_store *s)

@@ -52,6 +52,9 @@ struct lrd_store {
 	bool writemap_recorded; /* the store was created with LRD_STORE_WRITEMAP */
 	uint64_t map_max;       /* 0: no cap */
 	unsigned fork_gen;      /* lrd__fork_gen at open */
+	/* The handle, plus one per read snapshot (struct lrd__snap): a zero-copy value may outlive
+	 * lrd_store_close, which then leaves the environment to the last of them. */
+	atomic_uint refs;
 	/* Map resizing needs no open transaction in this process: `active` counts them (LMDB
 	 * snapshots, whether a txn handle or only mapped values hold them), `resizing` holds new
 	 * ones back during one resize; nothing ever waits for `active` to drop. Entering and
@@ -124,6 +127,10 @@ extern unsigned lrd__fork_gen;
  * store's mutex, which belong to the parent. Every handle records it: a txn directly, iterators,
  * readers and writers through their txn. */
 static inline bool lrd__inherited(unsigned gen) { return gen != lrd__fork_gen; }
+
+/* Drop a reference on the store (store_env.c): the last one closes the environment (in a
+ * child after fork(), frees memory only). */
+void lrd__store_unref(lrd_store *s);
 
 /* Map an LMDB return code to an LRD code with a message "<what>: <mdb_strerror>". */
 int lrd__mdb_err(int rc, const char *what);

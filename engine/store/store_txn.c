@@ -93,12 +93,14 @@ static inline int begin_mdb(lrd_store *s, bool write, bool renew, MDB_txn **out)
 
 static void snap_end(struct lrd__snap *p)
 {
+	lrd_store *s = p->s;
 	if (!lrd__inherited(p->fork_gen)) { /* the parent's LMDB state is left alone */
 		mdb_txn_abort(p->t);
 		if (p->live)
-			leave(p->s);
+			leave(s);
 	}
 	lrd__free(p);
+	lrd__store_unref(s); /* the last one out after lrd_store_close closes the store */
 }
 
 void lrd__snap_unref(void *snap)
@@ -126,6 +128,7 @@ static int snap_take(lrd_txn *t)
 			lrd__free(p);
 			return rc;
 		}
+		atomic_fetch_add(&t->s->refs, 1);
 		t->snap = p;
 	}
 	p->live = true;

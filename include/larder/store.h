@@ -191,8 +191,10 @@ typedef struct lrd_store_options {
  * name), LRD_EIO (file system errors, with errno's text), LRD_ENOMEM. */
 LRD_API int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **out);
 
-/** Close a store. Every transaction, reader, writer and iterator on it must have ended, and
- * every value it returned zero-copy (LRD_BUF_MAPPED) must have been freed. NULL is ignored. */
+/** Close a store. Every transaction, reader, writer and iterator on it must have ended.
+ * Values it returned zero-copy (LRD_BUF_MAPPED) may outlive the handle: the environment (its
+ * map, files and reader slots) is then closed when the last of them is freed. NULL is
+ * ignored. */
 LRD_API void lrd_store_close(lrd_store *s);
 
 /** The path the store was opened with (a directory, or the data file with
