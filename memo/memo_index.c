@@ -410,7 +410,8 @@ int memo_apply_pending(memo_w *w, memo_pending *p, size_t n)
 {
 	lrd_memo *m = w->m;
 	/* one index update per key: sorted by key then time, the last of a run is the newest */
-	qsort(p, n, sizeof *p, cmp_pending);
+	if (n > 1)
+		qsort(p, n, sizeof *p, cmp_pending);
 	for (size_t i = 0; i < n; i++) {
 		w->st.hits++;
 		w->st.saved_ns += p[i].saved_ns;

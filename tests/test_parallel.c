@@ -579,21 +579,6 @@ Test(parallel, more_large_results_in_a_batch_than_descriptors_in_a_message)
 	no_children();
 }
 
-static long vm_data_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kib = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmData: %ld kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kib;
-}
-
-/* Results that together exceed the memory the caller may allocate come back through the
- * store, mapped: the parent holds 8 x 16 MiB of results under a 64 MiB RLIMIT_DATA. */
 /* The map's error survives its clean-up (deleting temporary payloads that may be absent). */
 Test(parallel, a_task_error_keeps_its_message_through_the_clean_up)
 {
