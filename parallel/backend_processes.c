@@ -25,6 +25,7 @@
  * whatever is left under the pool's prefix (a worker killed after writing a result). */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,13 +136,17 @@ static void key_of(const char *prefix, const char *dir, uint64_t index, char *ke
 	snprintf(key, cap, "%s%s.%llu", prefix, dir, (unsigned long long)index);
 }
 
-/* Bytes of v's arrays, strings and bytes (what a frame of it holds besides small headers). */
-static size_t payload_bytes(const lrd_value *v)
+/* Bytes of v's arrays, strings and bytes (what a frame of it holds besides small headers);
+ * *largest: the largest array's bytes. */
+static size_t payload_bytes(const lrd_value *v, size_t *largest)
 {
 	size_t n = 0, len;
 	switch (lrd_value_kind(v)) {
 	case LRD_KIND_ARRAY:
-		return lrd_array_nbytes(v);
+		len = lrd_array_nbytes(v);
+		if (len > *largest)
+			*largest = len;
+		return len;
 	case LRD_KIND_STR:
 		lrd_value_str(v, &len);
 		return len;
@@ -150,15 +155,24 @@ static size_t payload_bytes(const lrd_value *v)
 		return len;
 	case LRD_KIND_LIST:
 		for (size_t i = 0; i < lrd_value_len(v); i++)
-			n += payload_bytes(lrd_list_at(v, i));
+			n += payload_bytes(lrd_list_at(v, i), largest);
 		return n;
 	case LRD_KIND_MAP:
 		for (size_t i = 0; i < lrd_value_len(v); i++)
-			n += payload_bytes(lrd_map_value_at(v, i));
+			n += payload_bytes(lrd_map_value_at(v, i), largest);
 		return n;
 	default:
 		return 0;
 	}
+}
+
+/* A temporary payload is stored raw, each array in one chunk where the format allows, so that
+ * the receiver maps it instead of copying it (lrd_store_get_opts with mmap). */
+static size_t one_chunk(size_t largest)
+{
+	if (largest < LRD_CHUNK_SIZE_MIN)
+		return LRD_CHUNK_SIZE_MIN;
+	return largest > LRD_CHUNK_SIZE_MAX ? LRD_CHUNK_SIZE_MAX : largest;
 }
 
 /* Append entry (v) to b: a message, or when its payload is large (decided before encoding, so
@@ -168,11 +182,12 @@ static int put_entry(buf *b, const lrd_value *v, lrd_store *store, size_t max_nb
 {
 	int rc;
 	unsigned char kind;
-	bool big = payload_bytes(v) > max_nbytes;
+	size_t largest = 0;
+	bool big = payload_bytes(v, &largest) > max_nbytes;
 	if (big && store) {
 		char key[128];
 		key_of(prefix, dir, index, key, sizeof key);
-		lrd_put_options po = {.codec = "raw"};
+		lrd_put_options po = {.codec = "raw", .chunk_size = one_chunk(largest)};
 		rc = lrd_store_put(store, NULL, key, v, &po);
 		uint16_t klen = (uint16_t)strlen(key);
 		kind = KIND_KEY;
@@ -250,7 +265,10 @@ static int get_entry(const unsigned char **p, const unsigned char *e, lrd_store 
 		if (!store)
 			return lrd__err(LRD_EINVAL,
 			                "a payload went through the store, but none is open");
-		return lrd_store_get(store, NULL, key, v);
+		/* mapped, not copied: the value holds its snapshot, so deleting the temporary
+		 * object once the batch is back does not disturb it; the store is larder's own */
+		lrd_get_options go = {.mmap = true, .trust = true};
+		return lrd_store_get_opts(store, NULL, key, v, &go);
 	}
 	size_t flen;
 	int rc = lrd_value_encoded_size(*p, (size_t)(e - *p), &flen);
@@ -288,6 +306,70 @@ static void set_env_threads(const char *n)
 	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
 		if (!getenv(vars[i]))
 			setenv(vars[i], n, 0);
+}
+
+/* The parent's handle on a pool's store: one per store per process, held until exit. Results
+ * come back mapped and outlive their pool; a handle per pool would leave several LMDB
+ * environments of one file open in this process, which LMDB forbids. Entries made before a
+ * fork belong to the parent and are never used (nor closed) in the child. */
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct held {
+	char *path; /* realpath */
+	lrd_store *s;
+	pid_t pid;
+} * held;
+static size_t nheld;
+
+static int parent_store(const char *path, lrd_store **s)
+{
+	pid_t me = getpid();
+	char *real = realpath(path, NULL);
+	lrd_store *opened = NULL;
+	int rc = LRD_OK;
+	if (!real) { /* a new store: create it, then name it */
+		if ((rc = open_store(path, &opened)))
+			return rc;
+		if (!(real = realpath(path, NULL))) {
+			lrd_store_close(opened);
+			return lrd__err(LRD_EIO, "processes backend: '%s': %s", path,
+			                strerror(errno));
+		}
+	}
+	pthread_mutex_lock(&held_lock);
+	for (size_t i = 0; i < nheld; i++)
+		if (held[i].pid == me && !strcmp(held[i].path, real)) {
+			*s = held[i].s;
+			goto out;
+		}
+	if (!opened && (rc = open_store(path, &opened)))
+		goto out;
+	struct held *h = realloc(held, (nheld + 1) * sizeof *h);
+	if (!h) {
+		rc = lrd__err(LRD_ENOMEM, "processes backend: out of memory");
+		goto out;
+	}
+	held = h;
+	held[nheld++] = (struct held){.path = real, .s = opened, .pid = me};
+	*s = opened;
+	real = NULL;
+	opened = NULL;
+out:
+	pthread_mutex_unlock(&held_lock);
+	lrd_store_close(opened);
+	free(real);
+	return rc;
+}
+
+__attribute__((destructor)) static void close_held(void)
+{
+	for (size_t i = 0; i < nheld; i++) {
+		if (held[i].pid == getpid())
+			lrd_store_close(held[i].s);
+		free(held[i].path);
+	}
+	free(held);
+	held = NULL;
+	nheld = 0;
 }
 
 /* Run one request in the worker; fills reply `r`. */
@@ -597,7 +679,7 @@ static int proc_configure(const lrd_parallel_setup *setup, void **pool)
 	for (int i = 0; pp->w && i < pp->n; i++)
 		pp->w[i].fd = -1;
 	if (!rc && setup->store)
-		rc = open_store(setup->store, &pp->store);
+		rc = parent_store(setup->store, &pp->store);
 	for (int i = 0; !rc && i < pp->n; i++)
 		rc = spawn(pp, i);
 	if (rc) {
@@ -705,24 +787,29 @@ static void proc_release(void *pool)
 		reap(&pp->w[i], &st);
 	}
 	if (pp->store) {
-		/* whatever a killed worker left behind */
-		lrd_store_iter *it;
-		if (lrd_store_iter_new(pp->store, NULL, pp->prefix, &it) == LRD_OK) {
+		/* whatever a killed worker left behind, in rounds (deleting while iterating is not
+		 * allowed) until nothing of the pool's prefix is left */
+		for (int nk = 64; nk == 64;) {
+			lrd_store_iter *it;
+			if (lrd_store_iter_new(pp->store, NULL, pp->prefix, &it) != LRD_OK)
+				break;
 			const char *key;
 			size_t klen;
 			lrd_buf val;
 			char *keys[64];
-			int nk = 0;
+			nk = 0;
 			while (nk < 64 && lrd_store_iter_next(it, &key, &klen, &val) == LRD_OK)
 				keys[nk++] = strndup(key, klen);
 			lrd_store_iter_free(it);
+			int gone = 0;
 			for (int i = 0; i < nk; i++) {
-				if (keys[i])
-					lrd_store_del(pp->store, NULL, keys[i]);
+				gone +=
+				    keys[i] && lrd_store_del(pp->store, NULL, keys[i]) == LRD_OK;
 				free(keys[i]);
 			}
+			if (!gone)
+				break;
 		}
-		lrd_store_close(pp->store);
 	}
 	if (pp->sh)
 		munmap(pp->sh, pp->shsize);

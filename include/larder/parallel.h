@@ -110,15 +110,20 @@ typedef struct lrd_parallel_options {
 	                          finished" (more lines for larger values, every batch from 10),
 	                          or on a terminal one progress line with rate and ETA */
 	size_t max_nbytes;   /**< "processes": inputs and results whose arrays, strings and bytes
-	                          add up to more than this travel through `store` by key, or
-	                          without a store as one copy in shared memory (a sealed memfd
-	                          passed over the socket) that the receiver maps: such results
-	                          come back LRD_BUF_MAPPED (read-only; lrd_value_clone for a
-	                          writable copy). Smaller ones go as larder/message.h frames
-	                          through each worker's socket pair. 0: 1 MiB */
-	const char *store;   /**< path of a store for large payloads, opened by the parent and by
-	                          every worker after fork; its temporary keys ("lrd.parallel/…") are
-	                          deleted before the map returns. NULL: no store */
+	                          add up to more than this travel through `store` by key (stored
+	                          raw, one chunk per array up to 1 GiB, and mapped by the
+	                          receiver), or without a store as one copy in shared memory (a
+	                          sealed memfd passed over the socket) that the receiver maps:
+	                          either way such results come back LRD_BUF_MAPPED (read-only;
+	                          lrd_value_clone for a writable copy), so results larger than the
+	                          caller's memory can be held. Smaller ones go as larder/message.h
+	                          frames through each worker's socket pair. 0: 1 MiB */
+	const char *store;   /**< path of a store for large payloads, opened by every worker after
+	                          fork and by the parent once per process (that handle stays open
+	                          until exit: mapped results outlive the map, and LMDB allows one
+	                          environment per file per process); its temporary keys
+	                          ("lrd.parallel/…") are deleted before the map returns (a result
+	                          still mapped keeps its snapshot, see store.h). NULL: no store */
 	unsigned flags;      /**< lrd_parallel_flags; 0: ordered, nested maps sequential */
 	/** lrd_parallel_map() only: cache every task's result in this memo (larder/memo.h), under
 	 * the task's name and memo_version. Inputs already cached are loaded in the calling
