@@ -514,26 +514,6 @@ typedef struct lookup {
 	lrd_value *res;
 } lookup;
 
-static bool has_mapped(const lrd_value *v)
-{
-	switch (lrd_value_kind(v)) {
-	case LRD_KIND_ARRAY:
-		return lrd_array_bufkind(v) == LRD_BUF_MAPPED;
-	case LRD_KIND_LIST:
-		for (size_t i = 0; i < lrd_value_len(v); i++)
-			if (has_mapped(lrd_list_at(v, i)))
-				return true;
-		return false;
-	case LRD_KIND_MAP:
-		for (size_t i = 0; i < lrd_value_len(v); i++)
-			if (has_mapped(lrd_map_value_at(v, i)))
-				return true;
-		return false;
-	default:
-		return false;
-	}
-}
-
 /* Look key up in one read snapshot. Errors: the store's, LRD_EVERSION. */
 static int look(lrd_memo *m, const lrd_memo_func *f, void *ctx, const unsigned char key[16],
                 int mode, lookup *L)
@@ -578,14 +558,7 @@ static int look(lrd_memo *m, const lrd_memo_func *f, void *ctx, const unsigned c
 	if (mode == LOOK_LOAD) {
 		char ok[MEMO_MAX_NS + 48];
 		memo_objkey(m, key, ok, sizeof ok);
-		rc = lrd_store_get(m->s, txn, ok, &L->res);
-		if (rc == LRD_OK && has_mapped(L->res)) {
-			/* mapped arrays die with the snapshot: copy until values can keep it */
-			lrd_value *c;
-			rc = lrd_value_clone(L->res, &c);
-			lrd_value_free(L->res);
-			L->res = rc == LRD_OK ? c : NULL;
-		}
+		rc = lrd_store_get(m->s, txn, ok, &L->res); /* mapped arrays keep the snapshot */
 		if (rc == LRD_ECHECKSUM || rc == LRD_ECORRUPT || rc == LRD_ENOTFOUND) {
 			L->damaged = true;
 			say(m, 1, "%s: damaged entry %s (%s): recomputing", f->name, ok,
@@ -670,7 +643,7 @@ static int store_result(lrd_memo *m, const lrd_memo_func *f, const unsigned char
 	}
 	char ok[MEMO_MAX_NS + 48];
 	memo_objkey(m, key, ok, sizeof ok);
-	lrd_put_options po = {.codec = m->codec};
+	lrd_put_options po = {.codec = m->codec, .flags = LRD_PUT_MAPPABLE};
 	if (rc == LRD_OK)
 		rc = lrd_store_put(m->s, w.txn, ok, res, &po);
 	lrd_object_info oi;
@@ -852,7 +825,8 @@ int lrd_memo_ref_load(const lrd_memo_ref *ref, lrd_value **out)
 	*out = NULL;
 	if (!ref)
 		return lrd__err(LRD_EINVAL, "lrd_memo_ref_load: NULL reference");
-	int rc = lrd_store_get(ref->m->s, NULL, ref->key, out);
+	lrd_get_options go = {.mmap = true};
+	int rc = lrd_store_get_opts(ref->m->s, NULL, ref->key, out, &go);
 	if (rc == LRD_ENOTFOUND)
 		return lrd__err(LRD_ENOTFOUND, "memo result '%s' is gone (evicted or cleared)",
 		                ref->key);

@@ -136,17 +136,13 @@ static void key_of(const char *prefix, const char *dir, uint64_t index, char *ke
 	snprintf(key, cap, "%s%s.%llu", prefix, dir, (unsigned long long)index);
 }
 
-/* Bytes of v's arrays, strings and bytes (what a frame of it holds besides small headers);
- * *largest: the largest array's bytes. */
-static size_t payload_bytes(const lrd_value *v, size_t *largest)
+/* Bytes of v's arrays, strings and bytes (what a frame of it holds besides small headers). */
+static size_t payload_bytes(const lrd_value *v)
 {
 	size_t n = 0, len;
 	switch (lrd_value_kind(v)) {
 	case LRD_KIND_ARRAY:
-		len = lrd_array_nbytes(v);
-		if (len > *largest)
-			*largest = len;
-		return len;
+		return lrd_array_nbytes(v);
 	case LRD_KIND_STR:
 		lrd_value_str(v, &len);
 		return len;
@@ -155,24 +151,15 @@ static size_t payload_bytes(const lrd_value *v, size_t *largest)
 		return len;
 	case LRD_KIND_LIST:
 		for (size_t i = 0; i < lrd_value_len(v); i++)
-			n += payload_bytes(lrd_list_at(v, i), largest);
+			n += payload_bytes(lrd_list_at(v, i));
 		return n;
 	case LRD_KIND_MAP:
 		for (size_t i = 0; i < lrd_value_len(v); i++)
-			n += payload_bytes(lrd_map_value_at(v, i), largest);
+			n += payload_bytes(lrd_map_value_at(v, i));
 		return n;
 	default:
 		return 0;
 	}
-}
-
-/* A temporary payload is stored raw, each array in one chunk where the format allows, so that
- * the receiver maps it instead of copying it (lrd_store_get_opts with mmap). */
-static size_t one_chunk(size_t largest)
-{
-	if (largest < LRD_CHUNK_SIZE_MIN)
-		return LRD_CHUNK_SIZE_MIN;
-	return largest > LRD_CHUNK_SIZE_MAX ? LRD_CHUNK_SIZE_MAX : largest;
 }
 
 /* Append entry (v) to b: a message, or when its payload is large (decided before encoding, so
@@ -182,12 +169,12 @@ static int put_entry(buf *b, const lrd_value *v, lrd_store *store, size_t max_nb
 {
 	int rc;
 	unsigned char kind;
-	size_t largest = 0;
-	bool big = payload_bytes(v, &largest) > max_nbytes;
+	bool big = payload_bytes(v) > max_nbytes;
 	if (big && store) {
 		char key[128];
 		key_of(prefix, dir, index, key, sizeof key);
-		lrd_put_options po = {.codec = "raw", .chunk_size = one_chunk(largest)};
+		/* raw, one chunk per array: the receiver maps it instead of copying it */
+		lrd_put_options po = {.codec = "raw", .flags = LRD_PUT_MAPPABLE};
 		rc = lrd_store_put(store, NULL, key, v, &po);
 		uint16_t klen = (uint16_t)strlen(key);
 		kind = KIND_KEY;

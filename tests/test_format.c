@@ -635,18 +635,6 @@ static void make_gzip_bytes(const char *path)
 	_exit(lrd_dump(v, path, &o) ? 2 : 0);
 }
 
-/* A 12 KB file holding a 256 MiB array of zeros in zstd chunks. */
-static void make_zstd_zeros(const char *path)
-{
-	lrd_dtype dt;
-	lrd_value *a;
-	uint64_t shape[1] = {BIG};
-	if (lrd_dtype_parse("|u1", &dt) || lrd_array_new(dt, 1, shape, LRD_ORDER_C, &a))
-		_exit(1);
-	lrd_dump_options o = {.chunk_codec = "zstd", .threads = 1};
-	_exit(lrd_dump(a, path, &o) ? 2 : 0);
-}
-
 Test(format, a_gzip_wrapped_bytes_bomb_is_refused_by_the_total_bound_without_decoding_it)
 {
 	char *dir = tc_tmpdir(), *path = tc_path(dir, "bomb.lrd.gz");
@@ -672,57 +660,6 @@ Test(format, a_gzip_wrapped_bytes_bomb_is_refused_by_the_total_bound_without_dec
 	cr_assert_not_null(lrd_value_bytes(v, &n));
 	cr_assert_eq(n, BIG);
 	lrd_value_free(v);
-	tc_rmtree(dir);
-	free(path);
-	free(dir);
-}
-
-static void expect_zeros(lrd_value *v)
-{
-	cr_assert_eq(lrd_value_kind(v), LRD_KIND_ARRAY);
-	cr_assert_eq(lrd_array_nbytes(v), BIG);
-	const uint64_t *p = lrd_array_cdata(v);
-	cr_assert_eq((uintptr_t)p % 64, 0, "loaded array data is not 64-byte aligned");
-	uint64_t acc = 0;
-	for (size_t i = 0; i < BIG / 8; i++)
-		acc |= p[i];
-	cr_assert_eq(acc, 0);
-}
-
-Test(format, a_small_file_of_many_zeros_in_zstd_chunks_loads_by_path_and_pipe)
-{
-	if (!lrd_codec_by_name("zstd"))
-		cr_skip_test("zstd plugin not found");
-	char *dir = tc_tmpdir(), *path = tc_path(dir, "zeros.lrd");
-	in_child(make_zstd_zeros, path);
-	struct stat st;
-	cr_assert_eq(stat(path, &st), 0);
-	cr_assert_lt(st.st_size, 64 << 10, "%lld bytes", (long long)st.st_size);
-	lrd_value *v;
-	for (int threads = 1; threads <= 2; threads++) {
-		lrd_load_options o = {.threads = threads};
-		OK(lrd_load(path, &v, &o));
-		expect_zeros(v);
-		lrd_value_free(v);
-	}
-	int fds[2];
-	cr_assert_eq(pipe(fds), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		close(fds[0]);
-		size_t n;
-		void *bytes = tc_read_file(path, &n);
-		_exit(bytes && write(fds[1], bytes, n) == (ssize_t)n ? 0 : 1);
-	}
-	close(fds[1]);
-	OK(lrd_load_fd(fds[0], &v, NULL));
-	close(fds[0]);
-	waitpid(pid, NULL, 0);
-	expect_zeros(v);
-	lrd_value_free(v);
-	/* and an explicit bound below its size refuses it */
-	FAILS_WITH(lrd_load(path, &v, &(lrd_load_options){.max_total_bytes = BIG - 1}), LRD_ELIMIT);
 	tc_rmtree(dir);
 	free(path);
 	free(dir);

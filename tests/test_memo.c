@@ -693,6 +693,58 @@ Test(memo, shelve_returns_a_reference_loaded_later)
 	lrd_value_free(a);
 }
 
+/* filled(n): 8 MiB of float64 equal to n, more than one default chunk (4 MiB) */
+static int filled(const lrd_value *args, lrd_value **res, void *ctx)
+{
+	(void)ctx;
+	calls++;
+	int64_t n = first_int(args);
+	lrd_value *a = fx_floats((size_t)1 << 20);
+	double *d = lrd_array_data(a);
+	for (size_t i = 0; i < (size_t)1 << 20; i++)
+		d[i] = (double)n;
+	*res = a;
+	return LRD_OK;
+}
+
+static const lrd_memo_func BIG = {.name = "filled", .fn = filled};
+
+/* A result stored raw comes back mapped, and stays valid while the value lives: the entry
+ * forgotten, other results stored over it and the memo cleared do not change it. */
+Test(memo, a_raw_result_comes_back_zero_copy_and_outlives_later_writes)
+{
+	lrd_value *a = int_args(3), *r0, *r;
+	lrd_memo_info i;
+	cr_assert_eq(lrd_memo_call(memo, &BIG, a, NULL, &r0, &i), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(!i.hit);
+	lrd_value_free(r0);
+	cr_assert_eq(lrd_memo_call(memo, &BIG, a, NULL, &r, &i), LRD_OK, "%s", lrd_errmsg());
+	cr_assert(i.hit);
+	cr_expect_eq(lrd_array_bufkind(r), LRD_BUF_MAPPED);
+	const double *d = lrd_array_cdata(r);
+	cr_assert_eq(lrd_memo_forget(memo, &BIG, a), LRD_OK);
+	for (int64_t k = 10; k < 20; k++) {
+		lrd_value *b = int_args(k), *rb;
+		cr_assert_eq(lrd_memo_call(memo, &BIG, b, NULL, &rb, &i), LRD_OK, "%s",
+		             lrd_errmsg());
+		lrd_value_free(rb);
+		lrd_value_free(b);
+	}
+	cr_assert_eq(lrd_memo_clear(memo, NULL, NULL), LRD_OK);
+	cr_expect_eq(lrd_array_count(r), (uint64_t)1 << 20);
+	cr_expect(d[0] == 3.0 && d[((size_t)1 << 20) - 1] == 3.0);
+	lrd_value_free(r);
+	/* a shelved result loads mapped too */
+	lrd_memo_ref *ref;
+	cr_assert_eq(lrd_memo_shelve(memo, &BIG, a, NULL, &ref, &i), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_memo_ref_load(ref, &r), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_array_bufkind(r), LRD_BUF_MAPPED);
+	cr_expect(((const double *)lrd_array_cdata(r))[7] == 3.0);
+	lrd_value_free(r);
+	lrd_memo_ref_free(ref);
+	lrd_value_free(a);
+}
+
 static int count_entry(const lrd_memo_entry *e, void *ctx)
 {
 	cr_expect_eq(strlen(e->key_hex), 32);
@@ -786,7 +838,7 @@ Test(memo, an_entry_of_a_newer_format_is_refused)
 	lrd_value_free(a);
 }
 
-static int big(const lrd_value *args, lrd_value **res, void *ctx)
+static int big_floats(const lrd_value *args, lrd_value **res, void *ctx)
 {
 	(void)args;
 	(void)ctx;
@@ -802,7 +854,7 @@ Test(memo, a_full_map_returns_the_result_uncached)
 	    .flags = LRD_STORE_NOSYNC, .map_size = 1u << 20, .map_max = 1u << 20};
 	cr_assert_eq(lrd_store_open(dir, &o, &st), LRD_OK, "%s", lrd_errmsg());
 	cr_assert_eq(lrd_memo_open(st, NULL, &memo), LRD_OK);
-	lrd_memo_func f = {.name = "big", .fn = big};
+	lrd_memo_func f = {.name = "big", .fn = big_floats};
 	lrd_value *a = int_args(1), *r;
 	lrd_memo_info i;
 	cr_assert_eq(lrd_memo_call(memo, &f, a, NULL, &r, &i), LRD_OK, "%s", lrd_errmsg());

@@ -507,6 +507,35 @@ Test(store, writemap_store_streams_arrays_in_and_out)
 	free(data);
 }
 
+/* LRD_PUT_MAPPABLE: a raw array larger than the chunk size is still one chunk, got zero-copy;
+ * without it the same array is several chunks and comes back copied; compressed: chunked. */
+Test(store, a_mappable_put_keeps_a_raw_array_in_one_chunk_for_zero_copy_gets)
+{
+	lrd_value *v = fx_floats((size_t)1 << 20), *back; /* 8 MiB, the default chunk is 4 MiB */
+	lrd_put_options one = {.flags = LRD_PUT_MAPPABLE};
+	lrd_put_options lz = {.codec = "lz4", .flags = LRD_PUT_MAPPABLE};
+	cr_assert_eq(lrd_store_put(st, NULL, "one", v, &one), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_store_put(st, NULL, "many", v, NULL), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_store_put(st, NULL, "lz", v, &lz), LRD_OK, "%s", lrd_errmsg());
+	lrd_object_info oi;
+	cr_assert_eq(lrd_store_info(st, NULL, "one", &oi), LRD_OK);
+	cr_expect_eq(oi.chunks, 1);
+	cr_assert_eq(lrd_store_info(st, NULL, "many", &oi), LRD_OK);
+	cr_expect_eq(oi.chunks, 2);
+	cr_assert_eq(lrd_store_info(st, NULL, "lz", &oi), LRD_OK);
+	cr_expect_eq(oi.chunks, 2);
+	lrd_get_options go = {.mmap = true};
+	cr_assert_eq(lrd_store_get_opts(st, NULL, "one", &back, &go), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_array_bufkind(back), LRD_BUF_MAPPED);
+	cr_expect(lrd_value_equal(v, back));
+	lrd_value_free(back);
+	cr_assert_eq(lrd_store_get_opts(st, NULL, "many", &back, &go), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(lrd_array_bufkind(back), LRD_BUF_OWNED);
+	cr_expect(lrd_value_equal(v, back));
+	lrd_value_free(back);
+	lrd_value_free(v);
+}
+
 Test(store, a_raw_single_chunk_array_is_viewed_and_got_zero_copy)
 {
 	lrd_value *v = fx_floats(100000), *back;

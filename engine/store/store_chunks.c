@@ -154,9 +154,10 @@ int lrd__put_options_check(const lrd_put_options *o)
 	int rc = LRD__RESERVED_CHECK(o, "lrd_put_options");
 	if (!rc)
 		rc = LRD__RESERVED_CHECK(&o->params, "lrd_put_options.params");
-	if (!rc && (o->flags & ~(unsigned)LRD_PUT_NOOVERWRITE))
+	unsigned known = LRD_PUT_NOOVERWRITE | LRD_PUT_MAPPABLE;
+	if (!rc && (o->flags & ~known))
 		rc = lrd__err(LRD_EINVAL, "lrd_put_options.flags: unknown bits 0x%x",
-		              o->flags & ~(unsigned)LRD_PUT_NOOVERWRITE);
+		              o->flags & ~known);
 	return rc;
 }
 
@@ -237,6 +238,8 @@ int lrd__chunk_writer_init(lrd__chunk_writer *cw, lrd_txn *t, const lrd_put_opti
 	int rc = lrd__put_resolve(t->s, o, itemsize, &cw->codec, &cw->params, &chunk_size);
 	if (rc)
 		return rc;
+	if (o && (o->flags & LRD_PUT_MAPPABLE) && !cw->codec && nbytes > chunk_size)
+		chunk_size = nbytes < LRD_CHUNK_SIZE_MAX ? (size_t)nbytes : LRD_CHUNK_SIZE_MAX;
 	/* Keep chunks whole elements so that each decompresses to a run of items. */
 	if (itemsize > 1 && chunk_size > itemsize)
 		chunk_size -= chunk_size % itemsize;

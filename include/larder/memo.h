@@ -44,9 +44,11 @@
  * replaced, reported at verbose >= 1, never returned. An entry written by a newer memo format
  * is refused with LRD_EVERSION; so is a namespace whose memo format is newer (at open).
  *
- * Hits are copies: a result comes back in buffers owned by the value (LRD_BUF_OWNED) — the
- * zero-copy return of raw arrays (LRD_BUF_MAPPED, valid while the value lives) is not used
- * yet, although the store now offers it (lrd_get_options.mmap: values keep their snapshot).
+ * Zero-copy hits. Results are stored with LRD_PUT_MAPPABLE: an array stored raw (codec "raw",
+ * or NULL on a store whose default is raw) is one chunk (up to 1 GiB) and comes back from a hit or
+ * from lrd_memo_ref_load() as LRD_BUF_MAPPED: read-only, valid until the value is freed, whatever
+ * is written, evicted or cleared meanwhile (the value holds its read snapshot; store.h says
+ * what a long-held one costs). Compressed arrays come back in owned buffers (LRD_BUF_OWNED).
  *
  * Threads and processes. A lrd_memo may be used by any number of threads at once (each thread
  * keeps its own descriptor of the lock file, as OFD locks need). Processes open the store and
@@ -88,13 +90,13 @@ typedef struct lrd_memo_options {
 	                             [A-Za-z0-9_.-]; NULL: "default" */
 	lrd_memo_limits limits; /**< enforced after every store (bounded cost) and by
 	                             lrd_memo_reduce(NULL); all zero: no limits */
-	const char *codec;     /**< codec spec of the results' array chunks ("lz4", "blosc:9"; see
-	                            lrd_codec_parse); NULL: the store's default */
-	int verbose;           /**< 0: silent; 1: a line per miss on stderr
-	                            ("[Memory] Calling f(3)", "[Memory] f: miss, 12.0ms, 8.0KB
-	                            stored"), versions invalidated, damaged entries, results not
-	                            cached; 2: also a line per hit; 0 by default */
-	const char *lock_path; /**< the lock file; NULL: beside the store (see above) */
+	const char *codec;      /**< codec spec of the results' array chunks ("lz4", "blosc:9"; see
+	                             lrd_codec_parse); NULL: the store's default */
+	int verbose;            /**< 0: silent; 1: a line per miss on stderr
+	                             ("[Memory] Calling f(3)", "[Memory] f: miss, 12.0ms, 8.0KB
+	                             stored"), versions invalidated, damaged entries, results not
+	                             cached; 2: also a line per hit; 0 by default */
+	const char *lock_path;  /**< the lock file; NULL: beside the store (see above) */
 	double atime_resolution_s; /**< a hit rewrites an entry's access time only when the
 	                                recorded one is older than this (as relatime does), so
 	                                hits on many keys cost no index writes; LRU order is

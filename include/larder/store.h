@@ -257,6 +257,11 @@ LRD_API bool lrd_txn_is_write(const lrd_txn *txn);
 /** lrd_put_options.flags */
 enum lrd_put_flags {
 	LRD_PUT_NOOVERWRITE = 1u << 0, /**< fail with LRD_EEXIST if the key exists */
+	LRD_PUT_MAPPABLE = 1u << 1,    /**< an array stored raw goes in one chunk (up to
+	                                    LRD_CHUNK_SIZE_MAX bytes, whatever chunk_size says),
+	                                    so that gets can return it zero-copy
+	                                    (LRD_BUF_MAPPED); compressed arrays are chunked as
+	                                    usual */
 };
 
 /** How lrd_store_put() and lrd_store_writer_new() store arrays. Zero fields: the store's
