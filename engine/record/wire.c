@@ -224,6 +224,9 @@ int lrd__reader_alloc(lrd__reader *r, uint64_t n, size_t extra, uint8_t **out)
 		}
 		got += k;
 	}
+	/* the doubling may have stopped at exactly n bytes: room for the extra ones too */
+	if (cap < total && lrd__grow_toward(&buf, &cap, total, total))
+		return LRD_ENOMEM;
 	if (extra)
 		memset(buf + (size_t)n, 0, extra);
 	*out = buf;
