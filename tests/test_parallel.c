@@ -196,6 +196,16 @@ static int t_big(void *ctx, const lrd_value *in, lrd_value **out)
 	return LRD_OK;
 }
 
+/* t_big in a worker that lifts the caller's RLIMIT_DATA (inherited at fork): the limit is
+ * meant for the calling process only. */
+static int t_big_unlimited(void *ctx, const lrd_value *in, lrd_value **out)
+{
+	struct rlimit rl = {.rlim_cur = RLIM_INFINITY, .rlim_max = RLIM_INFINITY};
+	if (setrlimit(RLIMIT_DATA, &rl))
+		return LRD_EIO;
+	return t_big(ctx, in, out);
+}
+
 static void setup(void)
 {
 	lrd_task_register("t.square", t_square);
@@ -205,6 +215,7 @@ static void setup(void)
 	lrd_task_register("t.inner", t_inner);
 	lrd_task_register("t.outer", t_outer);
 	lrd_task_register("t.big", t_big);
+	lrd_task_register("t.big_unlimited", t_big_unlimited);
 	lrd_task_register("t.hang", t_hang);
 	lrd_task_register("t.late", t_late);
 	lrd_task_register("t.env", t_env);
@@ -614,8 +625,9 @@ Test(parallel, results_larger_than_memory_come_back_through_the_store)
 	                          .batch_size = 1,
 	                          .max_nbytes = 1 << 20,
 	                          .store = store};
-	cr_assert_eq(lrd_parallel_map(&o, "t.big", NULL, (const lrd_value *const *)in, n, out),
-	             LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(
+	    lrd_parallel_map(&o, "t.big_unlimited", NULL, (const lrd_value *const *)in, n, out),
+	    LRD_OK, "%s", lrd_errmsg());
 	for (size_t i = 0; i < n; i++) {
 		cr_assert_eq(lrd_array_count(out[i]), cnt);
 		cr_expect_eq(lrd_array_bufkind(out[i]), LRD_BUF_MAPPED, "result %zu", i);
