@@ -1,8 +1,9 @@
 /* zlib-3 chunks: libdeflate (larder's one-shot chunk path) against zlib (larder's streaming
  * path, the one chunks took before libdeflate), on the generated data sets of `larder bench`,
  * in chunks of 4 MiB (lrd_dump's default). Prints one row per data set and library: ratio,
- * compress and decompress MB/s (medians of 3 runs), every round trip checked.
- * Usage: bench/deflate_bench [MiB per data set, default 64] [level, default 3] */
+ * compress and decompress MB/s (medians of RUNS runs), every round trip checked.
+ * Usage: bench/deflate_bench [MiB per data set, default 64] [level, default 3] [RUNS, default 3]
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,8 @@
 
 #include "tools/bench_codec.h"
 
-#define CHUNK ((size_t)4 << 20)
-#define RUNS  3
+#define CHUNK    ((size_t)4 << 20)
+#define MAX_RUNS 64
 
 static double now(void)
 {
@@ -54,10 +55,21 @@ static int cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 int main(int argc, char **argv)
 {
 	size_t n = (argc > 1 ? (size_t)atol(argv[1]) : 64) << 20;
 	lrd_codec_params p = {.level = argc > 2 ? atoi(argv[2]) : 3};
+	int runs = argc > 3 ? atoi(argv[3]) : 3;
+	if (runs < 1 || runs > MAX_RUNS) {
+		fprintf(stderr, "deflate_bench: RUNS 1 to %d\n", MAX_RUNS);
+		return 2;
+	}
 	const lrd_codec *c = lrd_codec_by_name("zlib");
 	size_t nchunks = (n + CHUNK - 1) / CHUNK, cap = lrd_codec_bound(c, CHUNK, &p);
 	unsigned char *src = malloc(n), *z = malloc(nchunks * cap), *back = malloc(n);
@@ -71,11 +83,11 @@ int main(int argc, char **argv)
 	for (int d = 0; d < BENCH_NDATA; d++) {
 		bench_data_fill((enum bench_data)d, src, n);
 		for (int lib = 0; lib < 2; lib++) {
-			double tc[RUNS], td[RUNS];
+			double tc[MAX_RUNS], td[MAX_RUNS];
 			size_t total = 0;
-			for (int r = 0; r < 2 * RUNS; r++) {
+			for (int r = 0; r < 2 * runs; r++) {
 				lrd_codec_mode mode =
-				    r < RUNS ? LRD_CODEC_ENCODE : LRD_CODEC_DECODE;
+				    r < runs ? LRD_CODEC_ENCODE : LRD_CODEC_DECODE;
 				double t0 = now();
 				total = 0;
 				for (size_t i = 0; i < nchunks; i++) {
@@ -92,21 +104,19 @@ int main(int argc, char **argv)
 					}
 					total += zlen[i];
 				}
-				if (r < RUNS)
+				if (r < runs)
 					tc[r] = now() - t0;
 				else
-					td[r - RUNS] = now() - t0;
+					td[r - runs] = now() - t0;
 			}
 			if (memcmp(src, back, n) != 0) {
 				fprintf(stderr, "deflate_bench: round trip changed the data\n");
 				return 1;
 			}
-			qsort(tc, RUNS, sizeof *tc, cmp);
-			qsort(td, RUNS, sizeof *td, cmp);
 			printf("%-7s %-11s %5d %8.2f %14.1f %16.1f\n",
 			       bench_data_name((enum bench_data)d), lib ? "zlib" : "libdeflate",
-			       p.level, (double)n / (double)total, bench_mb_s(n, tc[RUNS / 2]),
-			       bench_mb_s(n, td[RUNS / 2]));
+			       p.level, (double)n / (double)total, bench_mb_s(n, median(tc, runs)),
+			       bench_mb_s(n, median(td, runs)));
 			fflush(stdout);
 		}
 	}
