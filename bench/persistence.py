@@ -385,6 +385,10 @@ def fast_io(a):
         if g not in GROUPS:
             sys.exit("unknown group %s (groups: %s)" % (g, ",".join(GROUPS)))
     datasets = a.data.split(",")
+    begin, end = "<!-- fastio:begin -->", "<!-- fastio:end -->"
+    if a.md and not (os.path.exists(a.md) and begin in open(a.md).read() and
+                     end in open(a.md).read()):
+        sys.exit("%s has no %s ... %s markers" % (a.md, begin, end))
     ncores = os.cpu_count() or 1
     nbytes = a.size_mib * MiB
     d = a.dir or tempfile.mkdtemp(prefix="larder-bench-", dir="/var/tmp")
@@ -507,10 +511,7 @@ def fast_io(a):
     print(text)
     if a.md:
         doc = open(a.md).read()
-        b, e = "<!-- fastio:begin -->", "<!-- fastio:end -->"
-        if b not in doc or e not in doc:
-            sys.exit("%s has no %s ... %s markers" % (a.md, b, e))
-        doc = doc.split(b)[0] + b + "\n" + text + "\n" + e + doc.split(e, 1)[1]
+        doc = doc.split(begin)[0] + begin + "\n" + text + "\n" + end + doc.split(end, 1)[1]
         open(a.md, "w").write(doc)
         print("# written into %s" % a.md)
 
