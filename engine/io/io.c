@@ -24,8 +24,10 @@ struct lrd_stream {
 	enum kind kind;
 	bool writing;
 	bool seekable;
-	int failed; /* sticky write error */
-	int fd;     /* K_PATH (owned), K_FD */
+	int failed;        /* sticky write error */
+	char failmsg[256]; /* ... and its message, repeated by every later write (never "failed
+	                      earlier" without the cause) */
+	int fd;            /* K_PATH (owned), K_FD */
 	FILE *f;
 	const uint8_t *mem; /* K_MEM */
 	size_t memsize, memoff;
@@ -322,7 +324,11 @@ int lrd_stream_open_fd(int fd, const char *mode, lrd_stream **out)
 	if ((rc = parse_mode(mode, &w)) || (rc = new_stream(K_FD, w, out)))
 		return rc;
 	(*out)->fd = fd;
-	snprintf((*out)->name, sizeof(*out)->name, "fd %d", fd);
+	static const char *const std[] = {"standard input", "standard output", "standard error"};
+	if (fd <= 2)
+		snprintf((*out)->name, sizeof(*out)->name, "%s (fd %d)", std[fd], fd);
+	else
+		snprintf((*out)->name, sizeof(*out)->name, "fd %d", fd);
 	probe_fd(*out, fd);
 	return LRD_OK;
 }
@@ -469,10 +475,23 @@ bool lrd__stream_seekable(const lrd_stream *s) { return s->seekable; }
 
 const char *lrd__stream_name(const lrd_stream *s) { return s->name; }
 
+/* A write failed with rc: remember it and its message (sticky). */
+static void fail(lrd_stream *s, int rc)
+{
+	s->failed = rc;
+	snprintf(s->failmsg, sizeof s->failmsg, "%s", lrd_errmsg());
+}
+
+/* Every write after a failure repeats the first one's code and cause. */
+static int failed_again(const lrd_stream *s)
+{
+	return lrd__err(s->failed, "%s", s->failmsg[0] ? s->failmsg : lrd_strerror(s->failed));
+}
+
 int lrd__stream_write(lrd_stream *s, const void *p, size_t n)
 {
 	if (s->failed)
-		return lrd__err(s->failed, "%s failed earlier", s->name);
+		return failed_again(s);
 	if (!s->writing)
 		return lrd__err(LRD_EINVAL, "%s is open for reading", s->name);
 	int rc = LRD_OK;
@@ -487,7 +506,7 @@ int lrd__stream_write(lrd_stream *s, const void *p, size_t n)
 		s->blen += n;
 	}
 	if (rc)
-		s->failed = rc;
+		fail(s, rc);
 	return rc;
 }
 
@@ -498,13 +517,13 @@ int lrd_stream_flush(lrd_stream *s)
 	if (!s->writing)
 		return LRD_OK;
 	if (s->failed)
-		return lrd__err(s->failed, "%s failed earlier", s->name);
+		return failed_again(s);
 	int rc = raw_write(s, s->buf, s->blen);
 	s->blen = 0;
 	if (!rc && s->kind == K_FILE && fflush(s->f) != 0)
 		rc = io_err(s, "flushing");
 	if (rc)
-		s->failed = rc;
+		fail(s, rc);
 	return rc;
 }
 

@@ -17,7 +17,8 @@
 int64_t lrd__stream_size(const lrd_stream *s);
 /* true if the stream can seek (regular files, memory, callbacks with seek). */
 bool lrd__stream_seekable(const lrd_stream *s);
-/* A short name for messages: the path, "fd 3", "FILE*", "memory", "callbacks". */
+/* A short name for messages: the path, "fd 3" ("standard output (fd 1)" for 0..2), "FILE*",
+ * "memory", "callbacks". */
 const char *lrd__stream_name(const lrd_stream *s);
 
 /* Read up to n bytes (fewer only at the end of input); *got receives the count. */

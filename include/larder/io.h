@@ -77,10 +77,11 @@ LRD_API int lrd_stream_open_callbacks(const lrd_io_callbacks *cb, const char *mo
                                       lrd_stream **out);
 
 /** Flush buffered output of a writing stream (LRD_OK at once for a reading one); after a failed
- * dump the stream's contents are unspecified. A write failure is sticky: every later flush
- * returns the same code ("... failed earlier"). Errors: LRD_EINVAL (s NULL), LRD_EIO and
- * LRD_ENOSPC (naming the path or descriptor and errno's text), LRD_ENOMEM (membuf), or the
- * code a write callback returned. */
+ * dump the stream's contents are unspecified. A write failure is sticky: every later write
+ * and flush returns the same code and the first failure's message (its real cause, such as
+ * "writing standard output (fd 1): No space left on device"). Errors: LRD_EINVAL (s NULL), LRD_EIO
+ * and LRD_ENOSPC (naming the path or descriptor and errno's text), LRD_ENOMEM (membuf), or the code
+ * a write callback returned. */
 LRD_API int lrd_stream_flush(lrd_stream *s);
 /** Take the buffer of a stream made by lrd_stream_open_membuf, after flushing it: *data
  * (freed by the caller with lrd_free(); NULL when empty) and *size. The stream is empty
