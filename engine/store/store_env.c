@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "codecs/codec_internal.h"
@@ -67,6 +69,42 @@ int lrd__mdb_err(int rc, const char *what)
 		code = LRD_EIO;
 	}
 	return lrd__err(code, "%s: %s", what, mdb_strerror(rc));
+}
+
+/* Below this much free space, an I/O error at commit is taken for a full disk. */
+#define COMMIT_FULL_BYTES ((uint64_t)1 << 20)
+
+/* LMDB reports a write cut short as EIO (a short pwrite), whatever cut it short, so an I/O
+ * error at commit is checked against its two usual causes: a filesystem with (almost) no
+ * space left is LRD_ENOSPC; a data file that reached the process's file size limit
+ * (RLIMIT_FSIZE, `ulimit -f`: EFBIG, or a short write ending at the limit) is LRD_ELIMIT. */
+int lrd__commit_err(const char *path, unsigned flags, int mrc)
+{
+	struct statvfs vfs;
+	if (!path)
+		path = "?";
+	if (mrc == ENOSPC || mrc == EDQUOT ||
+	    (mrc == EIO && statvfs(path, &vfs) == 0 &&
+	     (uint64_t)vfs.f_bavail * vfs.f_frsize < COMMIT_FULL_BYTES))
+		return lrd__err(LRD_ENOSPC,
+		                "committing to store '%s': no space left on device (nothing of "
+		                "the transaction was committed)",
+		                path);
+	char data[4200], lock[4200];
+	struct rlimit lim;
+	struct stat st;
+	lrd__store_file_paths(path, flags, data, lock, sizeof data);
+	if ((mrc == EFBIG || mrc == EIO) && getrlimit(RLIMIT_FSIZE, &lim) == 0 &&
+	    lim.rlim_cur != RLIM_INFINITY &&
+	    (mrc == EFBIG || (stat(data, &st) == 0 && (uint64_t)st.st_size >= lim.rlim_cur)))
+		return lrd__err(LRD_ELIMIT,
+		                "committing to store '%s': '%s' would grow past this process's "
+		                "file size limit of %llu bytes (RLIMIT_FSIZE, `ulimit -f`; nothing "
+		                "of the transaction was committed)",
+		                path, data, (unsigned long long)lim.rlim_cur);
+	char what[4200];
+	snprintf(what, sizeof what, "committing to store '%s'", path);
+	return lrd__mdb_err(mrc, what);
 }
 
 int lrd__store_check(const lrd_store *s)
@@ -227,7 +265,7 @@ static int open_dbis(lrd_store *s, const char *path, const lrd_store_options *o)
 		return err;
 	}
 	rc = mdb_txn_commit(t);
-	return rc ? lrd__mdb_err(rc, "committing the open transaction") : LRD_OK;
+	return rc ? lrd__commit_err(path, s->flags, rc) : LRD_OK;
 }
 
 /* An existing directory holds a store when LMDB's data file is in it: an empty directory
@@ -251,7 +289,12 @@ static int check_path(const char *path, unsigned flags)
 			return lrd__err(LRD_EINVAL,
 			                "'%s' is a directory (LRD_STORE_NOSUBDIR given)", path);
 		if (!dir && !(flags & LRD_STORE_NOSUBDIR))
-			return lrd__err(LRD_EFORMAT, "'%s' is a file, not a store directory", path);
+			return lrd__err(LRD_EFORMAT, "'%s' is %s, not a store directory", path,
+			                S_ISREG(st.st_mode)    ? "a file"
+			                : S_ISCHR(st.st_mode)  ? "a character device"
+			                : S_ISBLK(st.st_mode)  ? "a block device"
+			                : S_ISFIFO(st.st_mode) ? "a FIFO"
+			                                       : "not a directory");
 		if (dir && (flags & (LRD_STORE_NOCREATE | LRD_STORE_RDONLY)) &&
 		    !dir_has_store(path))
 			return lrd__err(LRD_ENOTFOUND, "no store at '%s'", path);
@@ -354,7 +397,10 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 	if (out)
 		*out = NULL;
 	if (!path || !*path || !out)
-		return lrd__err(LRD_EINVAL, "lrd_store_open: NULL or empty argument");
+		return lrd__err(LRD_EINVAL, "lrd_store_open: %s",
+		                !out    ? "out is NULL"
+		                : !path ? "path is NULL"
+		                        : "the store path is empty");
 	lrd_store_options o = opts ? *opts : (lrd_store_options){0};
 	int rc = LRD__RESERVED_CHECK(&o, "lrd_store_options");
 	if (!rc)

@@ -134,6 +134,10 @@ void lrd__store_unref(lrd_store *s);
 
 /* Map an LMDB return code to an LRD code with a message "<what>: <mdb_strerror>". */
 int lrd__mdb_err(int rc, const char *what);
+/* The error of a failed mdb_txn_commit (mrc) on the store at path: LRD_ENOSPC for a full disk,
+ * LRD_ELIMIT for the file size limit (RLIMIT_FSIZE), both of which LMDB may report as EIO;
+ * else as lrd__mdb_err. The message names the store. */
+int lrd__commit_err(const char *path, unsigned flags, int mrc);
 /* LRD_OK, or LRD_EINVAL when s is NULL or was opened before a fork(). */
 int lrd__store_check(const lrd_store *s);
 

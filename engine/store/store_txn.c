@@ -20,12 +20,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/statvfs.h>
 
 #include "engine/store/store_internal.h"
-
-/* Free space below which an I/O error at commit is taken for a full disk. */
-#define COMMIT_FULL_BYTES ((uint64_t)1 << 20)
 
 static _Thread_local const lrd_store *tl_writer;
 
@@ -280,24 +276,9 @@ int lrd_txn_begin(lrd_store *s, unsigned flags, lrd_txn **out)
 	return lrd__txn_begin(s, flags & LRD_TXN_WRITE, out);
 }
 
-/* LMDB reports a write cut short by a full disk as EIO (a short pwrite), so an I/O error at
- * commit is checked against the filesystem: one with (almost) no space left is LRD_ENOSPC. */
 static int commit_err(lrd_store *s, int mrc)
 {
-	const char *path = lrd_store_path(s);
-	struct statvfs vfs;
-	if (!path)
-		path = "?";
-	if (mrc == ENOSPC || mrc == EDQUOT ||
-	    (mrc == EIO && statvfs(path, &vfs) == 0 &&
-	     (uint64_t)vfs.f_bavail * vfs.f_frsize < COMMIT_FULL_BYTES))
-		return lrd__err(LRD_ENOSPC,
-		                "committing to store '%s': no space left on device (nothing of "
-		                "the transaction was committed)",
-		                path);
-	char what[4200];
-	snprintf(what, sizeof what, "committing to store '%s'", path);
-	return lrd__mdb_err(mrc, what);
+	return lrd__commit_err(lrd_store_path(s), s->flags, mrc);
 }
 
 int lrd__txn_checkpoint(lrd_txn *t)

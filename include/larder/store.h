@@ -72,7 +72,8 @@
  * processes adopt a map grown past theirs on their next transaction (under the same rule: with
  * other transactions of theirs open, that transaction fails with LRD_EMAPFULL). With the
  * default reservation MDB_MAP_FULL means the disk is nearly full, and a commit that runs out of
- * disk fails with LRD_ENOSPC naming the store (nothing of the transaction is committed).
+ * disk fails with LRD_ENOSPC naming the store (nothing of the transaction is committed); one
+ * stopped by the file size limit (`ulimit -f`) fails with LRD_ELIMIT, saying so.
  *
  * Processes and fork(). Several processes may open one store at once. A store handle must not
  * be used across fork(): in the child every call on a handle opened by the parent returns
@@ -228,7 +229,9 @@ LRD_API int lrd_txn_begin(lrd_store *s, unsigned flags, lrd_txn **out);
 /** Commit and free txn. A read transaction just ends. On failure the transaction was aborted
  * and nothing of it is visible. NULL gives LRD_EINVAL.
  * Errors: LRD_EMAPFULL (see "Map growth"), the first error a call inside it hit if that error
- * poisoned it (LRD_EMAPFULL, LRD_EIO), LRD_EIO (sync failed). */
+ * poisoned it (LRD_EMAPFULL, LRD_EIO), LRD_ENOSPC (the disk is full), LRD_ELIMIT (the data
+ * file would grow past the process's file size limit, RLIMIT_FSIZE), LRD_EIO (a write or the
+ * sync failed otherwise). Each names the store. */
 LRD_API int lrd_txn_commit(lrd_txn *txn);
 
 /** Abort and free txn; nothing of it is visible. NULL is ignored. */
