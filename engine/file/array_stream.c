@@ -214,7 +214,7 @@ static int range_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_
 	struct range_job *J = ctx;
 	lrd__payload_reader p;
 	(void)r;
-	snprintf(J->what, sizeof J->what, "at offset %llu",
+	snprintf(J->what, sizeof J->what, "the array at offset %llu",
 	         (unsigned long long)J->fr->f.channel.pos);
 	int rc = lrd__payload_reader_begin(&p, &J->fr->f, d, NULL, J->what);
 	if (!rc && !out)
@@ -296,7 +296,7 @@ int lrd_array_reader_new(lrd_stream *s, const lrd_load_options *opts, lrd_array_
 	lrd_array_reader *r = lrd__calloc(1, sizeof *r);
 	if (!r)
 		return LRD_ENOMEM;
-	snprintf(r->what, sizeof r->what, "the root");
+	snprintf(r->what, sizeof r->what, "the root array");
 	uint8_t tag;
 	lrd__array_desc d;
 	rc = lrd__file_input_open(&r->fr, s, LRD__INPUT_HASH);

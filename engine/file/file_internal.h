@@ -135,7 +135,7 @@ typedef struct lrd__payload_reader {
 	size_t scratch_cap;
 	uint64_t stored_bytes; /* chunk data bytes seen */
 	unsigned codec_ids;
-	const char *what;             /* "'path'" for messages */
+	const char *what;             /* the array, for messages: "the array at offset 42" */
 	lrd__dpipe pipe;              /* layout 1, threaded or chunk by chunk: the chunk decoder */
 	struct lrd__pdest *pipe_dest; /* read_array: where chunks go (payload.c); NULL: next */
 	bool piped;                   /* pipe started */

@@ -201,7 +201,7 @@ static int load_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_v
 	struct loader *L = ctx;
 	lrd__payload_reader p;
 	(void)r;
-	snprintf(L->what, sizeof L->what, "at offset %llu",
+	snprintf(L->what, sizeof L->what, "the array at offset %llu",
 	         (unsigned long long)L->fr->f.channel.pos);
 	int rc = lrd__payload_reader_begin(&p, &L->fr->f, d, L->o, L->what);
 	if (!rc && out)

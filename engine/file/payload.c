@@ -20,12 +20,12 @@ int lrd__payload_reader_limit(const lrd__payload_reader *p, const lrd_load_optio
 	uint64_t n = p->d.nbytes;
 	if (o && o->max_array_bytes && n > o->max_array_bytes)
 		return lrd__err(LRD_ELIMIT,
-		                "array %s of %llu bytes exceeds the limit of %llu "
+		                "%s (%llu bytes) exceeds the limit of %llu "
 		                "(lrd_load_options.max_array_bytes)",
 		                p->what, (unsigned long long)n,
 		                (unsigned long long)o->max_array_bytes);
 	if (n > (uint64_t)PTRDIFF_MAX)
-		return lrd__err(LRD_ELIMIT, "array %s of %llu bytes cannot be addressed", p->what,
+		return lrd__err(LRD_ELIMIT, "%s (%llu bytes) cannot be addressed", p->what,
 		                (unsigned long long)n);
 	return LRD_OK;
 }
@@ -127,7 +127,7 @@ static int dest_at(lrd__payload_reader *p, struct lrd__pdest *d, uint64_t i, uin
 		                                  (size_t)(i * p->chunk_size), (size_t)end,
 		                                  (size_t)p->d.nbytes, LRD__ALIGNMENT);
 		if (rc)
-			return lrd__errctx(rc, "array %s", p->what);
+			return lrd__errctx(rc, "%s", p->what);
 		d->data = d->block + d->off;
 	}
 	*out = d->data + i * p->chunk_size;

@@ -36,7 +36,7 @@ static int scan_array(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_v
 	lrd__payload_reader p;
 	(void)r;
 	uint64_t at = S->fr->f.channel.pos;
-	snprintf(S->what, sizeof S->what, "array at offset %llu", (unsigned long long)at);
+	snprintf(S->what, sizeof S->what, "the array at offset %llu", (unsigned long long)at);
 	int rc = lrd__payload_reader_begin(&p, &S->fr->f, d, S->o, S->what);
 	if (!rc && p.nchunks && S->bufcap < p.chunk_size) {
 		lrd__free(S->buf);

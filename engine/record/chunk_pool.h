@@ -128,7 +128,7 @@ typedef struct lrd__dpipe {
 	size_t own_size;        /* bytes of a slot's own buffer: the largest chunk */
 	lrd__dpipe_fetch fetch;
 	void *ctx;
-	const char *what; /* "'key'", "the root": decode errors say "chunk N of <what>" */
+	const char *what; /* "'key'", "the root array": decode errors say "chunk N of <what>" */
 	int fetch_rc;     /* a failed fetch, reported once the chunks before it are out */
 	int failed;       /* sticky: every later call repeats msg */
 	char msg[512];
