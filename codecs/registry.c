@@ -56,6 +56,8 @@ int lrd__codec_validate(const lrd_codec *c)
 		return lrd__err(LRD_EINVAL,
 		                "codec '%s': version, bound, compress and decompress are required",
 		                c->name);
+	if (!c->version()) /* printed by `larder codecs`, recorded by benchmarks */
+		return lrd__err(LRD_EINVAL, "codec '%s': version() returned NULL", c->name);
 	if (c->magic_size && !c->sniff)
 		return lrd__err(LRD_EINVAL, "codec '%s': magic_size set but no sniff function",
 		                c->name);

@@ -115,7 +115,8 @@ typedef struct lrd_codec {
 	int min_level, max_level, default_level;
 	size_t magic_size; /**< bytes sniff() needs to decide; 0 if it has no magic */
 
-	/** Version of the library behind the codec ("1.2.13"); static storage. */
+	/** Version of the library behind the codec ("1.2.13"); static storage, never NULL (a
+	 * plugin whose codec returns NULL is refused). */
 	const char *(*version)(void);
 	/** 1 if `head` (n bytes, n >= magic_size or the whole input) starts a stream of this codec.
 	 */
@@ -174,8 +175,8 @@ LRD_API size_t lrd_codec_count(void);
 LRD_API const lrd_codec *lrd_codec_at(size_t i);
 
 /** Register a codec at run time. The vtable must outlive the process (static storage).
- * Errors: LRD_EVERSION (abi differs), LRD_EINVAL (missing function, id 0 or 255, bad name),
- * LRD_EEXIST (name or id already taken). */
+ * Errors: LRD_EVERSION (abi differs), LRD_EINVAL (missing function, version() returning
+ * NULL, id 0 or 255, bad name), LRD_EEXIST (name or id already taken). */
 LRD_API int lrd_codec_register(const lrd_codec *codec);
 
 /** Load one plugin file explicitly and register its codecs; `*count` (may be NULL) receives how
@@ -217,7 +218,8 @@ LRD_API int lrd_codec_level(const lrd_codec *codec, const lrd_codec_params *p);
  * too large for the codec or codec is NULL. */
 LRD_API size_t lrd_codec_bound(const lrd_codec *codec, size_t n, const lrd_codec_params *p);
 /** One-shot compression into a caller-owned buffer. Errors: LRD_EINVAL (NULL codec or out, NULL
- * src or dst with a nonzero size, a level outside the codec's range), LRD_EBUFSIZE (output larger than cap), LRD_ECODEC. */
+ * src or dst with a nonzero size, a level outside the codec's range), LRD_EBUFSIZE (output larger
+ * than cap), LRD_ECODEC. */
 LRD_API int lrd_codec_compress(const lrd_codec *codec, const lrd_codec_params *p, const void *src,
                                size_t n, void *dst, size_t cap, size_t *out);
 /** One-shot decompression into a caller-owned buffer. Errors: LRD_EINVAL (as for compress),
