@@ -44,6 +44,10 @@ int cmd_bench_parallel(int argc, char **argv);
 
 /* The store stop of the demo tour (tools/demo_store.c). */
 int demo_store(const char *path);
+/* Before the tour: name on stderr the tour keys that an existing store at path already holds,
+ * which demo_store overwrites (a store given with --store may hold a user's own "tour/..."
+ * objects). Silent when there is no store. */
+void demo_store_warn(const char *path);
 /* The memoizer stop (tools/demo_memo.c), over the arrays demo_store left. */
 int demo_memo(const char *path);
 /* The parallel stop (tools/demo_parallel.c): a pipeline on every backend, with the store. */
@@ -61,7 +65,9 @@ enum cli_store_mode {
  * (tools/cmd_store.c). */
 int cli_store_open(const char *path, enum cli_store_mode mode, lrd_store **out);
 
-/* Print "larder: <what>: <lrd_errmsg or strerror>" to stderr; return CLI_FAIL. */
+/* Print "larder: <what>: <lrd_errmsg or strerror>" to stderr, leaving out "<what>: " when the
+ * message names it already ('<what>' quoted, or at its start); an empty what (an empty
+ * operand) is shown as "'' (an empty path)". Returns CLI_FAIL. */
 int cli_fail(int rc, const char *what);
 /* true if argv[i] is -h or --help. */
 bool cli_is_help(const char *arg);

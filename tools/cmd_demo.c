@@ -138,13 +138,14 @@ int cmd_demo(int argc, char **argv)
 			       "  --store DIR  the embedded store the tour uses (default "
 			       "./larder-demo.store)\n");
 			return CLI_OK;
-		} else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc && argv[i + 1][0]) {
 			store = argv[++i];
 		} else {
 			fprintf(stderr, "larder demo: unexpected argument '%s'\n", argv[i]);
 			return CLI_USAGE;
 		}
 	}
+	demo_store_warn(store);
 	printf("larder %s demo (store: %s)\n", lrd_version_string(), store);
 	int status = demo_codecs();
 	int files = demo_files();

@@ -1,6 +1,6 @@
 /* `larder load IN OUT.npy`: convert a larder file (any whole-file codec, found by magic; "-"
  * reads standard input) holding an array — or a tree, with --entry KEYPATH naming the array —
- * into a .npy file. */
+ * into a .npy file; OUT "-" writes standard output. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,12 +9,12 @@
 
 static int usage(FILE *f, int code)
 {
-	fprintf(f,
-	        "usage: larder load IN|- OUT.npy [--entry KEYPATH] [--max-bytes SIZE]\n\n"
-	        "Write the array of a larder file as .npy. --entry picks an array inside a tree\n"
-	        "('layers/0/weights': map keys and list indices separated by '/').\n"
-	        "--max-bytes bounds what loading may build (default: 4G, or 16 x the file's\n"
-	        "size if larger; 'unlimited' for none).\n");
+	fprintf(f, "usage: larder load IN|- OUT.npy|- [--entry KEYPATH] [--max-bytes SIZE]\n\n"
+	           "Write the array of a larder file as .npy (OUT '-': to standard output).\n"
+	           "--entry picks an array inside a tree\n"
+	           "('layers/0/weights': map keys and list indices separated by '/').\n"
+	           "--max-bytes bounds what loading may build (default: 4G, or 16 x the file's\n"
+	           "size if larger; 'unlimited' for none).\n");
 	return code;
 }
 
@@ -77,7 +77,8 @@ int cmd_load(int argc, char **argv)
 		lrd_value_free(root);
 		return CLI_FAIL;
 	}
-	rc = lrd_npy_save(a, out, NULL);
+	rc =
+	    strcmp(out, "-") == 0 ? lrd_npy_save_file(a, stdout, NULL) : lrd_npy_save(a, out, NULL);
 	lrd_value_free(root);
 	return rc ? cli_fail(rc, out) : CLI_OK;
 }

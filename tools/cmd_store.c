@@ -191,10 +191,16 @@ int cmd_rm(int argc, char **argv)
 	return out;
 }
 
-static const char *codec_name(unsigned id)
+/* The codec's name, or "id N?" for one that is not loaded (a plugin's), written in buf. */
+static const char *codec_name(unsigned id, char *buf, size_t cap)
 {
 	const lrd_codec *c = lrd_codec_by_id(id);
-	return id == LRD_CODEC_ID_RAW ? "raw" : c ? c->name : "unknown";
+	if (id == LRD_CODEC_ID_RAW)
+		return "raw";
+	if (c)
+		return c->name;
+	snprintf(buf, cap, "id %u?", id);
+	return buf;
 }
 
 int cmd_stat(int argc, char **argv)
@@ -212,6 +218,7 @@ int cmd_stat(int argc, char **argv)
 	if (rc)
 		return cli_fail(rc, "stat");
 	typedef unsigned long long ull;
+	char nb[16];
 	if (a.json) {
 		printf(
 		    "{\"objects\": %llu, \"arrays\": %llu, \"chunks\": %llu, \"raw_bytes\": %llu, "
@@ -224,8 +231,9 @@ int cmd_stat(int argc, char **argv)
 		for (unsigned i = 0; i < st.ncodecs; i++)
 			printf("%s{\"codec\": \"%s\", \"chunks\": %llu, \"raw_bytes\": %llu, "
 			       "\"stored_bytes\": %llu}",
-			       i ? ", " : "", codec_name(st.codecs[i].id), (ull)st.codecs[i].chunks,
-			       (ull)st.codecs[i].raw_bytes, (ull)st.codecs[i].stored_bytes);
+			       i ? ", " : "", codec_name(st.codecs[i].id, nb, sizeof nb),
+			       (ull)st.codecs[i].chunks, (ull)st.codecs[i].raw_bytes,
+			       (ull)st.codecs[i].stored_bytes);
 		printf("]}\n");
 		return CLI_OK;
 	}
@@ -234,7 +242,7 @@ int cmd_stat(int argc, char **argv)
 	printf("bytes        %llu raw, %llu stored\n", (ull)st.raw_bytes, (ull)st.stored_bytes);
 	for (unsigned i = 0; i < st.ncodecs; i++)
 		printf("  %-10s %llu chunks, %llu raw, %llu stored (%.2fx)\n",
-		       codec_name(st.codecs[i].id), (ull)st.codecs[i].chunks,
+		       codec_name(st.codecs[i].id, nb, sizeof nb), (ull)st.codecs[i].chunks,
 		       (ull)st.codecs[i].raw_bytes, (ull)st.codecs[i].stored_bytes,
 		       st.codecs[i].stored_bytes
 		           ? (double)st.codecs[i].raw_bytes / (double)st.codecs[i].stored_bytes
@@ -261,8 +269,10 @@ static int on_problem(void *ctx, const char *key, int64_t chunk, int code, const
 		       lrd_errname(code));
 		cli_json_str(stdout, msg);
 		printf("}");
-	} else {
-		printf("DAMAGED %s: %s\n", key, msg);
+	} else { /* a codec that is not loaded is no damage: the chunk could not be checked */
+		printf("%s ", code == LRD_ECODEC ? "CANNOT CHECK" : "DAMAGED");
+		cli_print_key(stdout, key);
+		printf(": %s\n", msg);
 	}
 	v->n++;
 	return 0;

@@ -61,6 +61,26 @@ static int read_back(lrd_store *s, lrd_txn *t, const char *key, const void *want
 	return same ? CLI_OK : CLI_FAIL;
 }
 
+/* The keys the tour writes. */
+static const char *const tour_keys[] = {"tour/ramp", "tour/floats", "tour/ramp.blosc"};
+
+void demo_store_warn(const char *path)
+{
+	lrd_store *s;
+	if (lrd_store_open(path, &(lrd_store_options){.flags = LRD_STORE_RDONLY}, &s) != LRD_OK)
+		return; /* no store yet, or one demo_store will report on */
+	bool any = false;
+	for (size_t i = 0; i < sizeof tour_keys / sizeof *tour_keys; i++)
+		if (lrd_store_exists(s, NULL, tour_keys[i]) == 1) {
+			fprintf(stderr, "%s%s", any ? ", " : "larder demo: overwriting ",
+			        tour_keys[i]);
+			any = true;
+		}
+	if (any)
+		fprintf(stderr, " in the existing store %s\n", path);
+	lrd_store_close(s);
+}
+
 int demo_store(const char *path)
 {
 	printf("== store: the tour's arrays in the embedded LMDB store at %s\n", path);
@@ -77,9 +97,9 @@ int demo_store(const char *path)
 	}
 	bench_data_fill(BENCH_RAMP, ramp, STORE_TOUR_BYTES);
 	bench_data_fill(BENCH_FLOATS, floats, STORE_TOUR_BYTES);
-	if ((status = put_tour(s, "tour/ramp", BENCH_RAMP, "raw", ramp)) ||
-	    (status = put_tour(s, "tour/floats", BENCH_FLOATS, "raw", floats)) ||
-	    (status = put_tour(s, "tour/ramp.blosc", BENCH_RAMP, "blosc", ramp)))
+	if ((status = put_tour(s, tour_keys[0], BENCH_RAMP, "raw", ramp)) ||
+	    (status = put_tour(s, tour_keys[1], BENCH_FLOATS, "raw", floats)) ||
+	    (status = put_tour(s, tour_keys[2], BENCH_RAMP, "blosc", ramp)))
 		goto out;
 	lrd_txn *t;
 	if ((rc = lrd_txn_begin(s, LRD_TXN_READ, &t)) != LRD_OK) {

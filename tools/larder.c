@@ -1,6 +1,7 @@
 /* `larder`: entry point and subcommand dispatch. */
 #include <stdio.h>
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,7 +40,22 @@ const char *cli_command;
 int cli_fail(int rc, const char *what)
 {
 	const char *msg = lrd_errmsg();
-	fprintf(stderr, "larder: %s: %s\n", what, msg[0] ? msg : lrd_strerror(rc));
+	if (!msg[0])
+		msg = lrd_strerror(rc);
+	if (!what[0]) { /* an empty operand: say so, not "larder: : ..." */
+		fprintf(stderr, "larder: '' (an empty path): %s\n", msg);
+		return CLI_FAIL;
+	}
+	/* the library's message names the path or the step already ("'OUT': Is a directory",
+	 * "compact: ..."): not twice */
+	size_t n = strlen(what);
+	char quoted[4200];
+	snprintf(quoted, sizeof quoted, "'%s'", what);
+	bool named = strstr(msg, quoted) || (strncmp(msg, what, n) == 0 && msg[n] == ':');
+	if (named)
+		fprintf(stderr, "larder: %s\n", msg);
+	else
+		fprintf(stderr, "larder: %s: %s\n", what, msg);
 	return CLI_FAIL;
 }
 
@@ -64,13 +80,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return CLI_USAGE;
 	}
+	/* past a file size limit (`ulimit -f`) a write fails with EFBIG, reported like any
+	 * other write error, instead of SIGXFSZ killing larder with its temporary files left */
+	signal(SIGXFSZ, SIG_IGN);
 	if (cli_is_help(argv[1])) {
 		usage(stdout);
-		return CLI_OK;
+		return finish("--help", CLI_OK);
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 		printf("larder %s\n", lrd_version_string());
-		return CLI_OK;
+		return finish(argv[1], CLI_OK);
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (strcmp(argv[1], commands[i].name) == 0) {
