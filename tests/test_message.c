@@ -2,6 +2,7 @@
  * several frames on one pipe, borrowed and mapped arrays, the bounds on what a frame may make
  * the decoder hold, and refusal of truncated, trailing and malformed frames. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -374,4 +375,138 @@ Test(message, a_released_buffer_lives_until_its_last_mapped_array_is_freed)
 	lrd_free(buf);
 	lrd_value_free(x);
 	lrd_value_free(l);
+}
+
+/* A frame holding tree[0..n) (header written here). */
+static size_t frame_of(uint8_t *out, const uint8_t *tree, size_t n)
+{
+	size_t len = 16 + n;
+	memcpy(out, "LRDM\1\0\0\0", 8);
+	for (int i = 0; i < 8; i++)
+		out[8 + i] = (uint8_t)((uint64_t)len >> (8 * i));
+	memcpy(out + 16, tree, n);
+	return len;
+}
+
+Test(message, decoded_small_maps_are_ordinary_maps)
+{
+	/* small maps are decoded into one block with their scalars: editing one must still work
+	 * (replacing an item made in the block, growing past the block and past the index) */
+	lrd_value *m, *x, *back;
+	cr_assert_eq(lrd_value_new_map(&m), LRD_OK);
+	cr_assert_eq(lrd_value_new_int(42, &x), LRD_OK);
+	cr_assert_eq(lrd_map_set(m, "n", x), LRD_OK);
+	cr_assert_eq(lrd_value_new_float(0.5, &x), LRD_OK);
+	cr_assert_eq(lrd_map_set(m, "alpha", x), LRD_OK);
+	cr_assert_eq(lrd_value_new_bool(true, &x), LRD_OK);
+	cr_assert_eq(lrd_map_set(m, "ok", x), LRD_OK);
+	cr_assert_eq(lrd_value_new_str("héllo", SIZE_MAX, &x), LRD_OK);
+	cr_assert_eq(lrd_map_set(m, "s", x), LRD_OK);
+	void *buf;
+	size_t len;
+	cr_assert_eq(lrd_value_encode(m, NULL, &buf, &len), LRD_OK);
+	cr_assert_eq(lrd_value_decode(buf, len, NULL, &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(m, back));
+	lrd_hash128 h1, h2;
+	cr_assert_eq(lrd_value_hash128(m, 0, &h1), LRD_OK);
+	cr_assert_eq(lrd_value_hash128(back, 0, &h2), LRD_OK);
+	cr_expect(memcmp(&h1, &h2, sizeof h1) == 0);
+	/* replace a scalar made in the block, and the string */
+	cr_assert_eq(lrd_value_new_int(7, &x), LRD_OK);
+	cr_assert_eq(lrd_map_set(back, "n", x), LRD_OK);
+	cr_assert_eq(lrd_value_new_int(8, &x), LRD_OK);
+	cr_assert_eq(lrd_map_set(back, "s", x), LRD_OK);
+	int64_t i;
+	cr_assert_eq(lrd_value_get_int(lrd_map_get(back, "n"), &i), LRD_OK);
+	cr_expect_eq(i, 7);
+	double f;
+	cr_assert_eq(lrd_value_get_float(lrd_map_get(back, "alpha"), &f), LRD_OK);
+	cr_expect_eq(f, 0.5);
+	/* grow past the entries of the block and past the linear search (an index is built) */
+	for (int k = 0; k < 40; k++) {
+		char key[16];
+		snprintf(key, sizeof key, "k%d", k);
+		cr_assert_eq(lrd_value_new_int(k, &x), LRD_OK);
+		cr_assert_eq(lrd_map_set(back, key, x), LRD_OK);
+		cr_assert_eq(lrd_value_new_int(-k, &x), LRD_OK);
+		cr_assert_eq(lrd_map_set(m, key, x), LRD_OK);
+	}
+	cr_expect_eq(lrd_value_len(back), 44);
+	cr_expect_str_eq(lrd_map_key_at(back, 1), "alpha");
+	for (int k = 0; k < 40; k++) {
+		char key[16];
+		snprintf(key, sizeof key, "k%d", k);
+		cr_assert_eq(lrd_value_get_int(lrd_map_get(back, key), &i), LRD_OK);
+		cr_expect_eq(i, k);
+	}
+	cr_expect_not_null(lrd_map_get(back, "ok"));
+	cr_expect_not_null(lrd_map_get(back, "alpha"));
+	cr_expect_null(lrd_map_get(back, "nope"));
+	/* clones of a decoded map are independent of its block */
+	lrd_value *c;
+	cr_assert_eq(lrd_value_clone(back, &c), LRD_OK);
+	lrd_value_free(back);
+	cr_expect_str_eq(lrd_map_key_at(c, 2), "ok");
+	lrd_value_free(c);
+	/* a small map nested in a list, and an empty one */
+	lrd_value *l, *e;
+	cr_assert_eq(lrd_value_new_list(&l), LRD_OK);
+	cr_assert_eq(lrd_value_new_map(&e), LRD_OK);
+	cr_assert_eq(lrd_list_append(l, e), LRD_OK);
+	cr_assert_eq(lrd_list_append(l, m), LRD_OK);
+	lrd_free(buf);
+	cr_assert_eq(lrd_value_encode(l, NULL, &buf, &len), LRD_OK);
+	cr_assert_eq(lrd_value_decode(buf, len, NULL, &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(l, back));
+	cr_assert_eq(lrd_value_new_int(1, &x), LRD_OK);
+	cr_assert_eq(lrd_map_set(lrd_list_at(back, 0), "a", x), LRD_OK);
+	cr_expect_eq(lrd_value_len(lrd_list_at(back, 0)), 1);
+	lrd_value_free(back);
+	lrd_free(buf);
+	lrd_value_free(l);
+}
+
+Test(message, bad_keys_of_small_maps_are_corrupt)
+{
+	static const struct {
+		const char *what;
+		uint8_t tree[32];
+		size_t n;
+		const char *msg;
+	} cases[] = {
+	    {"repeated key", {8, 2, 1, 'a', 0, 1, 'a', 3, 1, 0, 0, 0, 0, 0, 0, 0}, 16, "twice"},
+	    {"repeated key, ints",
+	     {8, 2, 1, 'a', 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 2},
+	     16,
+	     "twice"},
+	    {"key not UTF-8", {8, 1, 2, 0xc3, 0x28, 0}, 6, "UTF-8"},
+	    {"key with NUL", {8, 1, 2, 'a', 0, 0}, 6, "NUL"},
+	    {"truncated int", {8, 1, 1, 'a', 3, 0, 0}, 7, NULL},
+	    {"unknown tag in an item",
+	     {8, 2, 1, 'a', 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'b', 0x7f},
+	     16,
+	     "tag"},
+	    {"string item not UTF-8", {8, 1, 1, 'a', 5, 1, 0xff}, 7, "UTF-8"},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		uint8_t fr[64];
+		size_t len = frame_of(fr, cases[k].tree, cases[k].n);
+		lrd_value *back = (lrd_value *)1;
+		cr_expect_eq(lrd_value_decode(fr, len, NULL, &back), LRD_ECORRUPT, "%s: %s",
+		             cases[k].what, lrd_errmsg());
+		cr_expect_null(back);
+		if (cases[k].msg)
+			cr_expect(strstr(lrd_errmsg(), cases[k].msg) != NULL, "%s: %s",
+			          cases[k].what, lrd_errmsg());
+	}
+	/* the same bytes with distinct keys decode */
+	uint8_t fr[64];
+	static const uint8_t ok[] = {8, 2, 1, 'a', 3, 9, 0, 0, 0, 0, 0, 0, 0, 1, 'b', 2};
+	lrd_value *back;
+	cr_assert_eq(lrd_value_decode(fr, frame_of(fr, ok, sizeof ok), NULL, &back), LRD_OK, "%s",
+	             lrd_errmsg());
+	int64_t i;
+	cr_assert_eq(lrd_value_get_int(lrd_map_get(back, "a"), &i), LRD_OK);
+	cr_expect_eq(i, 9);
+	lrd_value_free(back);
 }

@@ -237,6 +237,76 @@ static int read_key(lrd__reader *r, const lrd__tree_hooks *h, bool build, const 
 }
 
 static int walk(lrd__reader *r, const lrd__tree_hooks *h, unsigned depth, lrd_value **out);
+static int walk_body(lrd__reader *r, const lrd__tree_hooks *h, uint8_t tag, unsigned depth,
+                     lrd_value **out);
+
+/* walk() building one map item into e: an int or float is left for lrd__map_new_block to make
+ * inside the map's block (e->item NULL), anything else is built as walk() would. */
+static int walk_map_item(lrd__reader *r, const lrd__tree_hooks *h, unsigned depth, lrd__map_init *e)
+{
+	uint8_t tag, b8[8];
+	int rc = lrd__reader_u8(r, &tag);
+	if (!rc)
+		rc = charge(h, LRD__TREE_NODE_COST);
+	if (rc)
+		return rc;
+	e->item = NULL;
+	if (tag != LRD__TAG_INT && tag != LRD__TAG_FLOAT) {
+		if ((rc = walk_body(r, h, tag, depth, &e->item)))
+			e->item = NULL; /* nothing built is left owned on failure */
+		return rc;
+	}
+	if ((rc = lrd__reader_get(r, b8, 8)))
+		return rc;
+	e->kind = tag == LRD__TAG_INT ? LRD_KIND_INT : LRD_KIND_FLOAT;
+	e->bits = lrd__get_u64(b8);
+	return LRD_OK;
+}
+
+/* A map of n <= LRD__MAP_BLOCK_MAX entries, built once all of them are decoded as one
+ * allocation (lrd__map_new_block). Accepts and refuses exactly what the general loop in
+ * walk_body does, with the same errors in the same order. */
+static int decode_small_map(lrd__reader *r, const lrd__tree_hooks *h, unsigned depth, size_t n,
+                            lrd_value **out)
+{
+	lrd__map_init in[LRD__MAP_BLOCK_MAX];
+	char *owned[LRD__MAP_BLOCK_MAX];
+	size_t got = 0;
+	int rc = LRD_OK;
+	while (got < n) {
+		lrd__map_init *e = &in[got];
+		owned[got] = NULL;
+		if ((rc = read_key(r, h, true, &e->key, &e->keylen, &owned[got])))
+			break;
+		got++; /* from here on, in[got - 1] is released on failure */
+		e->item = NULL;
+		if ((rc = walk_map_item(r, h, depth + 1, e)))
+			break;
+		int kl = e->keylen > 40 ? 40 : (int)e->keylen;
+		if (!lrd__utf8_valid(e->key, e->keylen)) {
+			rc =
+			    lrd__err(LRD_ECORRUPT, "map key '%.*s' is not valid UTF-8", kl, e->key);
+			break;
+		}
+		for (size_t i = 0; i + 1 < got; i++)
+			if (in[i].keylen == e->keylen &&
+			    memcmp(in[i].key, e->key, e->keylen) == 0) {
+				rc = lrd__err(LRD_ECORRUPT, "map key '%.*s' appears twice", kl,
+				              e->key);
+				break;
+			}
+		if (rc)
+			break;
+	}
+	if (!rc)
+		rc = lrd__map_new_block(in, n, out);
+	for (size_t i = 0; i < got; i++) {
+		if (rc)
+			lrd_value_free(in[i].item);
+		lrd__free(owned[i]);
+	}
+	return rc;
+}
 
 static int walk_body(lrd__reader *r, const lrd__tree_hooks *h, uint8_t tag, unsigned depth,
                      lrd_value **out)
@@ -300,6 +370,8 @@ static int walk_body(lrd__reader *r, const lrd__tree_hooks *h, uint8_t tag, unsi
 		return lrd__err(LRD_ECORRUPT, "values nested deeper than %u", depth_limit(h));
 	if ((rc = lrd__reader_varint(r, &n)))
 		return rc;
+	if (out && tag == LRD__TAG_MAP && n <= LRD__MAP_BLOCK_MAX)
+		return decode_small_map(r, h, depth, (size_t)n, out);
 	lrd_value *c = NULL;
 	if (out && (rc = tag == LRD__TAG_LIST ? lrd_value_new_list(&c) : lrd_value_new_map(&c)))
 		return rc;

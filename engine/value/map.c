@@ -23,10 +23,50 @@ int lrd_value_new_map(lrd_value **out)
 
 void lrd__map_release(lrd_value *m)
 {
-	for (size_t i = 0; i < m->u.map.len; i++)
+	for (size_t i = m->nblockkeys; i < m->u.map.len; i++)
 		lrd__free(m->u.map.ent[i].key);
-	lrd__free(m->u.map.ent);
+	if (!(m->flags & LRD__V_BLOCK_ENT))
+		lrd__free(m->u.map.ent);
 	lrd__free(m->u.map.slots);
+}
+
+int lrd__map_new_block(const lrd__map_init *in, size_t n, lrd_value **out)
+{
+	/* node, entries, embedded nodes, keys: each part keeps the alignment of the next */
+	size_t nodes = 0, keybytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		nodes += !in[i].item;
+		keybytes += in[i].keylen + 1;
+	}
+	size_t ent_off = sizeof(lrd_value), node_off = ent_off + n * sizeof(struct lrd__map_entry),
+	       key_off = node_off + nodes * sizeof(lrd_value);
+	uint8_t *b = lrd__malloc(key_off + keybytes);
+	if (!b)
+		return LRD_ENOMEM;
+	lrd_value *m = (lrd_value *)b;
+	struct lrd__map_entry *ent = (struct lrd__map_entry *)(b + ent_off);
+	lrd_value *node = (lrd_value *)(b + node_off);
+	char *key = (char *)(b + key_off);
+	*m = (lrd_value){.kind = LRD_KIND_MAP,
+	                 .flags = LRD__V_BLOCK_ENT,
+	                 .nblockkeys = (uint16_t)n,
+	                 .u.map = {.ent = ent, .len = n, .cap = n}};
+	for (size_t i = 0; i < n; i++) {
+		lrd_value *item = in[i].item;
+		if (!item) {
+			item = node++;
+			*item = (lrd_value){.kind = in[i].kind, .flags = LRD__V_EMBEDDED};
+			memcpy(&item->u.i, &in[i].bits, sizeof item->u.i);
+		}
+		if (!lrd__value_shared(item))
+			item->parent = m;
+		memcpy(key, in[i].key, in[i].keylen);
+		key[in[i].keylen] = '\0';
+		ent[i] = (struct lrd__map_entry){key, in[i].keylen, 0, item};
+		key += in[i].keylen + 1;
+	}
+	*out = m;
+	return LRD_OK;
 }
 
 static uint64_t key_hash(const lrd_value *m, const char *key, size_t len)
@@ -69,11 +109,15 @@ static int reserve(lrd_value *m)
 	size_t len = m->u.map.len, bytes;
 	if (len == m->u.map.cap) {
 		size_t cap = m->u.map.cap ? m->u.map.cap * 2 : 4;
+		bool in_block = m->flags & LRD__V_BLOCK_ENT;
 		struct lrd__map_entry *ent = NULL;
 		if (lrd__mul_ok(cap, sizeof *ent, &bytes))
-			ent = lrd__realloc(m->u.map.ent, bytes);
+			ent = lrd__realloc(in_block ? NULL : m->u.map.ent, bytes);
 		if (!ent)
 			return lrd__err(LRD_ENOMEM, "map of %zu entries", len);
+		if (in_block && len)
+			memcpy(ent, m->u.map.ent, len * sizeof *ent);
+		m->flags &= (uint16_t)~LRD__V_BLOCK_ENT;
 		m->u.map.ent = ent;
 		m->u.map.cap = cap;
 	}
@@ -85,8 +129,14 @@ static int reserve(lrd_value *m)
 		slots = lrd__calloc(nslots, sizeof *slots);
 	if (!slots)
 		return lrd__err(LRD_ENOMEM, "index of a map of %zu entries", len);
-	for (size_t i = 0; i < len; i++)
-		slot_insert(slots, nslots, m->u.map.ent[i].hash, i);
+	/* hashes are kept only while there is an index: a small map never computes them */
+	bool first = !m->u.map.slots;
+	for (size_t i = 0; i < len; i++) {
+		struct lrd__map_entry *e = &m->u.map.ent[i];
+		if (first)
+			e->hash = key_hash(m, e->key, e->keylen);
+		slot_insert(slots, nslots, e->hash, i);
+	}
 	lrd__free(m->u.map.slots);
 	m->u.map.slots = slots;
 	m->u.map.nslots = nslots;
@@ -103,7 +153,8 @@ int lrd__map_set_n(lrd_value *map, const char *key, size_t keylen, lrd_value *it
 		return lrd__err(LRD_EINVAL, "map key %s",
 		                key ? "is not valid UTF-8 without NUL bytes" : "is NULL");
 	}
-	uint64_t h = key_hash(map, key, keylen);
+	bool hashed = map->u.map.slots != NULL;
+	uint64_t h = hashed ? key_hash(map, key, keylen) : 0;
 	size_t at = find(map, key, keylen, h);
 	if (at != SIZE_MAX) {
 		struct lrd__map_entry *e = &map->u.map.ent[at];
@@ -122,6 +173,8 @@ int lrd__map_set_n(lrd_value *map, const char *key, size_t keylen, lrd_value *it
 	}
 	memcpy(copy, key, keylen);
 	copy[keylen] = '\0';
+	if (map->u.map.slots && !hashed) /* reserve() has just built the index */
+		h = key_hash(map, key, keylen);
 	size_t i = map->u.map.len++;
 	map->u.map.ent[i] = (struct lrd__map_entry){copy, keylen, h, item};
 	if (map->u.map.slots)

@@ -278,7 +278,8 @@ static lrd_value *pop_child(lrd_value *v)
 		return v->u.list.items[--v->u.list.len];
 	if (v->kind == LRD_KIND_MAP && v->u.map.len) {
 		struct lrd__map_entry *e = &v->u.map.ent[--v->u.map.len];
-		lrd__free(e->key);
+		if (v->u.map.len >= v->nblockkeys)
+			lrd__free(e->key);
 		e->key = NULL;
 		return e->item;
 	}
@@ -304,7 +305,8 @@ static void free_node(lrd_value *v)
 	default:
 		break;
 	}
-	lrd__free(v);
+	if (!(v->flags & LRD__V_EMBEDDED))
+		lrd__free(v);
 }
 
 void lrd_value_free(lrd_value *v)

@@ -32,13 +32,27 @@ struct lrd__array {
 struct lrd__map_entry {
 	char *key; /* NUL-terminated, valid UTF-8, no embedded NUL */
 	size_t keylen;
-	uint64_t hash;
+	uint64_t hash; /* set only while the map has its index (slots) */
 	lrd_value *item;
+};
+
+/* lrd_value.flags. A node built by a decoder may share one allocation (a "block") with its
+ * container: the container is the block's head and frees it; nothing else in it is freed
+ * alone. There is no way to take an item out of a container other than freeing it (a replaced
+ * map item is freed), so an embedded node never outlives the block. */
+enum {
+	/* The node lies in its container's block: freeing it releases what it holds, and its
+	 * memory goes with the block. */
+	LRD__V_EMBEDDED = 0x1,
+	/* Map: u.map.ent (capacity u.map.cap) lies in the node's block (growth moves it out). */
+	LRD__V_BLOCK_ENT = 0x2,
 };
 
 struct lrd_value {
 	lrd_kind kind;
-	lrd_value *parent; /* the list or map holding this value, NULL for a root */
+	uint16_t flags;      /* LRD__V_* */
+	uint16_t nblockkeys; /* map: the keys of entries [0, nblockkeys) lie in the node's block */
+	lrd_value *parent;   /* the list or map holding this value, NULL for a root */
 	union {
 		bool b;
 		int64_t i;
@@ -92,6 +106,24 @@ int lrd__array_new_adopt(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd
 int lrd__array_new_mapped(lrd_dtype dt, unsigned ndim, const uint64_t *shape, lrd_order order,
                           const void *data, size_t size, void (*release)(void *ctx), void *ctx,
                           lrd_value **out);
+
+/* One entry of a map built whole by lrd__map_new_block: item (owned), or, with item NULL, a
+ * scalar node of `kind` (LRD_KIND_INT or LRD_KIND_FLOAT, value in `bits`) made inside the
+ * block. */
+typedef struct lrd__map_init {
+	const char *key;
+	size_t keylen;
+	lrd_value *item;
+	lrd_kind kind;
+	uint64_t bits;
+} lrd__map_init;
+
+/* A map of the n entries in[0..n), in that order, as one allocation: the node, its entry
+ * array, the scalar items that in[] leaves for it to make, and the keys. The caller has
+ * checked the keys (valid UTF-8, no NUL, no two alike) and n <= LRD__MAP_BLOCK_MAX. On success
+ * the map owns every in[i].item; on failure (LRD_ENOMEM) they stay the caller's. */
+#define LRD__MAP_BLOCK_MAX 8
+int lrd__map_new_block(const lrd__map_init *in, size_t n, lrd_value **out);
 
 /* lrd_map_set with a key of explicit length (not NUL-terminated). LRD_EINVAL if the key holds
  * a NUL byte or is not valid UTF-8. Ownership of item as for lrd_map_set. */
