@@ -510,3 +510,44 @@ Test(message, bad_keys_of_small_maps_are_corrupt)
 	cr_expect_eq(i, 9);
 	lrd_value_free(back);
 }
+
+Test(message, sizes_counted_before_writing_match_what_is_written)
+{
+	/* lengths of one and more varint bytes, arrays at every offset modulo 64 */
+	lrd_value *l, *x, *m;
+	cr_assert_eq(lrd_value_new_list(&l), LRD_OK);
+	char *big = malloc(20000);
+	memset(big, 'a', 20000);
+	size_t lens[] = {0, 1, 127, 128, 200, 16383, 16384, 20000};
+	for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+		cr_assert_eq(lrd_value_new_str(big, lens[k], &x), LRD_OK);
+		cr_assert_eq(lrd_list_append(l, x), LRD_OK);
+		cr_assert_eq(lrd_value_new_bytes(big, lens[k], &x), LRD_OK);
+		cr_assert_eq(lrd_list_append(l, x), LRD_OK);
+	}
+	cr_assert_eq(lrd_value_new_map(&m), LRD_OK);
+	for (int k = 0; k < 130; k++) {
+		char key[200];
+		snprintf(key, sizeof key, "%0*d", k + 1, k);
+		cr_assert_eq(lrd_value_new_float(k, &x), LRD_OK);
+		cr_assert_eq(lrd_map_set(m, key, x), LRD_OK);
+	}
+	cr_assert_eq(lrd_list_append(l, m), LRD_OK);
+	for (int k = 0; k < 70; k++) {
+		cr_assert_eq(lrd_list_append(l, array_value((size_t)k * 3)), LRD_OK);
+		cr_assert_eq(lrd_value_new_bytes(big, (size_t)k, &x), LRD_OK);
+		cr_assert_eq(lrd_list_append(l, x), LRD_OK);
+	}
+	free(big);
+	void *buf;
+	size_t len, need;
+	cr_assert_eq(lrd_value_encode(l, NULL, &buf, &len), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_value_encode_into(l, NULL, NULL, 0, &need), LRD_EBUFSIZE);
+	cr_expect_eq(need, len);
+	lrd_value *back;
+	cr_assert_eq(lrd_value_decode(buf, len, NULL, &back), LRD_OK, "%s", lrd_errmsg());
+	cr_expect(lrd_value_equal(l, back));
+	lrd_value_free(back);
+	lrd_free(buf);
+	lrd_value_free(l);
+}

@@ -28,6 +28,15 @@ static int msg_array_out(void *ctx, const lrd_value *arr, lrd__writer *w)
 	return rc ? rc : lrd__writer_put(w, lrd_array_cdata(arr), lrd_array_nbytes(arr));
 }
 
+static int msg_array_size(void *ctx, const lrd_value *arr, uint64_t *pos)
+{
+	(void)ctx;
+	uint64_t p = (*pos + MSG_ALIGN - 1) & ~(uint64_t)(MSG_ALIGN - 1);
+	if (__builtin_add_overflow(p, (uint64_t)lrd_array_nbytes(arr), pos))
+		return lrd__err(LRD_ELIMIT, "message size overflows");
+	return LRD_OK;
+}
+
 static void put_header(uint8_t *p, size_t len)
 {
 	memcpy(p, msg_magic, 4);
@@ -42,14 +51,14 @@ static int encoded_len(const lrd_value *v, const lrd_encode_options *opts, size_
 	int rc = opts ? LRD__RESERVED_CHECK(opts, "lrd_encode_options") : LRD_OK;
 	if (rc)
 		return rc;
-	lrd__tree_hooks h = {.array_out = msg_array_out};
-	lrd__writer cw = {.pos = LRD_MESSAGE_HEADER_SIZE};
-	if ((rc = lrd__tree_encode(v, &cw, &h)))
+	lrd__tree_hooks h = {.array_size = msg_array_size};
+	uint64_t pos = LRD_MESSAGE_HEADER_SIZE;
+	if ((rc = lrd__tree_size(v, &pos, &h)))
 		return rc;
-	if (cw.pos > SIZE_MAX)
+	if (pos > SIZE_MAX)
 		return lrd__err(LRD_ELIMIT, "message of %llu bytes does not fit in memory",
-		                (unsigned long long)cw.pos);
-	*len = (size_t)cw.pos;
+		                (unsigned long long)pos);
+	*len = (size_t)pos;
 	return LRD_OK;
 }
 

@@ -69,59 +69,68 @@ int lrd__tree_array_header(lrd__writer *w, lrd_dtype dt, lrd_order order, unsign
 	return rc;
 }
 
+static inline int put_varint(lrd__writer *w, uint64_t v)
+{
+	uint8_t b = (uint8_t)v;
+	return v < 0x80 ? lrd__writer_put(w, &b, 1) : lrd__writer_varint(w, v);
+}
+
+/* The tag and a length of one byte or more, then the bytes. */
+static int put_tagged(lrd__writer *w, uint8_t tag, const void *p, size_t n)
+{
+	if (n < 0x80) {
+		uint8_t b[2] = {tag, (uint8_t)n};
+		int rc = lrd__writer_put(w, b, 2);
+		return rc ? rc : lrd__writer_put(w, p, n);
+	}
+	return put_lenbytes(w, tag, p, n);
+}
+
 int lrd__tree_encode(const lrd_value *v, lrd__writer *w, const lrd__tree_hooks *h)
 {
 	if (!v)
 		return lrd__err(LRD_EINVAL, "encoding a NULL value");
-	const void *p;
-	size_t n;
 	int rc = LRD_OK;
-	switch (lrd_value_kind(v)) {
+	switch (v->kind) {
 	case LRD_KIND_NIL:
 		return lrd__writer_u8(w, LRD__TAG_NIL);
-	case LRD_KIND_BOOL: {
-		bool b = false;
-		lrd_value_get_bool(v, &b);
-		return lrd__writer_u8(w, b ? LRD__TAG_TRUE : LRD__TAG_FALSE);
-	}
-	case LRD_KIND_INT: {
-		int64_t i = 0;
-		lrd_value_get_int(v, &i);
-		return put_fixed64(w, LRD__TAG_INT, (uint64_t)i);
-	}
+	case LRD_KIND_BOOL:
+		return lrd__writer_u8(w, v->u.b ? LRD__TAG_TRUE : LRD__TAG_FALSE);
+	case LRD_KIND_INT:
+		return put_fixed64(w, LRD__TAG_INT, (uint64_t)v->u.i);
 	case LRD_KIND_FLOAT: {
-		double d = 0;
 		uint64_t bits;
-		lrd_value_get_float(v, &d);
-		memcpy(&bits, &d, sizeof bits);
+		memcpy(&bits, &v->u.f, sizeof bits);
 		return put_fixed64(w, LRD__TAG_FLOAT, bits);
 	}
 	case LRD_KIND_STR:
-		p = lrd_value_str(v, &n);
-		return put_lenbytes(w, LRD__TAG_STR, p, n);
+		return put_tagged(w, LRD__TAG_STR, v->u.s.p, v->u.s.len);
 	case LRD_KIND_BYTES:
-		p = lrd_value_bytes(v, &n);
-		return put_lenbytes(w, LRD__TAG_BYTES, p, n);
-	case LRD_KIND_LIST:
-		n = lrd_value_len(v);
+		return put_tagged(w, LRD__TAG_BYTES, v->u.s.p, v->u.s.len);
+	case LRD_KIND_LIST: {
+		size_t n = v->u.list.len;
 		rc = lrd__writer_u8(w, LRD__TAG_LIST);
 		if (!rc)
-			rc = lrd__writer_varint(w, n);
+			rc = put_varint(w, n);
 		for (size_t i = 0; !rc && i < n; i++)
-			rc = lrd__tree_encode(lrd_list_at(v, i), w, h);
+			rc = lrd__tree_encode(v->u.list.items[i], w, h);
 		return rc;
-	case LRD_KIND_MAP:
-		n = lrd_value_len(v);
+	}
+	case LRD_KIND_MAP: {
+		size_t n = v->u.map.len;
 		rc = lrd__writer_u8(w, LRD__TAG_MAP);
 		if (!rc)
-			rc = lrd__writer_varint(w, n);
+			rc = put_varint(w, n);
 		for (size_t i = 0; !rc && i < n; i++) {
-			const char *k = lrd_map_key_at(v, i);
-			rc = put_lenbytes(w, 0, k, strlen(k));
+			const struct lrd__map_entry *e = &v->u.map.ent[i];
+			rc = put_varint(w, e->keylen);
 			if (!rc)
-				rc = lrd__tree_encode(lrd_map_value_at(v, i), w, h);
+				rc = lrd__writer_put(w, e->key, e->keylen);
+			if (!rc)
+				rc = lrd__tree_encode(e->item, w, h);
 		}
 		return rc;
+	}
 	case LRD_KIND_ARRAY:
 		rc = lrd__tree_array_header(w, lrd_array_dtype(v), lrd_array_order(v),
 		                            lrd_array_ndim(v), lrd_array_shape(v));
@@ -131,7 +140,68 @@ int lrd__tree_encode(const lrd_value *v, lrd__writer *w, const lrd__tree_hooks *
 			return lrd__err(LRD_EUNSUPPORTED, "this container cannot hold arrays");
 		return h->array_out(h->ctx, v, w);
 	}
-	return lrd__err(LRD_EINVAL, "value of unknown kind %d", (int)lrd_value_kind(v));
+	return lrd__err(LRD_EINVAL, "value of unknown kind %d", (int)v->kind);
+}
+
+static uint64_t varint_len(uint64_t v)
+{
+	uint64_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+int lrd__tree_size(const lrd_value *v, uint64_t *pos, const lrd__tree_hooks *h)
+{
+	if (!v)
+		return lrd__err(LRD_EINVAL, "encoding a NULL value");
+	uint64_t p = *pos + 1; /* the tag */
+	int rc = LRD_OK;
+	switch (v->kind) {
+	case LRD_KIND_NIL:
+	case LRD_KIND_BOOL:
+		break;
+	case LRD_KIND_INT:
+	case LRD_KIND_FLOAT:
+		p += 8;
+		break;
+	case LRD_KIND_STR:
+	case LRD_KIND_BYTES:
+		p += varint_len(v->u.s.len) + v->u.s.len;
+		break;
+	case LRD_KIND_LIST:
+		p += varint_len(v->u.list.len);
+		for (size_t i = 0; !rc && i < v->u.list.len; i++)
+			rc = lrd__tree_size(v->u.list.items[i], &p, h);
+		break;
+	case LRD_KIND_MAP:
+		p += varint_len(v->u.map.len);
+		for (size_t i = 0; !rc && i < v->u.map.len; i++) {
+			const struct lrd__map_entry *e = &v->u.map.ent[i];
+			p += varint_len(e->keylen) + e->keylen;
+			rc = lrd__tree_size(e->item, &p, h);
+		}
+		break;
+	case LRD_KIND_ARRAY: {
+		/* the header through a counting writer: the same code that writes it */
+		lrd__writer cw = {.pos = *pos};
+		if ((rc = lrd__tree_array_header(&cw, lrd_array_dtype(v), lrd_array_order(v),
+		                                 lrd_array_ndim(v), lrd_array_shape(v))))
+			return rc;
+		if (!h || !h->array_size)
+			return lrd__err(LRD_EUNSUPPORTED, "this container cannot hold arrays");
+		p = cw.pos;
+		rc = h->array_size(h->ctx, v, &p);
+		break;
+	}
+	default:
+		return lrd__err(LRD_EINVAL, "value of unknown kind %d", (int)v->kind);
+	}
+	if (!rc)
+		*pos = p;
+	return rc;
 }
 
 /* ---- decoding -------------------------------------------------------------------------------- */

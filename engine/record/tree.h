@@ -77,6 +77,9 @@ typedef struct lrd__tree_hooks {
 	 * (lrd__budget_charge) and build the array value into *out (owned by the caller).
 	 * out == NULL: skip the payload without building anything. */
 	int (*array_in)(void *ctx, const lrd__array_desc *d, lrd__reader *r, lrd_value **out);
+	/* For lrd__tree_size: advance *pos (the writer's pos after arr's header) past what
+	 * array_out would write for arr. */
+	int (*array_size)(void *ctx, const lrd_value *arr, uint64_t *pos);
 	void *ctx;
 	unsigned max_depth;  /* 0: LRD__TREE_MAX_DEPTH */
 	lrd__budget *budget; /* NULL: no bound on what decoding builds */
@@ -84,6 +87,10 @@ typedef struct lrd__tree_hooks {
 
 /* Encode v. Errors: those of the writer and of array_out; LRD_EINVAL for a NULL value. */
 int lrd__tree_encode(const lrd_value *v, lrd__writer *w, const lrd__tree_hooks *h);
+/* Add to *pos the bytes lrd__tree_encode(v) would write through a writer whose pos is *pos
+ * (arrays through h->array_size), without writing them. Errors: those lrd__tree_encode would
+ * return before writing anything; *pos is left alone on failure. */
+int lrd__tree_size(const lrd_value *v, uint64_t *pos, const lrd__tree_hooks *h);
 /* Write the array header (tag, dtype, order, ndim, shape) of arr; array_out writes the rest.
  * Exposed for writers that produce an array without an lrd_value (lrd_array_writer). */
 int lrd__tree_array_header(lrd__writer *w, lrd_dtype dt, lrd_order order, unsigned ndim,
