@@ -27,9 +27,9 @@ int lrd__budget_charge(lrd__budget *b, uint64_t n)
 	return LRD_OK;
 }
 
-static int charge(const lrd__tree_hooks *h, uint64_t n)
+static inline int charge(const lrd__tree_hooks *h, uint64_t n)
 {
-	return h && h->budget ? lrd__budget_charge(h->budget, n) : LRD_OK;
+	return h && h->budget && h->budget->limit ? lrd__budget_charge(h->budget, n) : LRD_OK;
 }
 
 /* ---- encoding -------------------------------------------------------------------------------- */
@@ -42,11 +42,12 @@ static int put_lenbytes(lrd__writer *w, uint8_t tag, const void *p, size_t n)
 	return rc ? rc : lrd__writer_put(w, p, n);
 }
 
-static int put_fixed64(lrd__writer *w, uint8_t tag, uint64_t bits)
+static inline int put_fixed64(lrd__writer *w, uint8_t tag, uint64_t bits)
 {
-	uint8_t b[9] = {tag};
-	lrd__put_u64(b + 1, bits);
-	return lrd__writer_put(w, b, sizeof b);
+	uint8_t b[9], *p = lrd__writer_reserve(w, sizeof b);
+	(p ? p : b)[0] = tag;
+	lrd__put_u64((p ? p : b) + 1, bits);
+	return p ? LRD_OK : lrd__writer_put(w, b, sizeof b);
 }
 
 int lrd__tree_array_header(lrd__writer *w, lrd_dtype dt, lrd_order order, unsigned ndim,
@@ -75,15 +76,47 @@ static inline int put_varint(lrd__writer *w, uint64_t v)
 	return v < 0x80 ? lrd__writer_put(w, &b, 1) : lrd__writer_varint(w, v);
 }
 
-/* The tag and a length of one byte or more, then the bytes. */
+/* The tag, a length of one byte or more, then the bytes. */
 static int put_tagged(lrd__writer *w, uint8_t tag, const void *p, size_t n)
 {
-	if (n < 0x80) {
-		uint8_t b[2] = {tag, (uint8_t)n};
-		int rc = lrd__writer_put(w, b, 2);
-		return rc ? rc : lrd__writer_put(w, p, n);
+	uint8_t *d = n < 0x80 ? lrd__writer_reserve(w, 2 + n) : NULL;
+	if (!d)
+		return put_lenbytes(w, tag, p, n);
+	d[0] = tag;
+	d[1] = (uint8_t)n;
+	if (n)
+		memcpy(d + 2, p, n);
+	return LRD_OK;
+}
+
+/* A map key: length, then the bytes. */
+static inline int put_key(lrd__writer *w, const char *k, size_t n)
+{
+	uint8_t *d = n < 0x80 ? lrd__writer_reserve(w, 1 + n) : NULL;
+	if (!d)
+		return put_lenbytes(w, 0, k, n);
+	d[0] = (uint8_t)n;
+	memcpy(d + 1, k, n);
+	return LRD_OK;
+}
+
+/* A scalar leaf (nil, bool, int, float) without a call; other kinds: -1, nothing written. */
+static inline int put_scalar(lrd__writer *w, const lrd_value *v)
+{
+	uint64_t bits;
+	switch (v ? v->kind : LRD_KIND_STR) {
+	case LRD_KIND_NIL:
+		return lrd__writer_u8(w, LRD__TAG_NIL);
+	case LRD_KIND_BOOL:
+		return lrd__writer_u8(w, v->u.b ? LRD__TAG_TRUE : LRD__TAG_FALSE);
+	case LRD_KIND_INT:
+		return put_fixed64(w, LRD__TAG_INT, (uint64_t)v->u.i);
+	case LRD_KIND_FLOAT:
+		memcpy(&bits, &v->u.f, sizeof bits);
+		return put_fixed64(w, LRD__TAG_FLOAT, bits);
+	default:
+		return -1;
 	}
-	return put_lenbytes(w, tag, p, n);
 }
 
 int lrd__tree_encode(const lrd_value *v, lrd__writer *w, const lrd__tree_hooks *h)
@@ -118,15 +151,17 @@ int lrd__tree_encode(const lrd_value *v, lrd__writer *w, const lrd__tree_hooks *
 	}
 	case LRD_KIND_MAP: {
 		size_t n = v->u.map.len;
-		rc = lrd__writer_u8(w, LRD__TAG_MAP);
-		if (!rc)
+		uint8_t *d = n < 0x80 ? lrd__writer_reserve(w, 2) : NULL;
+		if (d) {
+			d[0] = LRD__TAG_MAP;
+			d[1] = (uint8_t)n;
+		} else if (!(rc = lrd__writer_u8(w, LRD__TAG_MAP))) {
 			rc = put_varint(w, n);
+		}
 		for (size_t i = 0; !rc && i < n; i++) {
 			const struct lrd__map_entry *e = &v->u.map.ent[i];
-			rc = put_varint(w, e->keylen);
-			if (!rc)
-				rc = lrd__writer_put(w, e->key, e->keylen);
-			if (!rc)
+			if (!(rc = put_key(w, e->key, e->keylen)) &&
+			    (rc = put_scalar(w, e->item)) == -1)
 				rc = lrd__tree_encode(e->item, w, h);
 		}
 		return rc;
@@ -181,7 +216,13 @@ int lrd__tree_size(const lrd_value *v, uint64_t *pos, const lrd__tree_hooks *h)
 		for (size_t i = 0; !rc && i < v->u.map.len; i++) {
 			const struct lrd__map_entry *e = &v->u.map.ent[i];
 			p += varint_len(e->keylen) + e->keylen;
-			rc = lrd__tree_size(e->item, &p, h);
+			lrd_kind k = e->item ? e->item->kind : LRD_KIND_STR;
+			if (k == LRD_KIND_NIL || k == LRD_KIND_BOOL)
+				p += 1;
+			else if (k == LRD_KIND_INT || k == LRD_KIND_FLOAT)
+				p += 9;
+			else
+				rc = lrd__tree_size(e->item, &p, h);
 		}
 		break;
 	case LRD_KIND_ARRAY: {
@@ -284,7 +325,7 @@ static int decode_blob_known(lrd__reader *r, uint8_t tag, size_t n, lrd_value **
  * *owned (freed by the caller). *key is not NUL-terminated; NUL inside is refused. Keys are
  * charged to the budget only when building. */
 static int read_key(lrd__reader *r, const lrd__tree_hooks *h, bool build, const char **key,
-                    size_t *klen, char **owned)
+                    size_t *klen, char **owned, bool *ascii)
 {
 	uint64_t n;
 	int rc = lrd__reader_varint(r, &n);
@@ -298,7 +339,20 @@ static int read_key(lrd__reader *r, const lrd__tree_hooks *h, bool build, const 
 	}
 	*key = (const char *)p;
 	*klen = (size_t)n;
-	if (memchr(p, '\0', *klen)) {
+	bool nul;
+	if (n <= 32) { /* short keys, the usual ones: one pass for NUL and non-ASCII bytes */
+		uint8_t all = 0xff, any = 0;
+		for (size_t i = 0; i < n; i++) {
+			all &= (uint8_t)(p[i] ? 0xff : 0);
+			any |= p[i];
+		}
+		nul = !all;
+		*ascii = !(any & 0x80);
+	} else {
+		nul = memchr(p, '\0', *klen) != NULL;
+		*ascii = false;
+	}
+	if (nul) {
 		lrd__free(*owned); /* the caller frees *owned only after a success */
 		*owned = NULL;
 		return lrd__err(LRD_ECORRUPT, "map key contains a NUL byte");
@@ -346,14 +400,15 @@ static int decode_small_map(lrd__reader *r, const lrd__tree_hooks *h, unsigned d
 	while (got < n) {
 		lrd__map_init *e = &in[got];
 		owned[got] = NULL;
-		if ((rc = read_key(r, h, true, &e->key, &e->keylen, &owned[got])))
+		bool ascii;
+		if ((rc = read_key(r, h, true, &e->key, &e->keylen, &owned[got], &ascii)))
 			break;
 		got++; /* from here on, in[got - 1] is released on failure */
 		e->item = NULL;
 		if ((rc = walk_map_item(r, h, depth + 1, e)))
 			break;
 		int kl = e->keylen > 40 ? 40 : (int)e->keylen;
-		if (!lrd__utf8_valid(e->key, e->keylen)) {
+		if (!ascii && !lrd__utf8_valid(e->key, e->keylen)) {
 			rc =
 			    lrd__err(LRD_ECORRUPT, "map key '%.*s' is not valid UTF-8", kl, e->key);
 			break;
@@ -462,7 +517,9 @@ static int walk_body(lrd__reader *r, const lrd__tree_hooks *h, uint8_t tag, unsi
 		char *owned = NULL;
 		size_t klen = 0;
 		lrd_value *item = NULL;
-		if (tag == LRD__TAG_MAP && (rc = read_key(r, h, out != NULL, &key, &klen, &owned)))
+		bool ascii;
+		if (tag == LRD__TAG_MAP &&
+		    (rc = read_key(r, h, out != NULL, &key, &klen, &owned, &ascii)))
 			break;
 		rc = walk(r, h, depth + 1, out ? &item : NULL);
 		if (!rc && c && tag == LRD__TAG_LIST) {
@@ -532,9 +589,10 @@ static int visit(lrd__reader *r, const lrd__tree_hooks *h, lrd__tree_node *n, lr
 			const char *k;
 			size_t klen;
 			char *owned = NULL;
-			if ((rc = read_key(r, h, false, &k, &klen, &owned)))
+			bool ascii;
+			if ((rc = read_key(r, h, false, &k, &klen, &owned, &ascii)))
 				return rc;
-			if (!lrd__utf8_valid(k, klen)) {
+			if (!ascii && !lrd__utf8_valid(k, klen)) {
 				int kl = klen > 40 ? 40 : (int)klen;
 				rc = lrd__err(LRD_ECORRUPT, "map key '%.*s' is not valid UTF-8", kl,
 				              k);

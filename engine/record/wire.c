@@ -132,7 +132,7 @@ int lrd__reader_skip(lrd__reader *r, uint64_t n)
 	return LRD_OK;
 }
 
-int lrd__reader_varint(lrd__reader *r, uint64_t *v)
+int lrd__reader_varint_slow(lrd__reader *r, uint64_t *v)
 {
 	uint64_t x = 0;
 	for (int i = 0; i < LRD__VARINT_MAX; i++) {

@@ -25,19 +25,12 @@ static inline void lrd__put_u16(uint8_t *p, uint16_t v)
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
 }
-static inline void lrd__put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void lrd__put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 static inline uint16_t lrd__get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* Little-endian hosts load the field whole (compilers do not always fuse the byte loop). */
+/* Little-endian hosts store and load the field whole (compilers do not always fuse the byte
+ * loops). */
+static inline void lrd__put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, sizeof v); }
+static inline void lrd__put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, sizeof v); }
 static inline uint32_t lrd__get_u32(const uint8_t *p)
 {
 	uint32_t v;
@@ -51,6 +44,16 @@ static inline uint64_t lrd__get_u64(const uint8_t *p)
 	return v;
 }
 #else
+static inline void lrd__put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void lrd__put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
 static inline uint32_t lrd__get_u32(const uint8_t *p)
 {
 	uint32_t v = 0;
@@ -94,6 +97,18 @@ static inline int lrd__writer_put(lrd__writer *w, const void *p, size_t n)
 	}
 	w->pos += n;
 	return LRD_OK;
+}
+/* Room for the next n bytes in a fixed-memory writer, consumed (pos included), for the caller
+ * to fill; NULL (nothing consumed) for any other writer or too little room: then use
+ * lrd__writer_put. */
+static inline uint8_t *lrd__writer_reserve(lrd__writer *w, size_t n)
+{
+	if (w->write || !w->cur || n > (size_t)(w->end - w->cur))
+		return NULL;
+	uint8_t *p = w->cur;
+	w->cur += n;
+	w->pos += n;
+	return p;
 }
 static inline int lrd__writer_u8(lrd__writer *w, uint8_t v) { return lrd__writer_put(w, &v, 1); }
 static inline int lrd__writer_varint(lrd__writer *w, uint64_t v)
@@ -163,7 +178,20 @@ static inline int lrd__reader_get(lrd__reader *r, void *p, size_t n)
 int lrd__reader_skip(lrd__reader *r, uint64_t n);
 static inline int lrd__reader_u8(lrd__reader *r, uint8_t *v) { return lrd__reader_get(r, v, 1); }
 /* LEB128; more than 10 bytes or a value above 2^64-1 is LRD_ECORRUPT. */
-int lrd__reader_varint(lrd__reader *r, uint64_t *v);
+int lrd__reader_varint_slow(lrd__reader *r, uint64_t *v);
+static inline int lrd__reader_varint(lrd__reader *r, uint64_t *v)
+{
+	/* one byte from memory: what nearly every length and count takes */
+	lrd__memsrc *m = r->mem;
+	if (m && m->off < m->size && r->avail && m->data[m->off] < 0x80) {
+		*v = m->data[m->off++];
+		r->pos++;
+		if (r->avail != LRD__AVAIL_UNKNOWN)
+			r->avail--;
+		return LRD_OK;
+	}
+	return lrd__reader_varint_slow(r, v);
+}
 /* Skip padding up to the next multiple of align; nonzero padding is LRD_ECORRUPT. */
 int lrd__reader_pad(lrd__reader *r, uint64_t align);
 /* true if n more bytes may be present (always true when avail is unknown). */

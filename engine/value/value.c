@@ -317,8 +317,14 @@ void lrd_value_free(lrd_value *v)
 	for (;;) {
 		lrd_value *child = pop_child(cur);
 		if (child) {
-			if (!lrd__value_shared(child))
-				cur = child;
+			if (lrd__value_shared(child))
+				continue;
+			if (child->kind == LRD_KIND_INT || child->kind == LRD_KIND_FLOAT) {
+				if (!(child->flags & LRD__V_EMBEDDED)) /* a leaf holding nothing */
+					lrd__free(child);
+				continue;
+			}
+			cur = child;
 			continue;
 		}
 		lrd_value *up = cur->parent;
