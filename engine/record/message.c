@@ -256,8 +256,12 @@ static int decode_frame(const uint8_t *buf, size_t len, const lrd_decode_options
 	                     .budget = &budget};
 	lrd__memsrc src;
 	lrd__reader r = lrd__memsrc_reader(&src, buf, len);
-	if ((rc = lrd__reader_skip(&r, LRD_MESSAGE_HEADER_SIZE)) ||
-	    (rc = lrd__tree_decode(&r, &h, out)))
+	/* past the header, which lrd_value_encoded_size checked is there (positions stay
+	 * counted from the frame start, as padding is) */
+	src.off = LRD_MESSAGE_HEADER_SIZE;
+	r.pos = LRD_MESSAGE_HEADER_SIZE;
+	r.avail -= LRD_MESSAGE_HEADER_SIZE;
+	if ((rc = lrd__tree_decode(&r, &h, out)))
 		return rc;
 	if (r.avail) {
 		lrd_value_free(*out);

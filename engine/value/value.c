@@ -38,14 +38,10 @@ static int start(lrd_kind kind, lrd_value **out)
 }
 
 /* Read-only: a write through a missed check faults instead of racing between threads. */
-static const lrd_value shared_nil = {.kind = LRD_KIND_NIL};
-static const lrd_value shared_bool[2] = {{.kind = LRD_KIND_BOOL, .u.b = false},
-                                         {.kind = LRD_KIND_BOOL, .u.b = true}};
-
-bool lrd__value_shared(const lrd_value *v)
-{
-	return v == &shared_nil || v == &shared_bool[0] || v == &shared_bool[1];
-}
+static const lrd_value shared_nil = {.kind = LRD_KIND_NIL, .flags = LRD__V_SHARED};
+static const lrd_value shared_bool[2] = {
+    {.kind = LRD_KIND_BOOL, .flags = LRD__V_SHARED, .u.b = false},
+    {.kind = LRD_KIND_BOOL, .flags = LRD__V_SHARED, .u.b = true}};
 
 int lrd_value_new_nil(lrd_value **out)
 {

@@ -46,6 +46,8 @@ enum {
 	LRD__V_EMBEDDED = 0x1,
 	/* Map: u.map.ent (capacity u.map.cap) lies in the node's block (growth moves it out). */
 	LRD__V_BLOCK_ENT = 0x2,
+	/* One of the three shared read-only nodes (nil, false, true; see lrd__value_shared). */
+	LRD__V_SHARED = 0x4,
 };
 
 struct lrd_value {
@@ -80,7 +82,7 @@ struct lrd_value {
 /* nil, false and true are immutable and shared: lrd_value_new_nil/_bool return one static
  * node each, which has no parent, is never written and never freed; a list or map may hold it
  * any number of times. Code that writes a node's parent or frees it skips these. */
-bool lrd__value_shared(const lrd_value *v);
+static inline bool lrd__value_shared(const lrd_value *v) { return v && (v->flags & LRD__V_SHARED); }
 
 /* Element count and byte size of a shape. Every extent counts at least 1 for the overflow
  * check (so strides fit too), and the byte size must not exceed PTRDIFF_MAX.
