@@ -115,10 +115,8 @@ int lrd_value_encode_into(const lrd_value *v, const lrd_encode_options *opts, vo
 
 /* ---- frame header ---------------------------------------------------------------------------- */
 
-int lrd_value_encoded_size(const void *buf, size_t avail, size_t *frame_len)
+static int frame_length(const void *buf, size_t avail, size_t *frame_len)
 {
-	if (!frame_len || (!buf && avail))
-		return lrd__err(LRD_EINVAL, "lrd_value_encoded_size: NULL argument");
 	*frame_len = LRD_MESSAGE_HEADER_SIZE;
 	if (avail < LRD_MESSAGE_HEADER_SIZE)
 		return lrd__err(LRD_EBUFSIZE, "message header needs %d bytes, %zu at hand",
@@ -139,6 +137,13 @@ int lrd_value_encoded_size(const void *buf, size_t avail, size_t *frame_len)
 		                (unsigned long long)n);
 	*frame_len = (size_t)n;
 	return LRD_OK;
+}
+
+int lrd_value_encoded_size(const void *buf, size_t avail, size_t *frame_len)
+{
+	if (!frame_len || (!buf && avail))
+		return lrd__err(LRD_EINVAL, "lrd_value_encoded_size: NULL argument");
+	return frame_length(buf, avail, frame_len);
 }
 
 /* ---- decoding -------------------------------------------------------------------------------- */
@@ -234,7 +239,8 @@ static int decode_frame(const uint8_t *buf, size_t len, const lrd_decode_options
                         shared_frame *shared, lrd_value **out)
 {
 	size_t flen;
-	int rc = lrd_value_encoded_size(buf, len, &flen);
+	int rc = !buf && len ? lrd__err(LRD_EINVAL, "lrd_value_encoded_size: NULL argument")
+	                     : frame_length(buf, len, &flen);
 	if (rc == LRD_EBUFSIZE)
 		return lrd__err(LRD_ECORRUPT, "message of %zu bytes is shorter than its header",
 		                len);

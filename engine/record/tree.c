@@ -428,7 +428,8 @@ static int decode_small_map(lrd__reader *r, const lrd__tree_hooks *h, unsigned d
 	for (size_t i = 0; i < got; i++) {
 		if (rc)
 			lrd_value_free(in[i].item);
-		lrd__free(owned[i]);
+		if (owned[i])
+			lrd__free(owned[i]);
 	}
 	return rc;
 }
@@ -441,10 +442,14 @@ static int walk_body(lrd__reader *r, const lrd__tree_hooks *h, uint8_t tag, unsi
 	int rc;
 	switch (tag) {
 	case LRD__TAG_NIL:
-		return out ? lrd_value_new_nil(out) : LRD_OK;
+		if (out)
+			*out = LRD__NIL;
+		return LRD_OK;
 	case LRD__TAG_FALSE:
 	case LRD__TAG_TRUE:
-		return out ? lrd_value_new_bool(tag == LRD__TAG_TRUE, out) : LRD_OK;
+		if (out)
+			*out = LRD__BOOL(tag == LRD__TAG_TRUE);
+		return LRD_OK;
 	case LRD__TAG_INT:
 	case LRD__TAG_FLOAT:
 		if ((rc = lrd__reader_get(r, b8, 8)) || !out)

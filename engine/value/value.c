@@ -38,8 +38,8 @@ static int start(lrd_kind kind, lrd_value **out)
 }
 
 /* Read-only: a write through a missed check faults instead of racing between threads. */
-static const lrd_value shared_nil = {.kind = LRD_KIND_NIL, .flags = LRD__V_SHARED};
-static const lrd_value shared_bool[2] = {
+const lrd_value lrd__shared_nodes[3] = {
+    {.kind = LRD_KIND_NIL, .flags = LRD__V_SHARED},
     {.kind = LRD_KIND_BOOL, .flags = LRD__V_SHARED, .u.b = false},
     {.kind = LRD_KIND_BOOL, .flags = LRD__V_SHARED, .u.b = true}};
 
@@ -47,7 +47,7 @@ int lrd_value_new_nil(lrd_value **out)
 {
 	if (!out)
 		return lrd__err(LRD_EINVAL, "lrd_value_new_nil: NULL output");
-	*out = (lrd_value *)&shared_nil;
+	*out = LRD__NIL;
 	return LRD_OK;
 }
 
@@ -55,7 +55,7 @@ int lrd_value_new_bool(bool b, lrd_value **out)
 {
 	if (!out)
 		return lrd__err(LRD_EINVAL, "lrd_value_new_bool: NULL output");
-	*out = (lrd_value *)&shared_bool[b ? 1 : 0];
+	*out = LRD__BOOL(b);
 	return LRD_OK;
 }
 

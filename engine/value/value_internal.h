@@ -82,6 +82,10 @@ struct lrd_value {
 /* nil, false and true are immutable and shared: lrd_value_new_nil/_bool return one static
  * node each, which has no parent, is never written and never freed; a list or map may hold it
  * any number of times. Code that writes a node's parent or frees it skips these. */
+/* The shared nodes themselves: nil, false, true (what lrd_value_new_nil/_bool return). */
+extern const lrd_value lrd__shared_nodes[3];
+#define LRD__NIL     ((lrd_value *)&lrd__shared_nodes[0])
+#define LRD__BOOL(b) ((lrd_value *)&lrd__shared_nodes[(b) ? 2 : 1])
 static inline bool lrd__value_shared(const lrd_value *v) { return v && (v->flags & LRD__V_SHARED); }
 
 /* Element count and byte size of a shape. Every extent counts at least 1 for the overflow
