@@ -7,8 +7,10 @@
  * it cannot own (NULL, already in a tree, the container or one of its ancestors), which are
  * refused untouched. Parent links make cycles impossible and let lrd_value_free walk any depth
  * without recursion. nil, false and true are three shared read-only nodes (value_internal.h):
- * a list of a million nils costs a million pointers. Values carry no locks (see value.h for the
- * threading rule). */
+ * a list of a million nils costs a million pointers. A decoder may build a small map, its keys
+ * and its int/float items as one allocation (lrd__map_new_block; the flags in value_internal.h):
+ * freeing such an item releases nothing, the map's free releases the block. Values carry no
+ * locks (see value.h for the threading rule). */
 #include <string.h>
 
 #include "engine/value/value_internal.h"
