@@ -100,6 +100,27 @@ Test(cli, bench_json_rows_have_the_documented_keys)
 	free(out);
 }
 
+/* --chunk-threads: one more row per chunk codec and thread count, through dump and load */
+Test(cli, bench_chunk_threads_adds_rows_of_the_chunked_path)
+{
+	char *out;
+	cr_assert_eq(larder(&out, "bench --json --size 8M --codecs lz4 --chunk-threads 1,2"), 0,
+	             "%s", out);
+	size_t rows = 0;
+	for (const char *p = out; (p = strstr(p, "\"codec\": ")); p++)
+		rows++;
+	cr_expect_eq(rows, 9, "3 data sets x (one call + 2 thread counts): %s", out);
+	cr_expect(strstr(out, "\"data\": \"zeros\", \"size\": 8388608, \"codec\": \"lz4\", "
+	                      "\"level\": 0, \"threads\": 1, \"chunk_threads\": 2"),
+	          "%s", out);
+	cr_expect(strstr(out, "\"chunk_threads\": 0"), "%s", out);
+	free(out);
+	cr_expect_eq(larder(&out, "bench --chunk-threads 0"), 2);
+	free(out);
+	cr_expect_eq(larder(&out, "bench --chunk-threads x,1"), 2);
+	free(out);
+}
+
 Test(cli, bench_reads_a_file)
 {
 	char *dir = tc_tmpdir(), *file = tc_path(dir, "sample.bin"), *out, args[512];

@@ -26,6 +26,14 @@ struct bench_result {
 int bench_codec(const lrd_codec *c, const lrd_codec_params *p, const void *src, size_t n, int runs,
                 struct bench_result *r);
 
+/* The same round trip as the library does it for arrays: src (n bytes, as 8-byte items when n
+ * is a multiple of 8) dumped to memory in 4 MiB chunks compressed with c at `level` (as
+ * lrd_codec_params.level) on `threads` chunk threads, and loaded back with as many, `runs`
+ * times each (1 to 9), checked; r->compressed is the whole file's size. Errors: those of
+ * lrd_dump_memory and lrd_load_memory, LRD_ECORRUPT if the round trip differs. */
+int bench_chunked(const lrd_codec *c, int level, int threads, const void *src, size_t n, int runs,
+                  struct bench_result *r);
+
 /* n bytes per second in MB/s (10^6 bytes), 0 when no time was measured. */
 double bench_mb_s(size_t n, double seconds);
 

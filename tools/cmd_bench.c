@@ -1,7 +1,8 @@
 /* `larder bench`: ratio and speed of codecs on generated data sets or on a file. One row per
- * data set × codec × level (× thread count for blosc: 1 and 2), each speed the median of three
- * runs, every round trip checked. Rows are printed as they are measured; a progress line goes
- * to stderr when it is a terminal. */
+ * data set × codec × level (× thread count for blosc: 1 and 2), and with --chunk-threads one
+ * more per chunk codec and thread count, timing dumps and loads of the data as an array in
+ * 4 MiB chunks; each speed the median of three runs, every round trip checked. Rows are
+ * printed as they are measured; a progress line goes to stderr when it is a terminal. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,7 +19,8 @@
 struct job {
 	const lrd_codec *codec;
 	int level;
-	int threads;
+	int threads;       /* blosc's own threads (codec calls) */
+	int chunk_threads; /* 0: one codec call over the whole buffer; else chunked dump/load */
 };
 
 struct data {
@@ -31,7 +33,9 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: larder bench [--codecs LIST] [--levels LIST] [--size MiB] [--json] [FILE]\n\n"
+	    "usage: larder bench [--codecs LIST] [--levels LIST] [--chunk-threads LIST] [--size "
+	    "MiB]\n"
+	    "                    [--json] [FILE]\n\n"
 	    "Measure compression ratio and speed (MB/s of uncompressed data, 10^6 bytes, median "
 	    "of\n"
 	    "%d runs; every round trip is checked). Without FILE, three generated data sets: "
@@ -41,10 +45,14 @@ static void usage(FILE *f)
 	    "                 (default: %s)\n"
 	    "  --levels LIST  comma-separated levels, each clamped to the codec's range\n"
 	    "                 (default: each codec's default level)\n"
+	    "  --chunk-threads LIST\n"
+	    "                 also dump and load the data as an array in 4 MiB chunks of each\n"
+	    "                 chunk codec, on each number of chunk threads listed (e.g. 1,2)\n"
 	    "  --size MiB     size of each generated data set (default %d; suffixes K, M, G)\n"
 	    "  --json         print a JSON list of rows with the keys data, codec, level, "
 	    "threads,\n"
-	    "                 ratio, compress_mb_s, decompress_mb_s\n"
+	    "                 chunk_threads (0: one codec call), ratio, compress_mb_s,\n"
+	    "                 decompress_mb_s\n"
 	    "blosc runs with typesize %d and byte shuffle, once with 1 and once with 2 threads.\n"
 	    "\nusage: larder bench parallel [--tasks N] [--jobs N] [--json]\n"
 	    "the parallel executor's trivial-task benchmark (see 'larder bench parallel "
@@ -61,15 +69,19 @@ static void add_job(struct job *jobs, size_t *n, struct job j)
 {
 	for (size_t i = 0; i < *n; i++)
 		if (jobs[i].codec == j.codec && jobs[i].level == j.level &&
-		    jobs[i].threads == j.threads)
+		    jobs[i].threads == j.threads && jobs[i].chunk_threads == j.chunk_threads)
 			return;
 	jobs[(*n)++] = j;
 }
 
 /* Build the job list; returns CLI_OK or CLI_USAGE (message printed). */
-static int plan(const char *codecs_arg, const char *levels_arg, struct job **jobs, size_t *njobs)
+static int plan(const char *codecs_arg, const char *levels_arg, const char *ct_arg,
+                struct job **jobs, size_t *njobs)
 {
-	char *names[MAX_LIST], *levels[MAX_LIST];
+	char *names[MAX_LIST], *levels[MAX_LIST], *cts[MAX_LIST];
+	char *tbuf = ct_arg ? strdup(ct_arg) : NULL;
+	size_t ncts = tbuf ? cli_split(tbuf, cts, MAX_LIST) : 0;
+	long ct[MAX_LIST];
 	char *cbuf = strdup(codecs_arg ? codecs_arg : DEFAULT_CODECS);
 	char *lbuf = levels_arg ? strdup(levels_arg) : NULL;
 	const lrd_codec *codecs[MAX_LIST];
@@ -99,13 +111,23 @@ static int plan(const char *codecs_arg, const char *levels_arg, struct job **job
 			}
 		}
 	}
+	if (ct_arg && (!tbuf || ncts == 0 || ncts > MAX_LIST) && rc == CLI_OK) {
+		fprintf(stderr, "larder bench: bad --chunk-threads '%s'\n", ct_arg);
+		rc = CLI_USAGE;
+	}
+	for (size_t i = 0; i < ncts && rc == CLI_OK; i++)
+		if (cli_parse_long(cts[i], 1, 256, &ct[i]) != 0) {
+			fprintf(stderr, "larder bench: bad chunk thread count '%s' (1 to 256)\n",
+			        cts[i]);
+			rc = CLI_USAGE;
+		}
 	long lv[MAX_LIST];
 	for (size_t i = 0; i < nlevels && rc == CLI_OK; i++)
 		if (cli_parse_long(levels[i], -1000, 1000, &lv[i]) != 0) {
 			fprintf(stderr, "larder bench: bad level '%s'\n", levels[i]);
 			rc = CLI_USAGE;
 		}
-	*jobs = calloc(ncodecs * (nlevels ? nlevels : 1) * 2 + 1, sizeof **jobs);
+	*jobs = calloc(ncodecs * (nlevels ? nlevels : 1) * (2 + ncts) + 1, sizeof **jobs);
 	*njobs = 0;
 	if (!*jobs && rc == CLI_OK)
 		rc = CLI_FAIL;
@@ -115,11 +137,15 @@ static int plan(const char *codecs_arg, const char *levels_arg, struct job **job
 			lrd_codec_params p = {.level = nlevels ? level_param((int)lv[k]) : 0};
 			int level = lrd_codec_level(codecs[i], &p);
 			for (int t = 1; t <= (blosc ? 2 : 1); t++)
-				add_job(*jobs, njobs, (struct job){codecs[i], level, t});
+				add_job(*jobs, njobs, (struct job){codecs[i], level, t, 0});
+			for (size_t t = 0; t < ncts && (codecs[i]->flags & LRD_CODEC_CHUNK); t++)
+				add_job(*jobs, njobs,
+				        (struct job){codecs[i], level, 1, (int)ct[t]});
 		}
 	}
 	free(cbuf);
 	free(lbuf);
+	free(tbuf);
 	if (rc == CLI_OK && *njobs == 0) {
 		fprintf(stderr, "larder bench: no codec to measure\n");
 		rc = CLI_USAGE;
@@ -157,16 +183,15 @@ static void print_row(bool json, bool *first, const struct data *d, const struct
 		cli_json_str(stdout, d->name);
 		printf(", \"size\": %zu, \"codec\": ", d->size);
 		cli_json_str(stdout, j->codec->name);
-		printf(
-		    ", \"level\": %d, \"threads\": %d, \"ratio\": %.4f, \"compress_mb_s\": %.1f, "
-		    "\"decompress_mb_s\": %.1f}",
-		    j->level, j->threads, ratio, cs, ds);
+		printf(", \"level\": %d, \"threads\": %d, \"chunk_threads\": %d, \"ratio\": %.4f, "
+		       "\"compress_mb_s\": %.1f, \"decompress_mb_s\": %.1f}",
+		       j->level, j->threads, j->chunk_threads, ratio, cs, ds);
 	} else {
 		if (*first)
-			printf("%-10s %-7s %5s %7s %10s %14s %16s\n", "DATA", "CODEC", "LEVEL",
-			       "THREADS", "RATIO", "COMPRESS MB/s", "DECOMPRESS MB/s");
-		printf("%-10s %-7s %5d %7d %10.2f %14.1f %16.1f\n", d->name, j->codec->name,
-		       j->level, j->threads, ratio, cs, ds);
+			printf("%-10s %-7s %5s %7s %7s %10s %14s %16s\n", "DATA", "CODEC", "LEVEL",
+			       "THREADS", "CHUNKTH", "RATIO", "COMPRESS MB/s", "DECOMPRESS MB/s");
+		printf("%-10s %-7s %5d %7d %7d %10.2f %14.1f %16.1f\n", d->name, j->codec->name,
+		       j->level, j->threads, j->chunk_threads, ratio, cs, ds);
 	}
 	*first = false;
 	fflush(stdout);
@@ -196,7 +221,11 @@ static int run(struct data *sets, size_t nsets, const struct job *jobs, size_t n
 			                      .typesize = BLOSC_TYPESIZE};
 			struct bench_result r;
 			progress(s * njobs + i, nsets * njobs, &sets[s], j);
-			int rc = bench_codec(j->codec, &p, sets[s].buf, sets[s].size, RUNS, &r);
+			int rc =
+			    j->chunk_threads
+			        ? bench_chunked(j->codec, p.level, j->chunk_threads, sets[s].buf,
+			                        sets[s].size, RUNS, &r)
+			        : bench_codec(j->codec, &p, sets[s].buf, sets[s].size, RUNS, &r);
 			progress(nsets * njobs, nsets * njobs, NULL, NULL);
 			if (rc) {
 				fprintf(stderr, "larder bench: %s on %s: %s\n", j->codec->name,
@@ -214,7 +243,7 @@ static int run(struct data *sets, size_t nsets, const struct job *jobs, size_t n
 
 int cmd_bench(int argc, char **argv)
 {
-	const char *codecs = NULL, *levels = NULL, *size_arg = NULL, *file = NULL, *v;
+	const char *codecs = NULL, *levels = NULL, *size_arg = NULL, *file = NULL, *cts = NULL, *v;
 	bool json = false;
 	if (argc > 1 && strcmp(argv[1], "parallel") == 0) /* a file named so: ./parallel */
 		return cmd_bench_parallel(argc - 1, argv + 1);
@@ -231,6 +260,10 @@ int cmd_bench(int argc, char **argv)
 			if (m < 0)
 				return CLI_USAGE;
 			levels = v;
+		} else if ((m = cli_opt(argc, argv, &i, "--chunk-threads", &v)) != 0) {
+			if (m < 0)
+				return CLI_USAGE;
+			cts = v;
 		} else if ((m = cli_opt(argc, argv, &i, "--size", &v)) != 0) {
 			if (m < 0)
 				return CLI_USAGE;
@@ -256,7 +289,7 @@ int cmd_bench(int argc, char **argv)
 	}
 	struct job *jobs;
 	size_t njobs;
-	int status = plan(codecs, levels, &jobs, &njobs);
+	int status = plan(codecs, levels, cts, &jobs, &njobs);
 	struct data sets[BENCH_NDATA] = {{0}};
 	size_t nsets = 0;
 	if (status == CLI_OK && file) {
