@@ -723,19 +723,6 @@ Test(dump, a_forked_child_dumps_with_threads_of_its_own)
 
 #define BIG ((size_t)256 << 20)
 
-static void in_child(void (*fn)(const char *), const char *path)
-{
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		fn(path);
-		_exit(0);
-	}
-	int st;
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "generator of %s failed", path);
-}
-
 /* A 12 KB file holding a 256 MiB array of zeros in zstd chunks. */
 static void make_zstd_zeros(const char *path)
 {
@@ -765,7 +752,7 @@ Test(dump, a_small_file_of_many_zeros_in_zstd_chunks_loads_by_path_and_pipe)
 	/* the quick start builds the plugin, and this program (linked dynamically) finds it */
 	cr_assert_not_null(lrd_codec_by_name("zstd"), "zstd plugin not found");
 	char *dir = tc_tmpdir(), *path = tc_path(dir, "zeros.lrd");
-	in_child(make_zstd_zeros, path);
+	cr_assert(tc_in_child(make_zstd_zeros, path), "generator of %s failed", path);
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_lt(st.st_size, 64 << 10, "%lld bytes", (long long)st.st_size);

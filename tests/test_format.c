@@ -608,19 +608,6 @@ Test(format, every_allocation_failure_in_dump_and_load_is_enomem)
 
 /* Run fn(path) in a child process, so that the memory it takes does not count in this
  * process's peak RSS. */
-static void in_child(void (*fn)(const char *), const char *path)
-{
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		fn(path);
-		_exit(0);
-	}
-	int st;
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "generator of %s failed", path);
-}
-
 #define BIG ((size_t)256 << 20)
 
 /* A gzip-wrapped file holding a 256 MiB bytes value of zeros (about 261 KB). */
@@ -638,7 +625,7 @@ static void make_gzip_bytes(const char *path)
 Test(format, a_gzip_wrapped_bytes_bomb_is_refused_by_the_total_bound_without_decoding_it)
 {
 	char *dir = tc_tmpdir(), *path = tc_path(dir, "bomb.lrd.gz");
-	in_child(make_gzip_bytes, path);
+	cr_assert(tc_in_child(make_gzip_bytes, path), "generator of %s failed", path);
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_lt(st.st_size, 1 << 20, "%lld bytes", (long long)st.st_size);

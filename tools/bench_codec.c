@@ -62,6 +62,13 @@ static double median(double *t, int n)
 	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
+static void finish(struct bench_result *r, size_t compressed, double *tc, double *td, int runs)
+{
+	r->compressed = compressed;
+	r->compress_s = median(tc, runs);
+	r->decompress_s = median(td, runs);
+}
+
 int bench_codec(const lrd_codec *c, const lrd_codec_params *p, const void *src, size_t n, int runs,
                 struct bench_result *r)
 {
@@ -91,11 +98,8 @@ int bench_codec(const lrd_codec *c, const lrd_codec_params *p, const void *src, 
 	}
 	if (rc == LRD_OK && (dlen != n || memcmp(src, back, n) != 0))
 		rc = lrd_error_set(LRD_ECORRUPT, "%s: round trip changed the data", c->name);
-	if (rc == LRD_OK) {
-		r->compressed = clen;
-		r->compress_s = median(tc, runs);
-		r->decompress_s = median(td, runs);
-	}
+	if (rc == LRD_OK)
+		finish(r, clen, tc, td, runs);
 	free(dst);
 	free(back);
 	return rc;
@@ -140,11 +144,8 @@ int bench_chunked(const lrd_codec *c, int level, int threads, const void *src, s
 			                   c->name);
 		lrd_value_free(back);
 	}
-	if (rc == LRD_OK) {
-		r->compressed = size;
-		r->compress_s = median(tc, runs);
-		r->decompress_s = median(td, runs);
-	}
+	if (rc == LRD_OK)
+		finish(r, size, tc, td, runs);
 	lrd_free(file);
 	lrd_value_free(a);
 	return rc;

@@ -203,3 +203,16 @@ int tc_sh(const char *fmt, ...)
 }
 
 int tc_have(const char *prog) { return tc_sh("command -v %s >/dev/null 2>&1", prog) == 0; }
+
+int tc_in_child(void (*fn)(const char *), const char *arg)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return 0;
+	if (pid == 0) {
+		fn(arg);
+		_exit(0);
+	}
+	int st;
+	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}

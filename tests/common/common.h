@@ -52,6 +52,9 @@ const char *tc_datadir(void);
 void *tc_read_file(const char *path, size_t *len);
 int tc_write_file(const char *path, const void *p, size_t n);
 /* Run a shell command; return its exit status (or -1). */
+/* Run fn(arg) in a forked child (so that its memory and limits stay there) and wait for it:
+ * 1 when it exited 0, else 0. */
+int tc_in_child(void (*fn)(const char *), const char *arg);
 int tc_sh(const char *fmt, ...);
 /* 1 if a program is on PATH. */
 int tc_have(const char *prog);
