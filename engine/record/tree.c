@@ -100,7 +100,8 @@ static inline int put_key(lrd__writer *w, const char *k, size_t n)
 	return LRD_OK;
 }
 
-/* A scalar leaf (nil, bool, int, float) without a call; other kinds: -1, nothing written. */
+/* A scalar leaf (nil, bool, int, float) without a call; other kinds: -1 (no error code is: they
+ * lie in larder's negative band), nothing written. */
 static inline int put_scalar(lrd__writer *w, const lrd_value *v)
 {
 	uint64_t bits;
@@ -123,19 +124,16 @@ int lrd__tree_encode(const lrd_value *v, lrd__writer *w, const lrd__tree_hooks *
 {
 	if (!v)
 		return lrd__err(LRD_EINVAL, "encoding a NULL value");
-	int rc = LRD_OK;
+	int rc = put_scalar(w, v);
+	if (rc != -1)
+		return rc;
+	rc = LRD_OK;
 	switch (v->kind) {
 	case LRD_KIND_NIL:
-		return lrd__writer_u8(w, LRD__TAG_NIL);
 	case LRD_KIND_BOOL:
-		return lrd__writer_u8(w, v->u.b ? LRD__TAG_TRUE : LRD__TAG_FALSE);
 	case LRD_KIND_INT:
-		return put_fixed64(w, LRD__TAG_INT, (uint64_t)v->u.i);
-	case LRD_KIND_FLOAT: {
-		uint64_t bits;
-		memcpy(&bits, &v->u.f, sizeof bits);
-		return put_fixed64(w, LRD__TAG_FLOAT, bits);
-	}
+	case LRD_KIND_FLOAT:
+		break; /* written by put_scalar */
 	case LRD_KIND_STR:
 		return put_tagged(w, LRD__TAG_STR, v->u.s.p, v->u.s.len);
 	case LRD_KIND_BYTES:
