@@ -25,7 +25,6 @@
  * whatever is left under the pool's prefix (a worker killed after writing a result). */
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,70 +292,6 @@ static void set_env_threads(const char *n)
 	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
 		if (!getenv(vars[i]))
 			setenv(vars[i], n, 0);
-}
-
-/* The parent's handle on a pool's store: one per store per process, held until exit. Results
- * come back mapped and outlive their pool; a handle per pool would leave several LMDB
- * environments of one file open in this process, which LMDB forbids. Entries made before a
- * fork belong to the parent and are never used (nor closed) in the child. */
-static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct held {
-	char *path; /* realpath */
-	lrd_store *s;
-	pid_t pid;
-} * held;
-static size_t nheld;
-
-static int parent_store(const char *path, lrd_store **s)
-{
-	pid_t me = getpid();
-	char *real = realpath(path, NULL);
-	lrd_store *opened = NULL;
-	int rc = LRD_OK;
-	if (!real) { /* a new store: create it, then name it */
-		if ((rc = open_store(path, &opened)))
-			return rc;
-		if (!(real = realpath(path, NULL))) {
-			lrd_store_close(opened);
-			return lrd__err(LRD_EIO, "processes backend: '%s': %s", path,
-			                strerror(errno));
-		}
-	}
-	pthread_mutex_lock(&held_lock);
-	for (size_t i = 0; i < nheld; i++)
-		if (held[i].pid == me && !strcmp(held[i].path, real)) {
-			*s = held[i].s;
-			goto out;
-		}
-	if (!opened && (rc = open_store(path, &opened)))
-		goto out;
-	struct held *h = realloc(held, (nheld + 1) * sizeof *h);
-	if (!h) {
-		rc = lrd__err(LRD_ENOMEM, "processes backend: out of memory");
-		goto out;
-	}
-	held = h;
-	held[nheld++] = (struct held){.path = real, .s = opened, .pid = me};
-	*s = opened;
-	real = NULL;
-	opened = NULL;
-out:
-	pthread_mutex_unlock(&held_lock);
-	lrd_store_close(opened);
-	free(real);
-	return rc;
-}
-
-__attribute__((destructor)) static void close_held(void)
-{
-	for (size_t i = 0; i < nheld; i++) {
-		if (held[i].pid == getpid())
-			lrd_store_close(held[i].s);
-		free(held[i].path);
-	}
-	free(held);
-	held = NULL;
-	nheld = 0;
 }
 
 /* Run one request in the worker; fills reply `r`. */
@@ -666,7 +601,7 @@ static int proc_configure(const lrd_parallel_setup *setup, void **pool)
 	for (int i = 0; pp->w && i < pp->n; i++)
 		pp->w[i].fd = -1;
 	if (!rc && setup->store)
-		rc = parent_store(setup->store, &pp->store);
+		rc = open_store(setup->store, &pp->store);
 	for (int i = 0; !rc && i < pp->n; i++)
 		rc = spawn(pp, i);
 	if (rc) {
@@ -797,6 +732,7 @@ static void proc_release(void *pool)
 			if (!gone)
 				break;
 		}
+		lrd_store_close(pp->store); /* results still mapped keep its environment */
 	}
 	if (pp->sh)
 		munmap(pp->sh, pp->shsize);

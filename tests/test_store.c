@@ -509,6 +509,56 @@ Test(store, writemap_store_streams_arrays_in_and_out)
 
 /* LRD_PUT_MAPPABLE: a raw array larger than the chunk size is still one chunk, got zero-copy;
  * without it the same array is several chunks and comes back copied; compressed: chunked. */
+/* A store opened twice in one process is one LMDB environment: a second environment would
+ * reset the first one's reader table (at open) or drop its locks (at close), and another
+ * process would then clear this one's reader slot and rewrite pages it still reads. Here a
+ * mapped value must survive a second open and close and 200 rewrites by another process. */
+Test(store, a_store_opened_twice_in_one_process_is_one_environment)
+{
+	lrd_value *v = fx_floats((size_t)1 << 17), *mapped; /* 1 MiB, one chunk */
+	cr_assert_eq(lrd_store_put(st, NULL, "k", v, NULL), LRD_OK, "%s", lrd_errmsg());
+	lrd_get_options go = {.mmap = true};
+	cr_assert_eq(lrd_store_get_opts(st, NULL, "k", &mapped, &go), LRD_OK, "%s", lrd_errmsg());
+	cr_assert_eq(lrd_array_bufkind(mapped), LRD_BUF_MAPPED);
+	lrd_store *again, *third, *ro;
+	cr_assert_eq(lrd_store_open(dir, NULL, &again), LRD_OK, "%s", lrd_errmsg());
+	cr_expect_eq(again, st, "the same handle");
+	lrd_store_options ro_o = {.flags = LRD_STORE_RDONLY};
+	cr_expect_eq(lrd_store_open(dir, &ro_o, &ro), LRD_EBUSY);
+	cr_expect_null(ro);
+	lrd_store_options other = {.codec = "lz4"};
+	cr_expect_eq(lrd_store_open(dir, &other, &third), LRD_EBUSY);
+	cr_expect(strstr(lrd_errmsg(), dir) && strstr(lrd_errmsg(), "default codec"), "%s",
+	          lrd_errmsg());
+	cr_expect_null(third);
+	lrd_store_close(again); /* st stays open */
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		lrd_store *c;
+		if (lrd_store_open(dir, NULL, &c))
+			_exit(2);
+		for (int i = 0; i < 200; i++) {
+			lrd_value *b = fx_floats((size_t)1 << 17);
+			if (lrd_store_put(c, NULL, "k", b, NULL))
+				_exit(3);
+			lrd_value_free(b);
+		}
+		lrd_store_close(c);
+		_exit(0);
+	}
+	int wst;
+	cr_assert_eq(waitpid(pid, &wst, 0), pid);
+	cr_assert(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "child status %d", wst);
+	cr_expect(lrd_value_equal(v, mapped), "the mapped value changed under the parent");
+	lrd_value_free(mapped);
+	lrd_value_free(v);
+	/* still usable after the shared closes */
+	lrd_value *back;
+	cr_expect_eq(lrd_store_get(st, NULL, "k", &back), LRD_OK, "%s", lrd_errmsg());
+	lrd_value_free(back);
+}
+
 Test(store, a_mappable_put_keeps_a_raw_array_in_one_chunk_for_zero_copy_gets)
 {
 	lrd_value *v = fx_floats((size_t)1 << 20), *back; /* 8 MiB, the default chunk is 4 MiB */
@@ -1074,6 +1124,11 @@ Test(store, read_only_and_nocreate)
 	cr_assert_eq(lrd_store_put(st, NULL, "k", v, NULL), LRD_OK);
 	lrd_store *ro;
 	lrd_store_options o = {.flags = LRD_STORE_RDONLY};
+	/* not while this process has it open read-write: that would be a second environment */
+	cr_expect_eq(lrd_store_open(dir, &o, &ro), LRD_EBUSY);
+	cr_expect(strstr(lrd_errmsg(), "open read-write"), "%s", lrd_errmsg());
+	lrd_store_close(st);
+	st = NULL;
 	cr_assert_eq(lrd_store_open(dir, &o, &ro), LRD_OK, "%s", lrd_errmsg());
 	cr_expect_eq(lrd_store_put(ro, NULL, "k2", v, NULL), LRD_EREADONLY);
 	cr_expect_eq(lrd_store_exists(ro, NULL, "k"), 1);

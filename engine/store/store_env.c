@@ -6,6 +6,7 @@
  * pthread_atfork handler, so a handle used after fork() is detected without a syscall per call. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -21,8 +22,96 @@
 
 unsigned lrd__fork_gen;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void in_child(void) { lrd__fork_gen++; }
+
+/* The stores open in this process (handles, or environments kept by zero-copy values), by data
+ * file. LMDB allows one environment per file per process: a second one on the same lock file
+ * takes over its fcntl locks (opening converts them and resets the reader table; closing
+ * drops them, after which another process clears this one's reader slots), so a store opened
+ * twice is the same handle. */
+static pthread_mutex_t opens_lock = PTHREAD_MUTEX_INITIALIZER;
+static lrd_store *open_list;
+
+static void in_child(void)
+{
+	lrd__fork_gen++;
+	pthread_mutex_init(&opens_lock, NULL); /* another thread may have held it at fork() */
+}
 static void install_atfork(void) { pthread_atfork(NULL, NULL, in_child); }
+
+static void open_list_remove(lrd_store *s)
+{
+	for (lrd_store **p = &open_list; *p; p = &(*p)->next_open)
+		if (*p == s) {
+			*p = s->next_open;
+			return;
+		}
+}
+
+/* What of o a second open of s cannot honour: the environment's settings are the first
+ * open's, and so are the handle's defaults for arrays; NULL if o asks nothing else. */
+static const char *share_conflict(const lrd_store *s, const lrd_store_options *o)
+{
+	const lrd_codec_params *p = &o->params, *q = &s->params;
+	if (!(s->flags & LRD_STORE_RDONLY) != !(o->flags & LRD_STORE_RDONLY))
+		return s->flags & LRD_STORE_RDONLY ? "it is open read-only" : "it is open read-write";
+	if (o->codec) {
+		const lrd_codec *c;
+		int level = 0;
+		if (lrd_codec_parse(o->codec, LRD_CODEC_CHUNK, &c, &level) != LRD_OK ||
+		    c != s->codec || (level && level != q->level))
+			return "it is open with another default codec";
+	}
+	if ((o->chunk_size && o->chunk_size != s->chunk_size) ||
+	    (o->threads && o->threads != s->threads) || (p->level && p->level != q->level) ||
+	    (p->typesize && p->typesize != q->typesize) ||
+	    (p->threads && p->threads != q->threads) || (p->shuffle && p->shuffle != q->shuffle) ||
+	    (p->inner && (!q->inner || strcmp(p->inner, q->inner))))
+		return "it is open with other defaults for arrays";
+	if ((o->map_size || o->map_max || o->max_readers) &&
+	    (o->map_max != s->map_max || o->map_size || o->max_readers))
+		return "it is open with its own map settings";
+	return NULL;
+}
+
+enum { SHARE_NONE, SHARE_OK, SHARE_DYING };
+
+/* Under opens_lock: the open handle on path's data file in this process, with one more open
+ * and one more reference taken; or SHARE_DYING if its last reference is going right now. */
+static int share_open(const char *path, const lrd_store_options *o, lrd_store **out)
+{
+	char data[4096], lock[4096];
+	struct stat st;
+	lrd__store_file_paths(path, o->flags, data, lock, sizeof data);
+	if (stat(data, &st) != 0)
+		return SHARE_NONE;
+	for (lrd_store *s = open_list; s; s = s->next_open) {
+		if (s->fork_gen != lrd__fork_gen || !s->files[0].set ||
+		    s->files[0].dev != st.st_dev || s->files[0].ino != st.st_ino)
+			continue;
+		const char *why = share_conflict(s, o);
+		if (why)
+			return lrd__err(
+			    LRD_EBUSY,
+			    "'%s' is already open in this process and %s; LMDB allows one "
+			    "environment per file per process, so a second open shares the "
+			    "first handle: open it with the same options (or none), or "
+			    "close it first",
+			    path, why);
+		unsigned r = atomic_load(&s->refs);
+		while (r && !atomic_compare_exchange_weak(&s->refs, &r, r + 1))
+			;
+		if (!r)
+			return SHARE_DYING;
+		if (!(o->flags & LRD_STORE_NOSYNC) && (s->flags & LRD_STORE_NOSYNC)) {
+			mdb_env_set_flags(s->env, MDB_NOSYNC, 0); /* the stricter asks win */
+			s->flags &= ~(unsigned)LRD_STORE_NOSYNC;
+		}
+		s->opens++;
+		*out = s;
+		return SHARE_OK;
+	}
+	return SHARE_NONE;
+}
 
 int lrd__mdb_err(int rc, const char *what)
 {
@@ -314,12 +403,19 @@ static uint64_t round_map(uint64_t n)
 	return (n + STORE_MAP_ROUND - 1) / STORE_MAP_ROUND * STORE_MAP_ROUND;
 }
 
-static void store_free(lrd_store *s)
+/* locked: the caller holds opens_lock (a failing open). */
+static void store_free(lrd_store *s, bool locked)
 {
-	lrd__store_files_unguard(s->files);
 	lrd__txn_pool_free(s);
-	if (s->env)
+	if (!locked)
+		pthread_mutex_lock(&opens_lock);
+	open_list_remove(s);
+	if (s->env) /* closed before another open of these files can start */
 		mdb_env_close(s->env);
+	s->env = NULL;
+	if (!locked)
+		pthread_mutex_unlock(&opens_lock);
+	lrd__store_files_unguard(s->files);
 	pthread_mutex_destroy(&s->mu);
 	lrd__codec_params_release(&s->params);
 	lrd__free(s);
@@ -421,9 +517,24 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 		map = o.map_max;
 	pthread_once(&atfork_once, install_atfork);
 
+	for (;;) { /* a handle whose last reference is going: wait until its files are closed */
+		pthread_mutex_lock(&opens_lock);
+		int sh = share_open(path, &o, out);
+		if (sh != SHARE_DYING) {
+			if (sh == SHARE_NONE)
+				break;
+			pthread_mutex_unlock(&opens_lock);
+			return sh == SHARE_OK ? LRD_OK : sh;
+		}
+		pthread_mutex_unlock(&opens_lock);
+		sched_yield();
+	}
+	/* opens_lock is held until the new store is listed (or has failed) */
 	lrd_store *s = lrd__calloc(1, sizeof *s);
-	if (!s)
+	if (!s) {
+		pthread_mutex_unlock(&opens_lock);
 		return LRD_ENOMEM;
+	}
 	pthread_mutex_init(&s->mu, NULL);
 	s->flags = o.flags;
 	s->map_max = o.map_max;
@@ -432,7 +543,8 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 	s->chunk_size = o.chunk_size ? o.chunk_size : STORE_DEFAULT_CHUNK;
 	s->threads = o.threads;
 	if (lrd__codec_params_copy(&s->params, &o.params)) { /* kept: own params.inner */
-		store_free(s);
+		store_free(s, true);
+		pthread_mutex_unlock(&opens_lock);
 		return LRD_ENOMEM;
 	}
 
@@ -447,10 +559,15 @@ int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **
 		rc = env_open_fitting(s, path, &o, &map, !o.map_size);
 	}
 	if (rc) {
-		store_free(s);
+		store_free(s, true);
+		pthread_mutex_unlock(&opens_lock);
 		return rc;
 	}
 	lrd__store_files_guard(path, o.flags, s->files);
+	s->opens = 1;
+	s->next_open = open_list;
+	open_list = s;
+	pthread_mutex_unlock(&opens_lock);
 	*out = s;
 	return LRD_OK;
 }
@@ -461,22 +578,29 @@ void lrd__store_unref(lrd_store *s)
 		return;
 	if (s->fork_gen != lrd__fork_gen) {
 		/* The parent's environment: leave its handles, locks and map alone. */
+		pthread_mutex_lock(&opens_lock);
+		open_list_remove(s);
+		pthread_mutex_unlock(&opens_lock);
 		lrd__codec_params_release(&s->params);
 		lrd__store_files_unguard(s->files);
 		lrd__free(s);
 		return;
 	}
-	store_free(s);
+	store_free(s, false);
 }
 
 void lrd_store_close(lrd_store *s)
 {
 	if (!s)
 		return;
-	/* the pooled txns end now (in a child: memory only, they are the parent's); zero-copy
-	 * values still out keep the environment open until the last is freed */
-	lrd__txn_pool_free(s);
-	lrd__store_unref(s);
+	/* one close per open; at the last, the pooled txns end (in a child: memory only, they are
+	 * the parent's); zero-copy values still out keep the environment open until the last is
+	 * freed, and an open meanwhile takes it up again */
+	pthread_mutex_lock(&opens_lock);
+	if (s->opens && --s->opens == 0)
+		lrd__txn_pool_free(s);
+	pthread_mutex_unlock(&opens_lock);
+	lrd__store_unref(s); /* the reference this open held */
 }
 
 const char *lrd_store_path(const lrd_store *s)

@@ -55,6 +55,11 @@ struct lrd_store {
 	/* The handle, plus one per read snapshot (struct lrd__snap): a zero-copy value may outlive
 	 * lrd_store_close, which then leaves the environment to the last of them. */
 	atomic_uint refs;
+	/* lrd_store_open calls this handle answers, not yet closed (under the open stores' lock,
+	 * store_env.c): a store open in this process is never opened a second time, since a second
+	 * LMDB environment on the same files resets or drops the first one's locks. */
+	unsigned opens;
+	struct lrd_store *next_open; /* the process's open stores, by data file */
 	/* Map resizing needs no open transaction in this process: `active` counts them (LMDB
 	 * snapshots, whether a txn handle or only mapped values hold them), `resizing` holds new
 	 * ones back during one resize; nothing ever waits for `active` to drop. Entering and

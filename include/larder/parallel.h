@@ -118,12 +118,12 @@ typedef struct lrd_parallel_options {
 	                          lrd_value_clone for a writable copy), so results larger than the
 	                          caller's memory can be held. Smaller ones go as larder/message.h
 	                          frames through each worker's socket pair. 0: 1 MiB */
-	const char *store;   /**< path of a store for large payloads, opened by every worker after
-	                          fork and by the parent once per process (that handle stays open
-	                          until exit: mapped results outlive the map, and LMDB allows one
-	                          environment per file per process); its temporary keys
-	                          ("lrd.parallel/…") are deleted before the map returns (a result
-	                          still mapped keeps its snapshot, see store.h). NULL: no store */
+	const char *store;   /**< path of a store for large payloads, opened by the parent and by
+	                          every worker after fork (in the parent it shares the caller's
+	                          handle if the caller has it open: see lrd_store_open); its
+	                          temporary keys ("lrd.parallel/…") are deleted before the map
+	                          returns (a result still mapped keeps its snapshot and the store's
+	                          environment, see store.h). NULL: no store */
 	unsigned flags;      /**< lrd_parallel_flags; 0: ordered, nested maps sequential */
 	/** lrd_parallel_map() only: cache every task's result in this memo (larder/memo.h), under
 	 * the task's name and memo_version. Inputs already cached are loaded in the calling

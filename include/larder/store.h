@@ -186,13 +186,23 @@ typedef struct lrd_store_options {
 /** Open (and create, unless LRD_STORE_NOCREATE or LRD_STORE_RDONLY) the store at path.
  * On success *out is the caller's, closed with lrd_store_close(). On failure nothing is left
  * to clean up and *out is NULL.
+ * Once per process: LMDB allows one environment per file per process (a second one on the
+ * same files resets or drops the first one's locks, and another process may then reuse pages
+ * that this one still reads), so opening a store this process already has open (through a
+ * handle, or through zero-copy values that outlived their handle) returns that same handle,
+ * to be closed once per open. Its settings stay the first open's, except that an open without
+ * LRD_STORE_NOSYNC turns syncing on for all; an open asking other settings (read-only on a
+ * read-write handle or the reverse, another default codec, chunk size, threads, codec
+ * parameters, map size or readers) fails with LRD_EBUSY saying which.
  * Errors: LRD_EINVAL (NULL argument, bad option), LRD_ENOTFOUND (no store there and not
  * creating), LRD_EFORMAT (the file is not an LMDB environment, or an LMDB environment that is
  * not a larder store), LRD_EVERSION (written by a newer larder), LRD_ECODEC (unknown codec
- * name), LRD_EIO (file system errors, with errno's text), LRD_ENOMEM. */
+ * name), LRD_EBUSY (open in this process with other settings), LRD_EIO (file system errors,
+ * with errno's text), LRD_ENOMEM. */
 LRD_API int lrd_store_open(const char *path, const lrd_store_options *opts, lrd_store **out);
 
-/** Close a store. Every transaction, reader, writer and iterator on it must have ended.
+/** Close a store (once per lrd_store_open that returned it; the last close closes it). Every
+ * transaction, reader, writer and iterator on it must have ended by then.
  * Values it returned zero-copy (LRD_BUF_MAPPED) may outlive the handle: the environment (its
  * map, files and reader slots) is then closed when the last of them is freed. NULL is
  * ignored. */
