@@ -53,7 +53,8 @@ static const char *share_conflict(const lrd_store *s, const lrd_store_options *o
 {
 	const lrd_codec_params *p = &o->params, *q = &s->params;
 	if (!(s->flags & LRD_STORE_RDONLY) != !(o->flags & LRD_STORE_RDONLY))
-		return s->flags & LRD_STORE_RDONLY ? "it is open read-only" : "it is open read-write";
+		return s->flags & LRD_STORE_RDONLY ? "it is open read-only"
+		                                   : "it is open read-write";
 	if (o->codec) {
 		const lrd_codec *c;
 		int level = 0;
@@ -67,9 +68,10 @@ static const char *share_conflict(const lrd_store *s, const lrd_store_options *o
 	    (p->threads && p->threads != q->threads) || (p->shuffle && p->shuffle != q->shuffle) ||
 	    (p->inner && (!q->inner || strcmp(p->inner, q->inner))))
 		return "it is open with other defaults for arrays";
-	if ((o->map_size || o->map_max || o->max_readers) &&
-	    (o->map_max != s->map_max || o->map_size || o->max_readers))
-		return "it is open with its own map settings";
+	/* map_size is an initial size (the map grows by itself) and max_readers is only honoured
+	 * by the first process: neither conflicts; a different cap does */
+	if (o->map_max && o->map_max != s->map_max)
+		return "it is open with another map_max";
 	return NULL;
 }
 

@@ -193,7 +193,8 @@ typedef struct lrd_store_options {
  * to be closed once per open. Its settings stay the first open's, except that an open without
  * LRD_STORE_NOSYNC turns syncing on for all; an open asking other settings (read-only on a
  * read-write handle or the reverse, another default codec, chunk size, threads, codec
- * parameters, map size or readers) fails with LRD_EBUSY saying which.
+ * parameters, map_max) fails with LRD_EBUSY saying which; map_size and max_readers are then
+ * ignored (the map grows by itself; readers are set by the first process).
  * Errors: LRD_EINVAL (NULL argument, bad option), LRD_ENOTFOUND (no store there and not
  * creating), LRD_EFORMAT (the file is not an LMDB environment, or an LMDB environment that is
  * not a larder store), LRD_EVERSION (written by a newer larder), LRD_ECODEC (unknown codec
