@@ -79,20 +79,27 @@ Test(cli, codecs_table_names_the_plugin_file)
 	free(out);
 }
 
+/* Rows of a `bench --json` list (each has one "codec" key). */
+static size_t json_rows(const char *out)
+{
+	size_t rows = 0;
+	for (const char *p = out; (p = strstr(p, "\"codec\": ")); p++)
+		rows++;
+	return rows;
+}
+
 Test(cli, bench_json_rows_have_the_documented_keys)
 {
 	char *out;
 	cr_assert_eq(larder(&out, "bench --json --size 256K --codecs blosc,zstd --levels 1,5"), 0);
 	cr_expect(out[0] == '[', "%s", out);
 	static const char *const keys[] = {
-	    "\"data\": ",  "\"codec\": ",         "\"level\": ",          "\"threads\": ",
-	    "\"ratio\": ", "\"compress_mb_s\": ", "\"decompress_mb_s\": "};
+	    "\"data\": ",          "\"codec\": ", "\"level\": ",         "\"threads\": ",
+	    "\"chunk_threads\": ", "\"ratio\": ", "\"compress_mb_s\": ", "\"decompress_mb_s\": "};
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
 		cr_expect(strstr(out, keys[i]), "no %s in %s", keys[i], out);
 	/* 3 data sets × (blosc: 2 levels × 2 thread counts + zstd: 2 levels) */
-	size_t rows = 0;
-	for (const char *p = out; (p = strstr(p, "\"codec\": ")); p++)
-		rows++;
+	size_t rows = json_rows(out);
 	cr_expect_eq(rows, 18, "%s", out);
 	cr_expect(strstr(out, "\"data\": \"ramp\", \"size\": 262144, \"codec\": \"blosc\", "
 	                      "\"level\": 5, \"threads\": 2"),
@@ -106,9 +113,7 @@ Test(cli, bench_chunk_threads_adds_rows_of_the_chunked_path)
 	char *out;
 	cr_assert_eq(larder(&out, "bench --json --size 8M --codecs lz4 --chunk-threads 1,2"), 0,
 	             "%s", out);
-	size_t rows = 0;
-	for (const char *p = out; (p = strstr(p, "\"codec\": ")); p++)
-		rows++;
+	size_t rows = json_rows(out);
 	cr_expect_eq(rows, 9, "3 data sets x (one call + 2 thread counts): %s", out);
 	cr_expect(strstr(out, "\"data\": \"zeros\", \"size\": 8388608, \"codec\": \"lz4\", "
 	                      "\"level\": 0, \"threads\": 1, \"chunk_threads\": 2"),
